@@ -1,0 +1,14 @@
+//! A JVM-free, Maelstrom-compatible test runner.
+//!
+//! One deterministic model of a Maelstrom test (network, nemesis, workload generator,
+//! clients, checkers), driven by two drivers: real processes on the wall clock
+//! (`driver::process`) and in-process state machines on a virtual clock (`driver::sim`).
+//! The behaviour follows `shared/maelstrom-spec.md`, section by section.
+
+pub mod checker;
+pub mod edn;
+pub mod history;
+pub mod message;
+pub mod nemesis;
+pub mod net;
+pub mod topology;

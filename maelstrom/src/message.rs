@@ -1,0 +1,164 @@
+//! Maelstrom's envelope: what nodes write (validated against the closed schema, spec 1.1)
+//! and what the network delivers (with the network-wide `id`, keys in the order
+//! `id, src, dest, body`).
+
+use serde_json::{Map, Value};
+
+/// A message accepted by the network: the node's envelope plus the network-wide `id`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub id: u64,
+    pub src: String,
+    pub dest: String,
+    pub body: Value,
+}
+
+impl Message {
+    /// The line Maelstrom writes to a node's stdin (without the trailing newline):
+    /// compact JSON, keys in the order `id, src, dest, body`.
+    pub fn to_line(&self) -> String {
+        let mut line = String::with_capacity(64);
+        line.push_str("{\"id\":");
+        line.push_str(&self.id.to_string());
+        line.push_str(",\"src\":");
+        line.push_str(&Value::String(self.src.clone()).to_string());
+        line.push_str(",\"dest\":");
+        line.push_str(&Value::String(self.dest.clone()).to_string());
+        line.push_str(",\"body\":");
+        line.push_str(&self.body.to_string());
+        line.push('}');
+        line
+    }
+
+    /// The body's `type`, if it has a string one.
+    pub fn body_type(&self) -> Option<&str> {
+        self.body.get("type").and_then(Value::as_str)
+    }
+}
+
+/// What a node wrote, after the closed-schema check and before the network assigns an id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    pub src: String,
+    pub dest: String,
+    pub body: Value,
+}
+
+/// Why a line a node wrote was rejected (spec 2.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineError {
+    /// "line ... was not well-formed JSON"
+    NotJson(String),
+    /// "Malformed network message": not an object, missing/extra key, non-string id.
+    Malformed(String),
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::NotJson(e) => write!(f, "line was not well-formed JSON: {e}"),
+            LineError::Malformed(e) => write!(f, "Malformed network message: {e}"),
+        }
+    }
+}
+
+/// Parses one stdout line of a node.
+pub fn parse_line(line: &str) -> Result<Envelope, LineError> {
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| LineError::NotJson(format!("{line:?}: {e}")))?;
+    check_envelope(value)
+}
+
+/// Checks a JSON value against Maelstrom's closed envelope schema: exactly `src`, `dest`,
+/// `body`, optionally `id` (an integer; ignored and overwritten by the network).
+pub fn check_envelope(value: Value) -> Result<Envelope, LineError> {
+    let Value::Object(mut map) = value else {
+        return Err(LineError::Malformed(format!("not a JSON object: {value}")));
+    };
+    if let Some(extra) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "src" | "dest" | "body" | "id"))
+    {
+        return Err(LineError::Malformed(format!("unexpected key {extra:?}")));
+    }
+    if let Some(id) = map.get("id")
+        && !id.is_i64()
+        && !id.is_u64()
+    {
+        return Err(LineError::Malformed(format!("id is not an integer: {id}")));
+    }
+    let src = take_string(&mut map, "src")?;
+    let dest = take_string(&mut map, "dest")?;
+    let body = map
+        .remove("body")
+        .ok_or_else(|| LineError::Malformed("missing key \"body\"".into()))?;
+    if !body.is_object() {
+        return Err(LineError::Malformed(format!("body is not an object: {body}")));
+    }
+    Ok(Envelope { src, dest, body })
+}
+
+fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<String, LineError> {
+    match map.remove(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(LineError::Malformed(format!("{key} is not a string: {other}"))),
+        None => Err(LineError::Malformed(format!("missing key {key:?}"))),
+    }
+}
+
+/// Maelstrom's test for a client id: its first character is `c` (spec 1.3). It drives
+/// latency (clients get none) and the journal's clients/servers split.
+pub fn is_client(id: &str) -> bool {
+    id.starts_with('c')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn delivered_line_has_maelstrom_key_order() {
+        let m = Message {
+            id: 0,
+            src: "c0".into(),
+            dest: "n1".into(),
+            body: json!({"type": "init", "msg_id": 1}),
+        };
+        assert_eq!(
+            m.to_line(),
+            r#"{"id":0,"src":"c0","dest":"n1","body":{"msg_id":1,"type":"init"}}"#
+        );
+    }
+
+    #[test]
+    fn closed_schema() {
+        assert!(parse_line(r#"{"src":"n1","dest":"c1","body":{}}"#).is_ok());
+        assert!(parse_line(r#"{"src":"n1","dest":"c1","body":{},"id":3}"#).is_ok());
+        assert!(matches!(parse_line("hello"), Err(LineError::NotJson(_))));
+        assert!(matches!(parse_line("[1]"), Err(LineError::Malformed(_))));
+        assert!(matches!(
+            parse_line(r#"{"src":"n1","dest":"c1","body":{},"x":1}"#),
+            Err(LineError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_line(r#"{"src":1,"dest":"c1","body":{}}"#),
+            Err(LineError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_line(r#"{"src":"n1","body":{}}"#),
+            Err(LineError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_line(r#"{"src":"n1","dest":"c1","body":{},"id":"x"}"#),
+            Err(LineError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn clients_are_ids_starting_with_c() {
+        assert!(is_client("c12"));
+        assert!(!is_client("n1"));
+        assert!(!is_client("lin-kv"));
+    }
+}

@@ -1,0 +1,10 @@
+//! A gossip node for Maelstrom.
+//!
+//! `runtime` wires four actors (stdin receiver, stdout sender, tickers, the machine task)
+//! around `machine::StateMachine`, a sans-IO, deterministic state machine: it takes
+//! `Event`s and the current time and returns the envelopes to send.
+
+pub mod config;
+pub mod event;
+pub mod machine;
+pub mod protocol;
