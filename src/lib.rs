@@ -5,6 +5,9 @@
 //! `Event`s and the current time and returns the envelopes to send.
 
 pub mod config;
+pub mod crdt;
 pub mod event;
+pub mod gossip;
 pub mod machine;
+pub mod membership;
 pub mod protocol;

@@ -93,7 +93,9 @@ pub fn check_envelope(value: Value) -> Result<Envelope, LineError> {
         .remove("body")
         .ok_or_else(|| LineError::Malformed("missing key \"body\"".into()))?;
     if !body.is_object() {
-        return Err(LineError::Malformed(format!("body is not an object: {body}")));
+        return Err(LineError::Malformed(format!(
+            "body is not an object: {body}"
+        )));
     }
     Ok(Envelope { src, dest, body })
 }
@@ -101,7 +103,9 @@ pub fn check_envelope(value: Value) -> Result<Envelope, LineError> {
 fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<String, LineError> {
     match map.remove(key) {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(LineError::Malformed(format!("{key} is not a string: {other}"))),
+        Some(other) => Err(LineError::Malformed(format!(
+            "{key} is not a string: {other}"
+        ))),
         None => Err(LineError::Malformed(format!("missing key {key:?}"))),
     }
 }

@@ -88,7 +88,13 @@ impl Network {
     /// Accepts a message at `now`: checks both ids are registered, assigns the next
     /// network-wide id, draws the latency (0 when either end is a client), journals the
     /// send and enqueues it. Returns the message id.
-    pub fn send(&mut self, src: &str, dest: &str, body: Value, now: Duration) -> Result<u64, NetError> {
+    pub fn send(
+        &mut self,
+        src: &str,
+        dest: &str,
+        body: Value,
+        now: Duration,
+    ) -> Result<u64, NetError> {
         let _ = (src, dest, body, now);
         todo!()
     }

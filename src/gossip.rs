@@ -1,0 +1,394 @@
+//! Per-peer dissemination bookkeeping: what a peer is not known to have, which of our
+//! messages it has not acknowledged, which acknowledgements we owe it, and how long its
+//! round trips take.
+//!
+//! Every message carries everything the peer is not known to have (the pending delta), so
+//! a later message supersedes a lost earlier one and a cumulative ack of sequence number k
+//! proves the peer has what message k carried. Messages are what Maelstrom counts, bytes
+//! are not: re-sending a value inside a message that goes anyway is free.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use crate::crdt::{Crdt, Data, GSet, PnCounter};
+use crate::protocol::{Gossip, Record};
+
+/// Smoothed round-trip time and variation (RFC 6298), measured on acks net of the time
+/// the peer held them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rtt {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+}
+
+impl Rtt {
+    pub fn sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let err = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + err) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+
+    /// The retransmission timeout: srtt + 4·rttvar, at least `floor`; `None` before any
+    /// sample.
+    pub fn rto(&self, floor: Duration) -> Option<Duration> {
+        self.srtt.map(|srtt| (srtt + self.rttvar * 4).max(floor))
+    }
+}
+
+/// A message of ours the peer has not acknowledged yet.
+#[derive(Clone, Debug)]
+struct InFlight {
+    seq: u64,
+    sent_at: Duration,
+    deadline: Duration,
+    data: Data,
+    /// Record versions the message carried: author → version.
+    members: Vec<(String, u64)>,
+}
+
+/// What an acknowledgement or a timeout meant.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Messages acknowledged (0 if the ack was stale or a duplicate).
+    pub acked: usize,
+    /// Messages that timed out.
+    pub timed_out: usize,
+    /// The round trip the ack measured, net of the time the peer held it.
+    pub sample: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Link {
+    /// Data the peer is not known to have.
+    pub pending: Data,
+    /// `pending` (or a lost message) has something not yet sent.
+    pub dirty: bool,
+    /// The record version of each author the peer is known to have.
+    members_known: BTreeMap<String, u64>,
+    next_seq: u64,
+    in_flight: VecDeque<InFlight>,
+    /// Highest sequence number received from the peer, and since when we owe its ack.
+    received: u64,
+    pub ack_owed_since: Option<Duration>,
+    pub last_sent: Duration,
+    pub last_heard: Option<Duration>,
+    /// The peer told us we are its parent in the overlay.
+    pub is_child: bool,
+    pub rtt: Rtt,
+}
+
+/// Which kind of message to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Pending data and records; acknowledged at leisure.
+    Data,
+    /// A probe (or heartbeat): carries records, no data; acknowledged at once.
+    Probe,
+    /// Only the ack we owe (and records); needs no acknowledgement itself.
+    Ack,
+}
+
+impl Link {
+    /// Marks `new` as data this peer may lack.
+    pub fn offer(&mut self, new: &Data) {
+        if !new.is_empty() {
+            self.pending.merge(new);
+            self.dirty = true;
+        }
+    }
+
+    /// The peer showed it has `data` (it sent it to us).
+    pub fn has(&mut self, data: &Data) {
+        self.pending.forget(data);
+    }
+
+    /// The peer showed it has these records.
+    pub fn has_records(&mut self, records: &BTreeMap<String, Record>) {
+        for (author, r) in records {
+            let known = self.members_known.entry(author.clone()).or_default();
+            *known = (*known).max(r.version);
+        }
+    }
+
+    /// Records the peer is not known to have.
+    fn records_to_send(
+        &self,
+        records: &BTreeMap<String, Record>,
+        peer: &str,
+    ) -> BTreeMap<String, Record> {
+        records
+            .iter()
+            .filter(|(author, r)| {
+                *author != peer && r.version > self.members_known.get(*author).copied().unwrap_or(0)
+            })
+            .map(|(a, r)| (a.clone(), r.clone()))
+            .collect()
+    }
+
+    /// Some record is newer than what the peer is known to have.
+    pub fn records_stale(&self, records: &BTreeMap<String, Record>, peer: &str) -> bool {
+        records.iter().any(|(author, r)| {
+            author != peer && r.version > self.members_known.get(author).copied().unwrap_or(0)
+        })
+    }
+
+    pub fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Builds the next message to this peer. `timeout` bounds how long we wait for its ack
+    /// (for messages that need one).
+    pub fn build(
+        &mut self,
+        kind: Kind,
+        peer: &str,
+        records: &BTreeMap<String, Record>,
+        parent: bool,
+        now: Duration,
+        timeout: Duration,
+    ) -> Gossip {
+        let mut g = Gossip {
+            parent,
+            probe: kind == Kind::Probe,
+            members: self.records_to_send(records, peer),
+            ..Gossip::default()
+        };
+        if let Some(since) = self.ack_owed_since.take() {
+            g.ack = self.received;
+            g.ack_delay = (now - since).as_millis() as u64;
+        }
+        if kind == Kind::Data {
+            g.values = self.pending.set.0.iter().copied().collect();
+            g.counts = self.pending.counter.0.clone();
+            self.dirty = false;
+        }
+        if kind != Kind::Ack {
+            self.next_seq += 1;
+            g.seq = self.next_seq;
+            self.in_flight.push_back(InFlight {
+                seq: g.seq,
+                sent_at: now,
+                deadline: now + timeout,
+                data: if kind == Kind::Data {
+                    self.pending.clone()
+                } else {
+                    Data::default()
+                },
+                members: g
+                    .members
+                    .iter()
+                    .map(|(a, r)| (a.clone(), r.version))
+                    .collect(),
+            });
+        }
+        self.last_sent = now;
+        g
+    }
+
+    /// Takes in a message from the peer: its ack (if any) and its sequence number.
+    /// Returns what the ack acknowledged; `urgent` is set when the peer wants the ack now.
+    pub fn receive(&mut self, g: &Gossip, now: Duration) -> Outcome {
+        self.last_heard = Some(now);
+        self.is_child = g.parent;
+        if g.seq > 0 {
+            self.received = self.received.max(g.seq);
+            self.ack_owed_since.get_or_insert(now);
+        }
+        let mut outcome = Outcome::default();
+        if g.ack == 0 {
+            return outcome;
+        }
+        // Cumulative: message `ack` arrived, and it carried everything still pending from
+        // the ones before it.
+        if let Some(pos) = self.in_flight.iter().position(|m| m.seq == g.ack) {
+            let acked: Vec<InFlight> = self.in_flight.drain(..=pos).collect();
+            let last = acked.last().expect("drained at least one");
+            let held = Duration::from_millis(g.ack_delay);
+            let sample = (now - last.sent_at).saturating_sub(held);
+            self.rtt.sample(sample);
+            outcome.sample = Some(sample);
+            self.pending.forget(&last.data);
+            for (author, version) in &last.members {
+                let known = self.members_known.entry(author.clone()).or_default();
+                *known = (*known).max(*version);
+            }
+            outcome.acked = acked.len();
+        }
+        outcome
+    }
+
+    /// Drops messages whose ack is overdue; each one is a failed exchange. What they
+    /// carried is still pending, so the link becomes dirty to send it again.
+    pub fn expire(&mut self, now: Duration) -> Outcome {
+        let mut outcome = Outcome::default();
+        while self.in_flight.front().is_some_and(|m| m.deadline <= now) {
+            self.in_flight.pop_front();
+            outcome.timed_out += 1;
+        }
+        if outcome.timed_out > 0 {
+            self.dirty = true;
+        }
+        outcome
+    }
+
+    /// Forgets every outstanding exchange (the peer was refuted or declared dead: old
+    /// timeouts say nothing about its new incarnation).
+    pub fn abandon_in_flight(&mut self) {
+        self.in_flight.clear();
+    }
+}
+
+/// Turns a gossip message's data fields into the CRDT delta they carry.
+pub fn data_of(g: &Gossip) -> Data {
+    Data {
+        set: GSet(g.values.iter().copied().collect()),
+        counter: PnCounter(g.counts.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn values(v: &[i64]) -> Data {
+        Data {
+            set: GSet(v.iter().copied().collect()),
+            ..Data::default()
+        }
+    }
+
+    #[test]
+    fn pending_is_resent_until_acknowledged() {
+        let records = BTreeMap::new();
+        let mut link = Link::default();
+        link.offer(&values(&[1, 2]));
+        assert!(link.dirty);
+        let m1 = link.build(Kind::Data, "n1", &records, false, ms(0), ms(500));
+        assert_eq!((m1.seq, m1.values.clone()), (1, vec![1, 2]));
+        assert!(!link.dirty);
+        link.offer(&values(&[3]));
+        let m2 = link.build(Kind::Data, "n1", &records, false, ms(10), ms(500));
+        assert_eq!(m2.values, vec![1, 2, 3], "unacknowledged values ride again");
+        // The peer acks message 1 only: 3 stays pending.
+        let out = link.receive(
+            &Gossip {
+                ack: 1,
+                ..Gossip::default()
+            },
+            ms(200),
+        );
+        assert_eq!((out.acked, out.sample), (1, Some(ms(200))));
+        assert_eq!(link.pending, values(&[3]));
+        // A lost message 2 times out, which makes the link dirty again.
+        assert_eq!(link.expire(ms(509)).timed_out, 0);
+        assert_eq!(link.expire(ms(510)).timed_out, 1);
+        assert!(link.dirty);
+    }
+
+    #[test]
+    fn cumulative_ack_covers_earlier_messages() {
+        let records = BTreeMap::new();
+        let mut link = Link::default();
+        link.offer(&values(&[1]));
+        link.build(Kind::Data, "n1", &records, false, ms(0), ms(500));
+        link.offer(&values(&[2]));
+        link.build(Kind::Data, "n1", &records, false, ms(5), ms(500));
+        let out = link.receive(
+            &Gossip {
+                ack: 2,
+                ack_delay: 50,
+                ..Gossip::default()
+            },
+            ms(305),
+        );
+        assert_eq!(out.acked, 2);
+        assert!(link.pending.is_empty());
+        assert!(!link.has_in_flight());
+        assert_eq!(
+            link.rtt.rto(ms(1)),
+            Some(ms(250 + 4 * 125)),
+            "rtt net of the held time"
+        );
+    }
+
+    #[test]
+    fn acks_are_owed_and_then_paid() {
+        let records = BTreeMap::new();
+        let mut link = Link::default();
+        link.receive(
+            &Gossip {
+                seq: 4,
+                ..Gossip::default()
+            },
+            ms(100),
+        );
+        assert_eq!(link.ack_owed_since, Some(ms(100)));
+        let ack = link.build(Kind::Ack, "n1", &records, false, ms(130), ms(0));
+        assert_eq!((ack.seq, ack.ack, ack.ack_delay), (0, 4, 30));
+        assert_eq!(link.ack_owed_since, None);
+        assert!(!link.has_in_flight(), "a pure ack needs no ack");
+    }
+
+    #[test]
+    fn records_are_sent_until_the_peer_has_them() {
+        let mut records = BTreeMap::new();
+        records.insert(
+            "n0".to_string(),
+            Record {
+                version: 2,
+                ..Record::default()
+            },
+        );
+        records.insert(
+            "n1".to_string(),
+            Record {
+                version: 1,
+                ..Record::default()
+            },
+        );
+        let mut link = Link::default();
+        assert!(link.records_stale(&records, "n1"));
+        let m = link.build(Kind::Probe, "n1", &records, false, ms(0), ms(100));
+        assert_eq!(
+            m.members.keys().collect::<Vec<_>>(),
+            vec!["n0"],
+            "never echo a peer's own record"
+        );
+        link.receive(
+            &Gossip {
+                ack: m.seq,
+                ..Gossip::default()
+            },
+            ms(50),
+        );
+        assert!(!link.records_stale(&records, "n1"));
+    }
+
+    #[test]
+    fn rtt_estimate_follows_samples_with_a_floor() {
+        let mut rtt = Rtt::default();
+        assert_eq!(rtt.rto(ms(100)), None);
+        for _ in 0..50 {
+            rtt.sample(ms(200));
+        }
+        let rto = rtt.rto(ms(250)).unwrap();
+        assert_eq!(rto, ms(250), "steady samples converge to the floor");
+        rtt.sample(ms(800));
+        assert!(
+            rtt.rto(ms(250)).unwrap() > ms(500),
+            "a slow sample widens the timeout"
+        );
+    }
+}

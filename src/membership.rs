@@ -1,0 +1,428 @@
+//! The failure detector: strikes, gossiped suspicion, death by half the cluster, and
+//! revival through incarnation numbers.
+//!
+//! Rules (design.md 3.4):
+//! - Every exchange with a peer that is not acknowledged within its timeout is a strike; an
+//!   acknowledged one clears the strikes. One strike makes the peer *doubted* (others then
+//!   probe it, so they gather evidence of their own quickly); three make it *suspected*.
+//! - Each node gossips its own `Record` (doubts and suspicions, each tagged with the
+//!   incarnation of the peer it is about). A vote counts only while it names the peer's
+//!   current incarnation, so old votes die when the peer refutes them.
+//! - X is dead when at least ceil((N-1)/2) nodes other than X suspect it (this node's own
+//!   vote included). With N = 2 that is one vote: the other node's own suspicion. With N = 1
+//!   there is no peer to judge.
+//! - A node that sees itself suspected at its current incarnation raises its incarnation,
+//!   which voids every vote against the old one: death is reversible.
+
+use std::collections::BTreeMap;
+
+use crate::protocol::{MembershipView, Record};
+
+/// Consecutive failed exchanges that make a peer suspected.
+pub const STRIKES_TO_SUSPECT: u32 = 3;
+
+/// How a node sees a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Alive,
+    /// Some nodes suspect it, fewer than it takes to be dead.
+    Suspected,
+    Dead,
+}
+
+pub struct Detector {
+    me: String,
+    /// Every node of the cluster, this one included, in `node_ids` order.
+    nodes: Vec<String>,
+    /// The latest record of every node known here, this node's own included.
+    records: BTreeMap<String, Record>,
+    strikes: BTreeMap<String, u32>,
+    /// The status last reported per peer, to log changes once.
+    status: BTreeMap<String, Status>,
+}
+
+/// A change of a peer's status, for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub peer: String,
+    pub from: Status,
+    pub to: Status,
+    pub voters: Vec<String>,
+}
+
+impl Detector {
+    pub fn new(me: &str, nodes: &[String]) -> Self {
+        let mut records = BTreeMap::new();
+        records.insert(me.to_string(), Record::default());
+        Detector {
+            me: me.to_string(),
+            nodes: nodes.to_vec(),
+            records,
+            strikes: BTreeMap::new(),
+            status: nodes
+                .iter()
+                .filter(|n| *n != me)
+                .map(|n| (n.clone(), Status::Alive))
+                .collect(),
+        }
+    }
+
+    /// Votes needed to declare a node dead: ceil((N-1)/2), at least 1.
+    pub fn death_threshold(&self) -> usize {
+        (self.nodes.len() - 1).div_ceil(2).max(1)
+    }
+
+    pub fn incarnation(&self, node: &str) -> u64 {
+        self.records.get(node).map_or(0, |r| r.inc)
+    }
+
+    pub fn own_record(&self) -> &Record {
+        &self.records[&self.me]
+    }
+
+    pub fn records(&self) -> &BTreeMap<String, Record> {
+        &self.records
+    }
+
+    /// The nodes whose current vote says `peer` is suspected.
+    pub fn voters(&self, peer: &str) -> Vec<String> {
+        let inc = self.incarnation(peer);
+        self.records
+            .iter()
+            .filter(|(author, r)| {
+                *author != peer && r.suspects.get(peer).is_some_and(|i| *i >= inc)
+            })
+            .map(|(author, _)| author.clone())
+            .collect()
+    }
+
+    pub fn status(&self, peer: &str) -> Status {
+        let votes = self.voters(peer).len();
+        if votes == 0 {
+            Status::Alive
+        } else if votes >= self.death_threshold() {
+            Status::Dead
+        } else {
+            Status::Suspected
+        }
+    }
+
+    pub fn is_dead(&self, peer: &str) -> bool {
+        self.status(peer) == Status::Dead
+    }
+
+    /// This node's own suspicion of `peer` (3 strikes at its current incarnation).
+    pub fn suspects(&self, peer: &str) -> bool {
+        self.own_record().suspects.contains_key(peer)
+    }
+
+    /// Someone currently doubts or suspects `peer`: worth probing it ourselves.
+    pub fn is_doubted(&self, peer: &str) -> bool {
+        let inc = self.incarnation(peer);
+        self.records.iter().any(|(author, r)| {
+            author != peer
+                && (r.doubts.get(peer).is_some_and(|i| *i >= inc)
+                    || r.suspects.get(peer).is_some_and(|i| *i >= inc))
+        })
+    }
+
+    /// An exchange with `peer` failed.
+    pub fn strike(&mut self, peer: &str) -> Vec<Change> {
+        let strikes = self.strikes.entry(peer.to_string()).or_default();
+        *strikes += 1;
+        let strikes = *strikes;
+        let inc = self.incarnation(peer);
+        let me = self.me.clone();
+        let own = self.records.get_mut(&me).expect("own record");
+        let mut changed = false;
+        if own.doubts.get(peer) != Some(&inc) {
+            own.doubts.insert(peer.to_string(), inc);
+            changed = true;
+        }
+        if strikes >= STRIKES_TO_SUSPECT && own.suspects.get(peer) != Some(&inc) {
+            own.suspects.insert(peer.to_string(), inc);
+            changed = true;
+        }
+        if changed {
+            own.version += 1;
+        }
+        self.changes()
+    }
+
+    /// An exchange with `peer` was acknowledged.
+    pub fn success(&mut self, peer: &str) -> Vec<Change> {
+        self.strikes.remove(peer);
+        self.withdraw(peer);
+        self.changes()
+    }
+
+    fn withdraw(&mut self, peer: &str) {
+        let me = self.me.clone();
+        let own = self.records.get_mut(&me).expect("own record");
+        let had = own.doubts.remove(peer).is_some() | own.suspects.remove(peer).is_some();
+        if had {
+            own.version += 1;
+        }
+    }
+
+    /// Merges records received from a peer; returns the authors whose record changed here
+    /// and the status changes that followed.
+    pub fn merge(&mut self, incoming: &BTreeMap<String, Record>) -> (Vec<String>, Vec<Change>) {
+        let mut updated = Vec::new();
+        for (author, record) in incoming {
+            if *author == self.me || !self.status.contains_key(author) {
+                continue; // our own record is authored here only; strangers are ignored
+            }
+            let known = self.records.get(author).map_or(0, |r| r.version);
+            if record.version <= known {
+                continue;
+            }
+            let old_inc = self.incarnation(author);
+            self.records.insert(author.clone(), record.clone());
+            updated.push(author.clone());
+            if record.inc > old_inc {
+                // The author refuted suspicion of itself: our evidence was about an older
+                // incarnation, so it starts afresh.
+                self.strikes.remove(author);
+                self.withdraw(author);
+            }
+        }
+        if self.refute() {
+            updated.push(self.me.clone());
+        }
+        (updated, self.changes())
+    }
+
+    /// Raises our incarnation above any vote that names our current one.
+    fn refute(&mut self) -> bool {
+        let mine = self.incarnation(&self.me);
+        let highest = self
+            .records
+            .iter()
+            .filter(|(author, _)| **author != self.me)
+            .filter_map(|(_, r)| r.suspects.get(&self.me))
+            .copied()
+            .max();
+        match highest {
+            Some(voted) if voted >= mine => {
+                let me = self.me.clone();
+                let own = self.records.get_mut(&me).expect("own record");
+                own.inc = voted + 1;
+                own.version += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Status changes since the last call.
+    fn changes(&mut self) -> Vec<Change> {
+        let peers: Vec<String> = self.status.keys().cloned().collect();
+        let mut changes = Vec::new();
+        for peer in peers {
+            let to = self.status(&peer);
+            let from = self.status[&peer];
+            if from != to {
+                self.status.insert(peer.clone(), to);
+                changes.push(Change {
+                    voters: self.voters(&peer),
+                    peer,
+                    from,
+                    to,
+                });
+            }
+        }
+        changes
+    }
+
+    pub fn view(&self) -> MembershipView {
+        let mut view = MembershipView {
+            incarnation: self.incarnation(&self.me),
+            ..MembershipView::default()
+        };
+        for node in &self.nodes {
+            view.incarnations
+                .insert(node.clone(), self.incarnation(node));
+            if *node == self.me {
+                continue;
+            }
+            match self.status(node) {
+                Status::Alive => view.alive.push(node.clone()),
+                Status::Suspected => {
+                    view.suspected.insert(node.clone(), self.voters(node));
+                }
+                Status::Dead => {
+                    view.dead.insert(node.clone(), self.voters(node));
+                }
+            }
+        }
+        view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn record(version: u64, inc: u64, suspects: &[(&str, u64)]) -> Record {
+        Record {
+            version,
+            inc,
+            suspects: suspects.iter().map(|(p, i)| (p.to_string(), *i)).collect(),
+            doubts: BTreeMap::new(),
+        }
+    }
+
+    fn strike_out(d: &mut Detector, peer: &str) {
+        for _ in 0..STRIKES_TO_SUSPECT {
+            d.strike(peer);
+        }
+    }
+
+    #[test]
+    fn thresholds_for_small_and_large_clusters() {
+        for (n, t) in [(2, 1), (3, 1), (4, 2), (5, 2), (25, 12)] {
+            assert_eq!(Detector::new("n0", &nodes(n)).death_threshold(), t, "N={n}");
+        }
+        // N = 1: no peers, nothing to judge, and no panic.
+        let d = Detector::new("n0", &nodes(1));
+        assert_eq!(d.death_threshold(), 1);
+        assert!(d.view().alive.is_empty());
+    }
+
+    #[test]
+    fn with_two_nodes_own_suspicion_kills() {
+        let mut d = Detector::new("n0", &nodes(2));
+        d.strike("n1");
+        d.strike("n1");
+        assert_eq!(d.status("n1"), Status::Alive, "two strikes are only doubt");
+        assert!(d.is_doubted("n1"));
+        d.strike("n1");
+        assert_eq!(d.status("n1"), Status::Dead);
+    }
+
+    #[test]
+    fn three_nodes_one_vote_of_two_kills() {
+        let mut d = Detector::new("n0", &nodes(3));
+        strike_out(&mut d, "n2");
+        assert_eq!(d.status("n2"), Status::Dead);
+    }
+
+    #[test]
+    fn four_and_five_nodes_need_two_votes() {
+        for n in [4, 5] {
+            let mut d = Detector::new("n0", &nodes(n));
+            strike_out(&mut d, "n3");
+            assert_eq!(d.status("n3"), Status::Suspected, "N={n}");
+            d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
+            assert_eq!(d.status("n3"), Status::Dead, "N={n}");
+            assert_eq!(d.voters("n3"), vec!["n0", "n1"]);
+        }
+    }
+
+    #[test]
+    fn twenty_five_nodes_need_twelve_votes_excluding_the_suspect() {
+        let all = nodes(25);
+        let mut d = Detector::new("n0", &all);
+        strike_out(&mut d, "n24");
+        let mut incoming = BTreeMap::new();
+        for i in 1..11 {
+            incoming.insert(format!("n{i}"), record(1, 0, &[("n24", 0)]));
+        }
+        // The suspect's own opinion of itself never counts.
+        incoming.insert("n24".into(), record(1, 0, &[("n24", 0)]));
+        d.merge(&incoming);
+        assert_eq!(d.voters("n24").len(), 11);
+        assert_eq!(d.status("n24"), Status::Suspected);
+        let (_, changes) = d.merge(&BTreeMap::from([(
+            "n11".into(),
+            record(1, 0, &[("n24", 0)]),
+        )]));
+        assert_eq!(d.status("n24"), Status::Dead);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].from, changes[0].to),
+            (Status::Suspected, Status::Dead)
+        );
+    }
+
+    #[test]
+    fn success_withdraws_our_vote_and_a_newer_record_withdraws_theirs() {
+        let mut d = Detector::new("n0", &nodes(5));
+        strike_out(&mut d, "n3");
+        d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
+        assert!(d.is_dead("n3"));
+        d.success("n3");
+        assert!(!d.suspects("n3"));
+        assert_eq!(d.status("n3"), Status::Suspected);
+        d.merge(&BTreeMap::from([("n1".into(), record(2, 0, &[]))]));
+        assert_eq!(d.status("n3"), Status::Alive);
+        // An older record arriving late changes nothing.
+        d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
+        assert_eq!(d.status("n3"), Status::Alive);
+    }
+
+    #[test]
+    fn suspicion_of_oneself_is_refuted_by_a_higher_incarnation() {
+        let mut suspect = Detector::new("n3", &nodes(5));
+        let (updated, _) = suspect.merge(&BTreeMap::from([
+            ("n0".into(), record(4, 0, &[("n3", 0)])),
+            ("n1".into(), record(2, 0, &[("n3", 0)])),
+        ]));
+        assert!(updated.contains(&"n3".to_string()));
+        assert_eq!(suspect.incarnation("n3"), 1);
+
+        // Elsewhere, the refutation voids the votes of the old incarnation.
+        let mut other = Detector::new("n2", &nodes(5));
+        other.merge(&BTreeMap::from([
+            ("n0".into(), record(4, 0, &[("n3", 0)])),
+            ("n1".into(), record(2, 0, &[("n3", 0)])),
+        ]));
+        assert!(other.is_dead("n3"));
+        let (_, changes) = other.merge(&BTreeMap::from([(
+            "n3".into(),
+            suspect.own_record().clone(),
+        )]));
+        assert_eq!(other.status("n3"), Status::Alive);
+        assert_eq!(changes[0].to, Status::Alive);
+        // New suspicion has to name the new incarnation to count.
+        other.merge(&BTreeMap::from([("n0".into(), record(5, 0, &[("n3", 1)]))]));
+        assert_eq!(other.status("n3"), Status::Suspected);
+    }
+
+    #[test]
+    fn refutation_resets_our_own_strikes() {
+        let mut d = Detector::new("n0", &nodes(5));
+        strike_out(&mut d, "n2");
+        assert!(d.suspects("n2"));
+        d.merge(&BTreeMap::from([("n2".into(), record(1, 1, &[]))]));
+        assert!(!d.suspects("n2"));
+        d.strike("n2");
+        assert!(
+            !d.suspects("n2"),
+            "one new strike after a refutation is not suspicion"
+        );
+    }
+
+    #[test]
+    fn view_reports_every_peer() {
+        let mut d = Detector::new("n0", &nodes(5));
+        strike_out(&mut d, "n4");
+        d.merge(&BTreeMap::from([(
+            "n1".into(),
+            record(1, 0, &[("n4", 0), ("n3", 0)]),
+        )]));
+        let v = d.view();
+        assert_eq!(v.alive, vec!["n1", "n2"]);
+        assert_eq!(v.suspected.get("n3"), Some(&vec!["n1".to_string()]));
+        assert_eq!(
+            v.dead.get("n4"),
+            Some(&vec!["n0".to_string(), "n1".to_string()])
+        );
+        assert_eq!(v.incarnations.len(), 5);
+    }
+}
