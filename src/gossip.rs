@@ -226,15 +226,13 @@ impl Link {
     }
 
     /// Drops messages whose ack is overdue; each one is a failed exchange. What they
-    /// carried is still pending, so the link becomes dirty to send it again.
+    /// carried is still pending (data and records alike), so the caller marks the link
+    /// dirty when there is something to send again.
     pub fn expire(&mut self, now: Duration) -> Outcome {
         let mut outcome = Outcome::default();
         while self.in_flight.front().is_some_and(|m| m.deadline <= now) {
             self.in_flight.pop_front();
             outcome.timed_out += 1;
-        }
-        if outcome.timed_out > 0 {
-            self.dirty = true;
         }
         outcome
     }
@@ -291,10 +289,10 @@ mod tests {
         );
         assert_eq!((out.acked, out.sample), (1, Some(ms(200))));
         assert_eq!(link.pending, values(&[3]));
-        // A lost message 2 times out, which makes the link dirty again.
+        // A lost message 2 times out; its values are still pending.
         assert_eq!(link.expire(ms(509)).timed_out, 0);
         assert_eq!(link.expire(ms(510)).timed_out, 1);
-        assert!(link.dirty);
+        assert_eq!(link.pending, values(&[3]));
     }
 
     #[test]

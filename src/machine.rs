@@ -21,7 +21,7 @@ use crate::config::{Config, Mode};
 use crate::crdt::{Crdt, Data, GSet};
 use crate::event::{Event, Rejected, Schedule, Trigger};
 use crate::gossip::{self, Kind, Link, Rtt};
-use crate::membership::{Change, Detector};
+use crate::membership::{Change, Detector, Status};
 use crate::protocol::{Body, Envelope, ErrorCode, Gossip, Payload, ReadOk};
 
 /// Peer messages kept before `init`; beyond this they are dropped with a log line.
@@ -77,6 +77,19 @@ impl StateMachine {
     /// This node's id, once initialised.
     pub fn id(&self) -> Option<&str> {
         self.node.as_ref().map(|n| n.id.as_str())
+    }
+
+    /// How this node currently sees `peer` (`None` before init or for strangers).
+    pub fn status(&self, peer: &str) -> Option<Status> {
+        let node = self.node.as_ref()?;
+        node.links
+            .contains_key(peer)
+            .then(|| node.detector.status(peer))
+    }
+
+    /// This node's parent in the overlay (`None` for a root or before init).
+    pub fn parent(&self) -> Option<&str> {
+        self.node.as_ref()?.parent.as_deref()
     }
 
     /// Handles one event at time `now` (time since the node started) and returns the
@@ -420,7 +433,7 @@ impl Node {
         }
         for c in changes {
             info!(peer = %c.peer, from = ?c.from, to = ?c.to, voters = ?c.voters, "membership change");
-            if c.to == crate::membership::Status::Dead {
+            if c.to == Status::Dead {
                 // Old timeouts say nothing useful once it is dead: probes take over.
                 self.links
                     .get_mut(&c.peer)
@@ -561,7 +574,13 @@ impl Node {
         let mut changes = Vec::new();
         let peers: Vec<String> = self.links.keys().cloned().collect();
         for peer in &peers {
-            let expired = self.links.get_mut(peer).expect("peer").expire(now);
+            let link = self.links.get_mut(peer).expect("peer");
+            let expired = link.expire(now);
+            if expired.timed_out > 0
+                && (!link.pending.is_empty() || link.records_stale(self.detector.records(), peer))
+            {
+                link.dirty = true;
+            }
             for _ in 0..expired.timed_out {
                 debug!(peer, "exchange timed out");
                 changes.extend(self.detector.strike(peer));

@@ -3,7 +3,7 @@
 //!
 //! Rules (design.md 3.4):
 //! - Every exchange with a peer that is not acknowledged within its timeout is a strike; an
-//!   acknowledged one clears the strikes. One strike makes the peer *doubted* (others then
+//!   acknowledged one clears the strikes. Two strikes make the peer *doubted* (others then
 //!   probe it, so they gather evidence of their own quickly); three make it *suspected*.
 //! - Each node gossips its own `Record` (doubts and suspicions, each tagged with the
 //!   incarnation of the peer it is about). A vote counts only while it names the peer's
@@ -20,6 +20,9 @@ use crate::protocol::{MembershipView, Record};
 
 /// Consecutive failed exchanges that make a peer suspected.
 pub const STRIKES_TO_SUSPECT: u32 = 3;
+/// Consecutive failed exchanges that make us ask everyone to probe the peer. One late ack
+/// is common with exponential latency; two in a row are rare unless the peer is gone.
+pub const STRIKES_TO_DOUBT: u32 = 2;
 
 /// How a node sees a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,7 +138,7 @@ impl Detector {
         let me = self.me.clone();
         let own = self.records.get_mut(&me).expect("own record");
         let mut changed = false;
-        if own.doubts.get(peer) != Some(&inc) {
+        if strikes >= STRIKES_TO_DOUBT && own.doubts.get(peer) != Some(&inc) {
             own.doubts.insert(peer.to_string(), inc);
             changed = true;
         }
@@ -298,6 +301,7 @@ mod tests {
     fn with_two_nodes_own_suspicion_kills() {
         let mut d = Detector::new("n0", &nodes(2));
         d.strike("n1");
+        assert!(!d.is_doubted("n1"), "one late ack is no news");
         d.strike("n1");
         assert_eq!(d.status("n1"), Status::Alive, "two strikes are only doubt");
         assert!(d.is_doubted("n1"));
