@@ -11,3 +11,4 @@ pub mod gossip;
 pub mod machine;
 pub mod membership;
 pub mod protocol;
+pub mod runtime;

@@ -53,6 +53,7 @@ struct Node {
     rtt: Rtt,
     detector: Detector,
     parent: Option<String>,
+    status_changes: u64,
     next_batch_at: Duration,
     next_probe_at: Duration,
 }
@@ -85,6 +86,11 @@ impl StateMachine {
         node.links
             .contains_key(peer)
             .then(|| node.detector.status(peer))
+    }
+
+    /// Counts the peer status changes so far: observers rescan statuses only when it moves.
+    pub fn status_changes(&self) -> u64 {
+        self.node.as_ref().map_or(0, |n| n.status_changes)
     }
 
     /// This node's parent in the overlay (`None` for a root or before init).
@@ -230,6 +236,7 @@ impl Node {
             rtt: Rtt::default(),
             detector: Detector::new(id, nodes),
             parent: None,
+            status_changes: 0,
             next_batch_at: Duration::ZERO,
             next_probe_at: Duration::ZERO,
         };
@@ -432,6 +439,7 @@ impl Node {
             }
         }
         for c in changes {
+            self.status_changes += 1;
             info!(peer = %c.peer, from = ?c.from, to = ?c.to, voters = ?c.voters, "membership change");
             if c.to == Status::Dead {
                 // Old timeouts say nothing useful once it is dead: probes take over.

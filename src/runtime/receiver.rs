@@ -1,0 +1,53 @@
+//! Reads stdin line by line and turns each line into an event. Nothing on stdin can stop
+//! it but the end of the stream.
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, error, warn};
+
+use crate::event::Event;
+use crate::protocol::parse_line;
+
+/// Lines longer than this are rejected (after being read, so the stream stays in sync).
+const MAX_LINE: usize = 64 << 20;
+
+pub async fn run(events: UnboundedSender<Event>) {
+    let mut stdin = BufReader::new(tokio::io::stdin());
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        match stdin.read_until(b'\n', &mut line).await {
+            Ok(0) => {
+                debug!("stdin closed");
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                error!("cannot read stdin: {e}");
+                return;
+            }
+        }
+        let text = trim_newline(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            warn!("ignoring a blank line");
+            continue;
+        }
+        let event = if text.len() > MAX_LINE {
+            warn!(bytes = text.len(), "ignoring an oversized line");
+            continue;
+        } else {
+            match parse_line(text) {
+                Ok(envelope) => Event::Message(envelope),
+                Err(rejected) => Event::Rejected(rejected),
+            }
+        };
+        if events.send(event).is_err() {
+            return; // the machine is gone: shutting down
+        }
+    }
+}
+
+fn trim_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
