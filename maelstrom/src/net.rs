@@ -9,13 +9,15 @@
 //! times passed to `send` and `poll` never decrease, and a driver calls `poll(now)` before
 //! it `send`s anything at `now`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::message::Message;
+use crate::message::{Message, is_client};
 
 /// `--latency-dist`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +27,20 @@ pub enum LatencyDist {
     Exponential,
 }
 
+impl std::str::FromStr for LatencyDist {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "constant" => Ok(LatencyDist::Constant),
+            "uniform" => Ok(LatencyDist::Uniform),
+            "exponential" => Ok(LatencyDist::Exponential),
+            other => Err(format!(
+                "unknown latency distribution {other:?} (constant, uniform, exponential)"
+            )),
+        }
+    }
+}
+
 /// receiver → the senders it drops messages from (spec 3.4).
 pub type Grudge = BTreeMap<String, BTreeSet<String>>;
 
@@ -32,6 +48,14 @@ pub type Grudge = BTreeMap<String, BTreeSet<String>>;
 pub enum NetError {
     /// `Invalid dest for message ...`: src or dest is not currently registered.
     InvalidDest(String),
+}
+
+impl std::fmt::Display for NetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetError::InvalidDest(m) => write!(f, "Invalid dest for message {m}"),
+        }
+    }
 }
 
 /// A message handed to its destination at `due` (its deadline, or the moment the slot
@@ -58,36 +82,113 @@ pub struct NetStats {
     pub servers: Counts,
 }
 
+impl NetStats {
+    fn count(&mut self, message: &Message, send: bool) {
+        let client = is_client(&message.src) || is_client(&message.dest);
+        for counts in [
+            &mut self.all,
+            if client {
+                &mut self.clients
+            } else {
+                &mut self.servers
+            },
+        ] {
+            if send {
+                counts.send_count += 1;
+                // Every id is sent exactly once, so distinct ids = sends.
+                counts.msg_count += 1;
+            } else {
+                counts.recv_count += 1;
+            }
+        }
+    }
+}
+
+/// A queued message: ordered by deadline, then by send order.
+type Queued = Reverse<(Duration, u64, QueuedMessage)>;
+
+#[derive(Debug)]
+struct QueuedMessage(Message);
+
+impl PartialEq for QueuedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+impl Eq for QueuedMessage {}
+impl PartialOrd for QueuedMessage {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for QueuedMessage {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.id.cmp(&other.0.id)
+    }
+}
+
+/// One destination: its deadline queue and its delivery slot.
+#[derive(Default)]
+struct Inbox {
+    queue: BinaryHeap<Queued>,
+    /// The message the delivery thread has taken, and when it will be delivered.
+    slot: Option<(Duration, Message)>,
+    /// When the idle slot will take the queue head (the arrival time of the first message
+    /// queued while it was idle).
+    take_at: Option<Duration>,
+}
+
+impl Inbox {
+    fn next_event(&self) -> Option<Duration> {
+        match &self.slot {
+            Some((due, _)) => Some(*due),
+            None => self.take_at,
+        }
+    }
+}
+
 pub struct Network {
-    _private: (),
+    latency_ms: u64,
+    dist: LatencyDist,
+    rng: ChaCha8Rng,
+    inboxes: BTreeMap<String, Inbox>,
+    grudge: Grudge,
+    next_id: u64,
+    seq: u64,
+    stats: NetStats,
 }
 
 impl Network {
     pub fn new(latency_ms: u64, dist: LatencyDist, rng: ChaCha8Rng) -> Self {
-        let _ = (latency_ms, dist, rng);
-        todo!()
+        Network {
+            latency_ms,
+            dist,
+            rng,
+            inboxes: BTreeMap::new(),
+            grudge: Grudge::new(),
+            next_id: 0,
+            seq: 0,
+            stats: NetStats::default(),
+        }
     }
 
     /// Creates `id`'s inbound queue.
     pub fn register(&mut self, id: &str) {
-        let _ = id;
-        todo!()
+        self.inboxes.entry(id.to_string()).or_default();
     }
 
     /// Removes `id`'s queue; messages queued for it are discarded.
     pub fn unregister(&mut self, id: &str) {
-        let _ = id;
-        todo!()
+        self.inboxes.remove(id);
     }
 
     pub fn is_registered(&self, id: &str) -> bool {
-        let _ = id;
-        todo!()
+        self.inboxes.contains_key(id)
     }
 
-    /// Accepts a message at `now`: checks both ids are registered, assigns the next
-    /// network-wide id, draws the latency (0 when either end is a client), journals the
-    /// send and enqueues it. Returns the message id.
+    /// Accepts a message at `now`: assigns the next network-wide id (consumed even if the
+    /// message is then refused, as in Maelstrom), checks both ids are registered, draws the
+    /// latency (0 when either end is a client), journals the send and enqueues it.
     pub fn send(
         &mut self,
         src: &str,
@@ -95,40 +196,269 @@ impl Network {
         body: Value,
         now: Duration,
     ) -> Result<u64, NetError> {
-        let _ = (src, dest, body, now);
-        todo!()
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = Message {
+            id,
+            src: src.to_string(),
+            dest: dest.to_string(),
+            body,
+        };
+        if !self.inboxes.contains_key(src) || !self.inboxes.contains_key(dest) {
+            return Err(NetError::InvalidDest(message.to_line()));
+        }
+        let latency = if is_client(src) || is_client(dest) {
+            0
+        } else {
+            self.draw_latency()
+        };
+        self.stats.count(&message, true);
+        self.seq += 1;
+        let inbox = self.inboxes.get_mut(dest).expect("checked above");
+        if inbox.slot.is_none() && inbox.take_at.is_none() {
+            inbox.take_at = Some(now);
+        }
+        let deadline = now + Duration::from_millis(latency);
+        inbox
+            .queue
+            .push(Reverse((deadline, self.seq, QueuedMessage(message))));
+        Ok(id)
+    }
+
+    fn draw_latency(&mut self) -> u64 {
+        let l = self.latency_ms;
+        match self.dist {
+            LatencyDist::Constant => l,
+            LatencyDist::Uniform if l == 0 => 0,
+            LatencyDist::Uniform => self.rng.random_range(0..2 * l),
+            LatencyDist::Exponential if l == 0 => 0,
+            LatencyDist::Exponential => {
+                let u: f64 = self.rng.random();
+                (-(1.0 - u).ln() * l as f64) as u64
+            }
+        }
     }
 
     /// The earliest time at which `poll` has work (a take or a delivery), if any.
     pub fn next_event(&self) -> Option<Duration> {
-        todo!()
+        self.inboxes.values().filter_map(Inbox::next_event).min()
     }
 
     /// Runs every take and delivery due at or before `now`, in time order, and returns the
     /// deliveries (journaled as `recv`).
     pub fn poll(&mut self, now: Duration) -> Vec<Delivery> {
-        let _ = now;
-        todo!()
+        let mut deliveries = Vec::new();
+        loop {
+            let next = self
+                .inboxes
+                .iter()
+                .filter_map(|(id, inbox)| inbox.next_event().map(|t| (t, id)))
+                .min();
+            let Some((at, id)) = next else { break };
+            if at > now {
+                break;
+            }
+            let id = id.clone();
+            let inbox = self.inboxes.get_mut(&id).expect("exists");
+            if let Some((due, message)) = inbox.slot.take() {
+                self.stats.count(&message, false);
+                deliveries.push(Delivery { message, due });
+                if !inbox.queue.is_empty() {
+                    inbox.take_at = Some(at);
+                }
+            }
+            self.take(&id, at);
+        }
+        deliveries
     }
 
-    /// Adds a grudge (start of a partition) at `now`.
-    pub fn partition(&mut self, grudge: &Grudge, now: Duration) {
-        let _ = (grudge, now);
-        todo!()
+    /// The slot of `id` takes queue heads at `at`, dropping those its grudge refuses,
+    /// until it holds one or the queue is empty.
+    fn take(&mut self, id: &str, at: Duration) {
+        let inbox = self.inboxes.get_mut(id).expect("exists");
+        if inbox.take_at.is_none_or(|t| t > at) || inbox.slot.is_some() {
+            return;
+        }
+        inbox.take_at = None;
+        let refused = self.grudge.get(id);
+        while let Some(Reverse((deadline, _, QueuedMessage(message)))) = inbox.queue.pop() {
+            if refused.is_some_and(|r| r.contains(&message.src)) {
+                continue; // dropped: sent, never received
+            }
+            inbox.slot = Some((deadline.max(at), message));
+            return;
+        }
+    }
+
+    /// Adds a grudge (start of a partition).
+    pub fn partition(&mut self, grudge: &Grudge) {
+        for (receiver, senders) in grudge {
+            self.grudge
+                .entry(receiver.clone())
+                .or_default()
+                .extend(senders.iter().cloned());
+        }
     }
 
     /// Clears every grudge (stop-partition heals everything).
-    pub fn heal(&mut self, now: Duration) {
-        let _ = now;
-        todo!()
+    pub fn heal(&mut self) {
+        self.grudge.clear();
     }
 
     /// The current grudge.
     pub fn grudge(&self) -> &Grudge {
-        todo!()
+        &self.grudge
     }
 
     pub fn stats(&self) -> NetStats {
-        todo!()
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn net(latency: u64, dist: LatencyDist) -> Network {
+        let mut net = Network::new(latency, dist, ChaCha8Rng::seed_from_u64(1));
+        for id in ["n1", "n2", "n3", "c1"] {
+            net.register(id);
+        }
+        net
+    }
+
+    fn ids(deliveries: &[Delivery]) -> Vec<u64> {
+        deliveries.iter().map(|d| d.message.id).collect()
+    }
+
+    #[test]
+    fn constant_latency_is_fifo_per_destination_and_clients_get_none() {
+        let mut net = net(100, LatencyDist::Constant);
+        net.send("n1", "n2", json!({"k": 1}), ms(0)).unwrap();
+        net.poll(ms(0));
+        net.send("n3", "n2", json!({"k": 2}), ms(10)).unwrap();
+        net.poll(ms(10));
+        net.send("n2", "c1", json!({}), ms(10)).unwrap();
+        let client = net.poll(ms(10));
+        assert_eq!(client.len(), 1, "client traffic has no latency");
+        assert_eq!(net.next_event(), Some(ms(100)));
+        let d = net.poll(ms(200));
+        assert_eq!(ids(&d), vec![0, 1]);
+        assert_eq!((d[0].due, d[1].due), (ms(100), ms(110)));
+    }
+
+    #[test]
+    fn a_client_request_waits_behind_a_taken_server_message() {
+        let mut net = net(100, LatencyDist::Constant);
+        net.send("n1", "n2", json!({}), ms(0)).unwrap();
+        net.poll(ms(0));
+        net.send("c1", "n2", json!({}), ms(5)).unwrap();
+        assert!(
+            net.poll(ms(99)).is_empty(),
+            "head-of-line: the slot sleeps on the server message"
+        );
+        let d = net.poll(ms(100));
+        assert_eq!(ids(&d), vec![0, 1]);
+        assert_eq!(d[1].due, ms(100));
+    }
+
+    #[test]
+    fn partitions_drop_at_take_time() {
+        let mut net = net(100, LatencyDist::Constant);
+        net.send("n1", "n2", json!({}), ms(0)).unwrap(); // taken at once
+        net.send("n3", "n2", json!({}), ms(0)).unwrap(); // queued behind it
+        net.poll(ms(0));
+        let grudge: Grudge = [(
+            "n2".to_string(),
+            ["n1".to_string(), "n3".to_string()].into(),
+        )]
+        .into();
+        net.partition(&grudge);
+        // Sent during the partition: dropped at once even though it heals before the deadline.
+        net.send("n1", "n3", json!({}), ms(1)).unwrap();
+        net.partition(&[("n3".to_string(), ["n1".to_string()].into())].into());
+        net.poll(ms(1));
+        // At 100 the slot delivers message 0 (taken before the partition) and takes message
+        // 1 while the partition holds: dropped.
+        let d = net.poll(ms(150));
+        net.heal();
+        assert_eq!(
+            ids(&d),
+            vec![0],
+            "taken before the partition: delivered; queued: dropped"
+        );
+        assert!(net.poll(ms(500)).is_empty());
+        let stats = net.stats();
+        assert_eq!(
+            (
+                stats.servers.send_count,
+                stats.servers.recv_count,
+                stats.servers.msg_count
+            ),
+            (3, 1, 3)
+        );
+    }
+
+    #[test]
+    fn invalid_dest_consumes_an_id_and_is_not_journaled() {
+        let mut net = net(0, LatencyDist::Constant);
+        assert!(matches!(
+            net.send("n1", "n9", json!({}), ms(0)),
+            Err(NetError::InvalidDest(_))
+        ));
+        assert_eq!(net.send("n1", "n2", json!({}), ms(0)), Ok(1));
+        net.unregister("n2");
+        assert!(net.send("n1", "n2", json!({}), ms(0)).is_err());
+        assert_eq!(net.stats().all.send_count, 1);
+        assert!(net.poll(ms(10)).is_empty(), "the queue went with the id");
+    }
+
+    #[test]
+    fn uniform_and_exponential_draws() {
+        for (dist, lo, hi) in [
+            (LatencyDist::Uniform, 95.0, 105.0),
+            (LatencyDist::Exponential, 90.0, 110.0),
+        ] {
+            let mut net = net(100, dist);
+            let draws: Vec<u64> = (0..20_000).map(|_| net.draw_latency()).collect();
+            let mean = draws.iter().sum::<u64>() as f64 / draws.len() as f64;
+            assert!(mean > lo && mean < hi, "{dist:?} mean {mean}");
+            if dist == LatencyDist::Uniform {
+                assert!(draws.iter().all(|d| *d < 200));
+                assert!(draws.contains(&0) && draws.contains(&199));
+            }
+        }
+    }
+
+    #[test]
+    fn other_distributions_reorder() {
+        let mut net = net(100, LatencyDist::Exponential);
+        for t in 0..50 {
+            net.send("n1", "n2", json!({}), ms(t)).unwrap();
+        }
+        let d = net.poll(ms(100_000));
+        assert_eq!(d.len(), 50);
+        assert!(
+            d.windows(2).all(|w| w[0].due <= w[1].due),
+            "deliveries are in time order"
+        );
+        assert!(ids(&d).windows(2).any(|w| w[0] > w[1]), "reordered");
+    }
+
+    #[test]
+    fn journal_groups() {
+        let mut net = net(0, LatencyDist::Constant);
+        net.send("c1", "n1", json!({}), ms(0)).unwrap();
+        net.send("n1", "n2", json!({}), ms(0)).unwrap();
+        net.poll(ms(0));
+        let s = net.stats();
+        assert_eq!((s.all.send_count, s.all.recv_count), (2, 2));
+        assert_eq!((s.clients.send_count, s.servers.send_count), (1, 1));
     }
 }
