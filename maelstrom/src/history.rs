@@ -60,3 +60,130 @@ impl Op {
 
 /// A whole history, in order.
 pub type History = Vec<Op>;
+
+/// Jepsen's op map: `{:type :invoke, :f :broadcast, :value 0, :time 123, :process 0, :index 3}`.
+pub fn op_to_edn(op: &Op) -> Edn {
+    let process = match op.process {
+        Process::Worker(p) => Edn::Int(p as i64),
+        Process::Nemesis => Edn::kw("nemesis"),
+    };
+    let mut entries = vec![
+        ("type", Edn::kw(op.kind.name())),
+        ("f", Edn::kw(&op.f)),
+        ("value", op.value.clone()),
+        ("time", Edn::Int(op.time as i64)),
+        ("process", process),
+        ("index", Edn::Int(op.index as i64)),
+    ];
+    if let Some(error) = &op.error {
+        entries.push(("error", error.clone()));
+    }
+    if op.final_read {
+        entries.push(("final?", Edn::Bool(true)));
+    }
+    if let Some(exception) = &op.exception {
+        entries.push(("exception", Edn::Str(exception.clone())));
+    }
+    Edn::kw_map(entries)
+}
+
+/// `history.edn`: one op map per line.
+pub fn write_history_edn(history: &[Op]) -> String {
+    history
+        .iter()
+        .map(|op| format!("{}\n", op_to_edn(op)))
+        .collect()
+}
+
+/// `history.txt`: `process<TAB>type<TAB>f<TAB>value[<TAB>error]` per op.
+pub fn write_history_txt(history: &[Op]) -> String {
+    history
+        .iter()
+        .map(|op| {
+            let process = match op.process {
+                Process::Worker(p) => p.to_string(),
+                Process::Nemesis => ":nemesis".to_string(),
+            };
+            let mut line = format!("{process}\t:{}\t:{}\t{}", op.kind.name(), op.f, op.value);
+            if let Some(error) = &op.error {
+                line.push('\t');
+                line.push_str(&error.to_string());
+            }
+            line.push('\n');
+            line
+        })
+        .collect()
+}
+
+/// Pairs each invocation with its completion (the next op of the same process), by index
+/// into the history: `(invoke, Some(completion))`, or `None` if it never completed.
+pub fn pairs(history: &[Op]) -> Vec<(usize, Option<usize>)> {
+    let mut open: std::collections::HashMap<Process, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut slot: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for (i, op) in history.iter().enumerate() {
+        if op.kind == OpType::Invoke {
+            open.insert(op.process, i);
+            slot.insert(i, out.len());
+            out.push((i, None));
+        } else if let Some(inv) = open.remove(&op.process) {
+            out[slot[&inv]].1 = Some(i);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(index: u64, process: Process, kind: OpType, f: &str, value: Edn) -> Op {
+        Op {
+            index,
+            time: index * 1000,
+            process,
+            kind,
+            f: f.into(),
+            value,
+            error: None,
+            final_read: false,
+            exception: None,
+        }
+    }
+
+    #[test]
+    fn writers_and_pairs() {
+        let mut h = vec![
+            op(
+                0,
+                Process::Worker(0),
+                OpType::Invoke,
+                "broadcast",
+                Edn::Int(5),
+            ),
+            op(
+                1,
+                Process::Nemesis,
+                OpType::Info,
+                "start-partition",
+                Edn::kw("majority"),
+            ),
+            op(2, Process::Worker(1), OpType::Invoke, "read", Edn::Nil),
+            op(3, Process::Worker(0), OpType::Ok, "broadcast", Edn::Int(5)),
+        ];
+        h[2].final_read = true;
+        assert_eq!(
+            op_to_edn(&h[0]).to_string(),
+            "{:type :invoke, :f :broadcast, :value 5, :time 0, :process 0, :index 0}"
+        );
+        assert!(op_to_edn(&h[2]).to_string().ends_with(":final? true}"));
+        let txt = write_history_txt(&h);
+        assert_eq!(
+            txt.lines().nth(1),
+            Some(":nemesis\t:info\t:start-partition\t:majority")
+        );
+        assert_eq!(write_history_edn(&h).lines().count(), 4);
+        // The nemesis info has no invocation; it pairs with nothing.
+        assert_eq!(pairs(&h), vec![(0, Some(3)), (2, None)]);
+    }
+}

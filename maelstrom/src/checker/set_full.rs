@@ -1,0 +1,279 @@
+//! Jepsen's `set-full` checker, non-linearizable mode (spec 6.3), used by broadcast (adds
+//! are `:broadcast` ops) and g-set (`:add`). Includes the quirk that duplicates are never
+//! flagged.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::checker::quantiles;
+use crate::edn::Edn;
+use crate::history::{History, Op, OpType, pairs};
+
+/// What the history says about one element.
+#[derive(Default)]
+struct Element {
+    /// The op that first showed the element was in: its add's ok, or an ok read with it.
+    known: Option<usize>,
+    /// The latest-invoked ok reads that contained / missed it (invocation indices).
+    last_present: Option<usize>,
+    last_absent: Option<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Stable,
+    Lost,
+    NeverRead,
+}
+
+pub fn check(history: &History, add_f: &str) -> Edn {
+    let invocation_of: BTreeMap<usize, usize> = pairs(history)
+        .into_iter()
+        .filter_map(|(i, c)| c.map(|c| (c, i)))
+        .collect();
+    let mut elements: BTreeMap<Edn, Element> = BTreeMap::new();
+    let mut order: Vec<Edn> = Vec::new();
+    for (index, op) in history.iter().enumerate() {
+        if !op.is_client() {
+            continue;
+        }
+        if op.f == add_f {
+            match op.kind {
+                OpType::Invoke => {
+                    if !elements.contains_key(&op.value) {
+                        elements.insert(op.value.clone(), Element::default());
+                        order.push(op.value.clone());
+                    }
+                }
+                OpType::Ok => {
+                    if let Some(e) = elements.get_mut(&op.value) {
+                        e.known.get_or_insert(index);
+                    }
+                }
+                _ => {}
+            }
+        } else if op.f == "read" && op.kind == OpType::Ok {
+            let Some(&inv) = invocation_of.get(&index) else {
+                continue;
+            };
+            let seen: BTreeSet<&Edn> = match &op.value {
+                Edn::Vector(items) | Edn::Set(items) => items.iter().collect(),
+                _ => BTreeSet::new(),
+            };
+            for (value, e) in elements.iter_mut() {
+                if seen.contains(value) {
+                    e.known.get_or_insert(index);
+                    e.last_present = Some(e.last_present.map_or(inv, |lp| lp.max(inv)));
+                } else {
+                    e.last_absent = Some(e.last_absent.map_or(inv, |la| la.max(inv)));
+                }
+            }
+        }
+    }
+
+    let time = |i: usize| history[i].time as i64;
+    let ms = |nanos: i64| nanos / 1_000_000;
+    let mut stable = Vec::new();
+    let mut lost = Vec::new();
+    let mut never_read = Vec::new();
+    let mut stale: Vec<(i64, Edn)> = Vec::new();
+    let mut stable_latencies = Vec::new();
+    let mut lost_latencies = Vec::new();
+    for value in &order {
+        let e = &elements[value];
+        let outcome = match (e.last_present, e.last_absent) {
+            (Some(p), a) if a.is_none_or(|a| a < p) => Outcome::Stable,
+            (p, Some(a)) if e.known.is_some_and(|k| k < a) && p.is_none_or(|p| p < a) => {
+                Outcome::Lost
+            }
+            _ => Outcome::NeverRead,
+        };
+        match outcome {
+            Outcome::Stable => {
+                let known = e.known.expect("a read saw it");
+                let latency = e
+                    .last_absent
+                    .map_or(0, |a| ms((time(a) + 1 - time(known)).max(0)));
+                stable.push(value.clone());
+                stable_latencies.push(latency);
+                if latency > 0 {
+                    stale.push((latency, record(history, value, e, "stable", latency)));
+                }
+            }
+            Outcome::Lost => {
+                let known = e.known.expect("lost elements are known");
+                let latency = e
+                    .last_present
+                    .map_or(0, |p| ms((time(p) + 1 - time(known)).max(0)));
+                lost.push(value.clone());
+                lost_latencies.push(latency);
+            }
+            Outcome::NeverRead => never_read.push(value.clone()),
+        }
+    }
+    lost.sort();
+    never_read.sort();
+    let stale_values = {
+        let mut v: Vec<Edn> = stale
+            .iter()
+            .map(|(_, r)| r.get("element").cloned().unwrap_or(Edn::Nil))
+            .collect();
+        v.sort();
+        v
+    };
+    stale.sort_by(|a, b| b.0.cmp(&a.0));
+    let valid = if !lost.is_empty() {
+        Edn::Bool(false)
+    } else if stable.is_empty() {
+        Edn::kw("unknown")
+    } else {
+        Edn::Bool(true)
+    };
+    let mut entries = vec![
+        ("valid?", valid),
+        ("attempt-count", Edn::Int(order.len() as i64)),
+        ("stable-count", Edn::Int(stable.len() as i64)),
+        ("lost-count", Edn::Int(lost.len() as i64)),
+        ("lost", Edn::Vector(lost)),
+        ("never-read-count", Edn::Int(never_read.len() as i64)),
+        ("never-read", Edn::Vector(never_read)),
+        ("stale-count", Edn::Int(stale_values.len() as i64)),
+        ("stale", Edn::Vector(stale_values)),
+        (
+            "worst-stale",
+            Edn::Vector(stale.into_iter().take(8).map(|(_, r)| r).collect()),
+        ),
+    ];
+    if !stable_latencies.is_empty() {
+        entries.push(("stable-latencies", quantiles(&stable_latencies)));
+    }
+    if !lost_latencies.is_empty() {
+        entries.push(("lost-latencies", quantiles(&lost_latencies)));
+    }
+    // Jepsen 0.3.7 means to flag a value twice in one read, but its comparison is inverted:
+    // nothing is ever flagged.
+    entries.push(("duplicated-count", Edn::Int(0)));
+    entries.push(("duplicated", Edn::Map(Vec::new())));
+    Edn::kw_map(entries)
+}
+
+fn record(history: &[Op], value: &Edn, e: &Element, outcome: &str, latency: i64) -> Edn {
+    let op = |i: Option<usize>| i.map_or(Edn::Nil, |i| crate::history::op_to_edn(&history[i]));
+    Edn::kw_map([
+        ("element", value.clone()),
+        ("outcome", Edn::kw(outcome)),
+        ("stable-latency", Edn::Int(latency)),
+        ("known", op(e.known)),
+        ("last-absent", op(e.last_absent)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::test_support::*;
+
+    fn add(b: &mut Builder, p: u64, v: i64) {
+        b.invoke(p, "broadcast", Edn::Int(v));
+        b.ok(p, "broadcast", Edn::Int(v));
+    }
+
+    fn read(b: &mut Builder, p: u64, seen: &[i64]) {
+        b.invoke(p, "read", Edn::Nil);
+        b.ok(p, "read", ints(seen));
+    }
+
+    fn check(b: &Builder) -> Edn {
+        super::check(&b.history, "broadcast")
+    }
+
+    #[test]
+    fn valid_when_every_value_is_read() {
+        let mut b = Builder::default();
+        add(&mut b, 0, 1);
+        add(&mut b, 1, 2);
+        read(&mut b, 2, &[1, 2]);
+        let r = check(&b);
+        assert_eq!(r.get("valid?"), Some(&Edn::Bool(true)));
+        assert_eq!(r.get("stable-count"), Some(&Edn::Int(2)));
+        assert_eq!(r.get("duplicated-count"), Some(&Edn::Int(0)));
+    }
+
+    #[test]
+    fn a_value_missing_from_a_later_read_is_lost() {
+        let mut b = Builder::default();
+        add(&mut b, 0, 1);
+        add(&mut b, 0, 2);
+        read(&mut b, 1, &[1, 2]);
+        read(&mut b, 1, &[1]);
+        let r = check(&b);
+        assert_eq!(r.get("valid?"), Some(&Edn::Bool(false)));
+        assert_eq!(r.get("lost").map(ToString::to_string), Some("[2]".into()));
+        assert!(r.get("lost-latencies").is_some());
+    }
+
+    #[test]
+    fn stale_reads_do_not_invalidate() {
+        let mut b = Builder::default();
+        add(&mut b, 0, 1); // known at index 1, time 1 ms
+        read(&mut b, 1, &[]); // invoked at 2 ms: misses it
+        read(&mut b, 1, &[1]);
+        let r = check(&b);
+        assert_eq!(r.get("valid?"), Some(&Edn::Bool(true)));
+        assert_eq!(r.get("stale-count"), Some(&Edn::Int(1)));
+        assert_eq!(
+            r.get_in(&["stable-latencies"]).map(ToString::to_string),
+            Some("{0 1, 0.5 1, 0.95 1, 0.99 1, 1 1}".into())
+        );
+        let Some(Edn::Vector(worst)) = r.get("worst-stale") else {
+            panic!()
+        };
+        assert_eq!(worst[0].get("element"), Some(&Edn::Int(1)));
+    }
+
+    #[test]
+    fn never_read_and_unknown() {
+        let mut b = Builder::default();
+        b.invoke(0, "broadcast", Edn::Int(1));
+        b.info(0, "broadcast", Edn::Int(1));
+        let r = check(&b);
+        assert_eq!(
+            r.get("valid?"),
+            Some(&Edn::kw("unknown")),
+            "nothing was read"
+        );
+        assert_eq!(r.get("never-read-count"), Some(&Edn::Int(1)));
+        // An unacknowledged value that never shows up is never-read, not lost.
+        add(&mut b, 0, 2);
+        read(&mut b, 1, &[2]);
+        let r = check(&b);
+        assert_eq!(r.get("valid?"), Some(&Edn::Bool(true)));
+        assert_eq!(
+            r.get("never-read").map(ToString::to_string),
+            Some("[1]".into())
+        );
+    }
+
+    #[test]
+    fn a_read_concurrent_with_the_add_does_not_lose_it() {
+        let mut b = Builder::default();
+        b.invoke(1, "read", Edn::Nil);
+        b.invoke(0, "broadcast", Edn::Int(1));
+        b.ok(1, "read", ints(&[]));
+        b.ok(0, "broadcast", Edn::Int(1));
+        let r = check(&b);
+        assert_eq!(r.get("lost-count"), Some(&Edn::Int(0)));
+        assert_eq!(r.get("never-read-count"), Some(&Edn::Int(1)));
+    }
+
+    #[test]
+    fn g_set_adds_are_add_ops() {
+        let mut b = Builder::default();
+        b.invoke(0, "add", Edn::Int(1));
+        b.ok(0, "add", Edn::Int(1));
+        read(&mut b, 1, &[1]);
+        assert_eq!(
+            super::check(&b.history, "add").get("valid?"),
+            Some(&Edn::Bool(true))
+        );
+    }
+}
