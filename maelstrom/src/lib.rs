@@ -6,9 +6,12 @@
 //! The behaviour follows `shared/maelstrom-spec.md`, section by section.
 
 pub mod checker;
+pub mod driver;
 pub mod edn;
+pub mod harness;
 pub mod history;
 pub mod message;
 pub mod nemesis;
 pub mod net;
 pub mod topology;
+pub mod workload;

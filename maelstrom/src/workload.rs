@@ -1,0 +1,479 @@
+//! The workloads (spec 5.3-5.4): their op mixes, the request each op sends, the closed
+//! schema of the reply, and how an outcome becomes a history op (spec 1.6).
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value, json};
+
+use crate::edn::Edn;
+use crate::history::OpType;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    Echo,
+    UniqueIds,
+    Broadcast,
+    GSet,
+    GCounter,
+    PnCounter,
+}
+
+impl std::str::FromStr for Workload {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "echo" => Ok(Workload::Echo),
+            "unique-ids" => Ok(Workload::UniqueIds),
+            "broadcast" | "gossip" => Ok(Workload::Broadcast),
+            "g-set" => Ok(Workload::GSet),
+            "g-counter" => Ok(Workload::GCounter),
+            "pn-counter" => Ok(Workload::PnCounter),
+            other => Err(format!(
+                "unknown workload {other:?}: expected echo, unique-ids, broadcast (or gossip), g-set, g-counter, pn-counter"
+            )),
+        }
+    }
+}
+
+/// One client operation to perform.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpSpec {
+    pub f: &'static str,
+    pub value: Edn,
+    pub final_read: bool,
+}
+
+/// How an RPC ended, before it becomes a history op.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RpcResult {
+    Reply(Value),
+    Timeout,
+}
+
+/// The completion of an op: its type, value, error and exception.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    pub kind: OpType,
+    pub value: Edn,
+    pub error: Option<Edn>,
+    pub exception: Option<String>,
+}
+
+/// Maelstrom's error codes: name and whether the failure is definite (spec 1.6).
+pub fn error_code(code: i64) -> (&'static str, bool) {
+    match code {
+        0 => ("timeout", false),
+        1 => ("node-not-found", true),
+        10 => ("not-supported", true),
+        11 => ("temporarily-unavailable", true),
+        12 => ("malformed-request", true),
+        13 => ("crash", false),
+        14 => ("abort", true),
+        20 => ("key-does-not-exist", true),
+        21 => ("key-already-exists", true),
+        22 => ("precondition-failed", true),
+        30 => ("txn-conflict", true),
+        _ => ("unknown", false),
+    }
+}
+
+/// Generates the main-phase ops of a workload.
+#[derive(Clone, Debug)]
+pub struct Generator {
+    workload: Workload,
+    next_value: i64,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Echo => "echo",
+            Workload::UniqueIds => "unique-ids",
+            Workload::Broadcast => "broadcast",
+            Workload::GSet => "g-set",
+            Workload::GCounter => "g-counter",
+            Workload::PnCounter => "pn-counter",
+        }
+    }
+
+    /// Workloads with a final phase: heal, wait 10 s, one final read per thread.
+    pub fn has_final(self) -> bool {
+        !matches!(self, Workload::Echo | Workload::UniqueIds)
+    }
+
+    /// Only unique-ids keeps its client after an indeterminate op.
+    pub fn reusable_client(self) -> bool {
+        self == Workload::UniqueIds
+    }
+
+    pub fn sends_topology(self) -> bool {
+        self == Workload::Broadcast
+    }
+
+    pub fn generator(self) -> Generator {
+        Generator {
+            workload: self,
+            next_value: 0,
+        }
+    }
+
+    /// The final read (broadcast and counters mark it `:final? true`; g-set does not).
+    pub fn final_op(self) -> OpSpec {
+        OpSpec {
+            f: "read",
+            value: Edn::Nil,
+            final_read: self != Workload::GSet,
+        }
+    }
+
+    /// The request body (without `msg_id`).
+    pub fn request(self, op: &OpSpec) -> Value {
+        let v = || op.value.to_json();
+        match (self, op.f) {
+            (Workload::Echo, _) => json!({"type": "echo", "echo": v()}),
+            (Workload::UniqueIds, _) => json!({"type": "generate"}),
+            (_, "read") => json!({"type": "read"}),
+            (Workload::Broadcast, _) => json!({"type": "broadcast", "message": v()}),
+            (Workload::GSet, _) => json!({"type": "add", "element": v()}),
+            (Workload::GCounter | Workload::PnCounter, _) => json!({"type": "add", "delta": v()}),
+        }
+    }
+
+    /// Maelstrom's `with-errors` mapping applies to echo, unique-ids and broadcast only.
+    fn with_errors(self) -> bool {
+        matches!(
+            self,
+            Workload::Echo | Workload::UniqueIds | Workload::Broadcast
+        )
+    }
+
+    fn idempotent(self, f: &str) -> bool {
+        self == Workload::Broadcast && f == "read"
+    }
+
+    /// Turns an RPC outcome into the completion op (spec 1.6, 5.4).
+    pub fn complete(self, op: &OpSpec, result: &RpcResult) -> Completion {
+        let indeterminate = |message: String| Completion {
+            kind: OpType::Info,
+            value: op.value.clone(),
+            error: Some(Edn::Str(format!("indeterminate: {message}"))),
+            exception: Some(message),
+        };
+        let body = match result {
+            RpcResult::Timeout if self.with_errors() => {
+                return Completion {
+                    kind: if self.idempotent(op.f) {
+                        OpType::Fail
+                    } else {
+                        OpType::Info
+                    },
+                    value: op.value.clone(),
+                    error: Some(Edn::kw("net-timeout")),
+                    exception: None,
+                };
+            }
+            RpcResult::Timeout => {
+                return indeterminate(
+                    "clojure.lang.ExceptionInfo: timed out awaiting the reply".into(),
+                );
+            }
+            RpcResult::Reply(body) => body,
+        };
+        if body.get("type").and_then(Value::as_str) == Some("error") {
+            let code = body.get("code").and_then(Value::as_i64).unwrap_or(-1);
+            let text = body.get("text").and_then(Value::as_str).unwrap_or_default();
+            let (name, definite) = error_code(code);
+            if !self.with_errors() {
+                return indeterminate(format!("clojure.lang.ExceptionInfo: {name}: {text}"));
+            }
+            return Completion {
+                kind: if definite || self.idempotent(op.f) {
+                    OpType::Fail
+                } else {
+                    OpType::Info
+                },
+                value: op.value.clone(),
+                error: Some(Edn::Vector(vec![Edn::kw(name), Edn::Str(text.to_string())])),
+                exception: None,
+            };
+        }
+        match self.validate(op.f, body) {
+            Ok(value) => Completion {
+                kind: OpType::Ok,
+                value: value.unwrap_or_else(|| op.value.clone()),
+                error: None,
+                exception: None,
+            },
+            Err(problem) => indeterminate(format!(
+                "clojure.lang.ExceptionInfo: Malformed RPC response: {problem}"
+            )),
+        }
+    }
+
+    /// Checks a reply against its closed schema (spec 1.7) and extracts the ok value
+    /// (`None`: the invocation's value stands).
+    fn validate(self, f: &str, body: &Value) -> Result<Option<Edn>, String> {
+        let (kind, field): (&str, Option<(&str, Field)>) = match (self, f) {
+            (Workload::Echo, _) => ("echo_ok", Some(("echo", Field::Any))),
+            (Workload::UniqueIds, _) => ("generate_ok", Some(("id", Field::Any))),
+            (Workload::Broadcast, "read") => ("read_ok", Some(("messages", Field::Array))),
+            (Workload::GSet, "read") => ("read_ok", Some(("value", Field::Array))),
+            (Workload::GCounter | Workload::PnCounter, "read") => {
+                ("read_ok", Some(("value", Field::Integer)))
+            }
+            (Workload::Broadcast, _) => ("broadcast_ok", None),
+            _ => ("add_ok", None),
+        };
+        let Some(map) = body.as_object() else {
+            return Err(format!("body is not an object: {body}"));
+        };
+        check_closed(map, kind, field.as_ref().map(|(name, kind)| (*name, *kind)))?;
+        Ok(match (self, field) {
+            (Workload::Echo, _) => Some(Edn::Map(
+                map.iter()
+                    .map(|(k, v)| (Edn::kw(k), Edn::from_json(v)))
+                    .collect(),
+            )),
+            (_, Some((name, _))) => Some(Edn::from_json(&map[name])),
+            (_, None) => None,
+        })
+    }
+}
+
+/// The type a schema field must have.
+#[derive(Clone, Copy, Debug)]
+pub enum Field {
+    Any,
+    Array,
+    Integer,
+}
+
+/// A closed schema: `type` equal to `kind`, the one field (if any), integer `in_reply_to`,
+/// optional integer `msg_id`, and nothing else.
+pub fn check_closed(
+    map: &Map<String, Value>,
+    kind: &str,
+    field: Option<(&str, Field)>,
+) -> Result<(), String> {
+    if map.get("type").and_then(Value::as_str) != Some(kind) {
+        return Err(format!("expected type {kind:?}, got {:?}", map.get("type")));
+    }
+    if !map.get("in_reply_to").is_some_and(is_integer) {
+        return Err(format!(
+            "in_reply_to must be an integer, got {:?}",
+            map.get("in_reply_to")
+        ));
+    }
+    if map.get("msg_id").is_some_and(|v| !is_integer(v)) {
+        return Err(format!(
+            "msg_id must be an integer, got {:?}",
+            map.get("msg_id")
+        ));
+    }
+    if let Some((name, kind)) = field {
+        let value = map
+            .get(name)
+            .ok_or_else(|| format!("missing key {name:?}"))?;
+        let fits = match kind {
+            Field::Any => true,
+            Field::Array => value.is_array(),
+            Field::Integer => is_integer(value),
+        };
+        if !fits {
+            return Err(format!("{name} has the wrong type: {value}"));
+        }
+    }
+    let allowed = |k: &str| {
+        matches!(k, "type" | "in_reply_to" | "msg_id") || field.is_some_and(|(name, _)| name == k)
+    };
+    if let Some(extra) = map.keys().find(|k| !allowed(k)) {
+        return Err(format!("unexpected key {extra:?}"));
+    }
+    Ok(())
+}
+
+fn is_integer(v: &Value) -> bool {
+    v.is_i64() || v.is_u64()
+}
+
+impl Generator {
+    /// The next main-phase op, drawn with the workload's mix.
+    pub fn next(&mut self, rng: &mut ChaCha8Rng) -> OpSpec {
+        let op = |f, value| OpSpec {
+            f,
+            value,
+            final_read: false,
+        };
+        match self.workload {
+            Workload::Echo => op(
+                "echo",
+                Edn::Str(format!("Please echo {}", rng.random_range(0..128))),
+            ),
+            Workload::UniqueIds => op("generate", Edn::Nil),
+            Workload::Broadcast | Workload::GSet => {
+                if rng.random_bool(0.5) {
+                    let value = self.next_value;
+                    self.next_value += 1;
+                    op(
+                        if self.workload == Workload::Broadcast {
+                            "broadcast"
+                        } else {
+                            "add"
+                        },
+                        Edn::Int(value),
+                    )
+                } else {
+                    op("read", Edn::Nil)
+                }
+            }
+            Workload::PnCounter => pn_counter_op(rng),
+            Workload::GCounter => loop {
+                // pn-counter's stream with negative adds filtered out.
+                let candidate = pn_counter_op(rng);
+                if candidate.value.as_i64().is_none_or(|d| d >= 0) {
+                    break candidate;
+                }
+            },
+        }
+    }
+}
+
+fn pn_counter_op(rng: &mut ChaCha8Rng) -> OpSpec {
+    if rng.random_bool(0.5) {
+        OpSpec {
+            f: "add",
+            value: Edn::Int(rng.random_range(-5..5)),
+            final_read: false,
+        }
+    } else {
+        OpSpec {
+            f: "read",
+            value: Edn::Nil,
+            final_read: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn rng() -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(1)
+    }
+
+    #[test]
+    fn op_mixes() {
+        let mut r = rng();
+        let mut g = Workload::Broadcast.generator();
+        let ops: Vec<OpSpec> = (0..4000).map(|_| g.next(&mut r)).collect();
+        let broadcasts: Vec<i64> = ops
+            .iter()
+            .filter(|o| o.f == "broadcast")
+            .filter_map(|o| o.value.as_i64())
+            .collect();
+        assert!((1800..2200).contains(&broadcasts.len()));
+        assert!(
+            broadcasts.iter().enumerate().all(|(i, v)| *v == i as i64),
+            "values 0, 1, 2... in issue order"
+        );
+        let mut g = Workload::GCounter.generator();
+        let ops: Vec<OpSpec> = (0..6000).map(|_| g.next(&mut r)).collect();
+        let adds: Vec<i64> = ops
+            .iter()
+            .filter(|o| o.f == "add")
+            .filter_map(|o| o.value.as_i64())
+            .collect();
+        assert!(
+            (1800..2200).contains(&adds.len()),
+            "a third are adds: {}",
+            adds.len()
+        );
+        assert!(adds.iter().all(|d| (0..5).contains(d)) && adds.contains(&0));
+        let mut g = Workload::PnCounter.generator();
+        let adds: Vec<i64> = (0..4000)
+            .map(|_| g.next(&mut r))
+            .filter(|o| o.f == "add")
+            .filter_map(|o| o.value.as_i64())
+            .collect();
+        assert!(
+            adds.iter().all(|d| (-5..5).contains(d)) && adds.contains(&-5) && adds.contains(&4)
+        );
+        let echo = Workload::Echo.generator().next(&mut r);
+        assert!(matches!(&echo.value, Edn::Str(s) if s.starts_with("Please echo ")));
+        assert_eq!("gossip".parse::<Workload>(), Ok(Workload::Broadcast));
+        assert!("lin-kvv".parse::<Workload>().is_err());
+    }
+
+    fn op(f: &'static str, value: Edn) -> OpSpec {
+        OpSpec {
+            f,
+            value,
+            final_read: false,
+        }
+    }
+
+    #[test]
+    fn outcomes_map_to_ok_fail_info() {
+        let read = op("read", Edn::Nil);
+        let add = op("broadcast", Edn::Int(3));
+        let b = Workload::Broadcast;
+        let ok = b.complete(
+            &read,
+            &RpcResult::Reply(json!({"type":"read_ok","messages":[1],"in_reply_to":1})),
+        );
+        assert_eq!(
+            (ok.kind, ok.value.to_string()),
+            (OpType::Ok, "[1]".to_string())
+        );
+        assert_eq!(b.complete(&add, &RpcResult::Timeout).kind, OpType::Info);
+        assert_eq!(
+            b.complete(&read, &RpcResult::Timeout).kind,
+            OpType::Fail,
+            "reads are idempotent"
+        );
+        let err = |code| {
+            RpcResult::Reply(json!({"type":"error","code":code,"text":"no","in_reply_to":1}))
+        };
+        let definite = b.complete(&add, &err(11));
+        assert_eq!(
+            (definite.kind, definite.error.unwrap().to_string()),
+            (OpType::Fail, "[:temporarily-unavailable \"no\"]".into())
+        );
+        assert_eq!(b.complete(&add, &err(13)).kind, OpType::Info);
+        assert_eq!(
+            b.complete(&add, &err(1234)).kind,
+            OpType::Info,
+            "unknown codes are indefinite"
+        );
+        // Malformed replies are indeterminate, with an exception.
+        let extra = b.complete(
+            &add,
+            &RpcResult::Reply(json!({"type":"broadcast_ok","message":3,"in_reply_to":1})),
+        );
+        assert_eq!(extra.kind, OpType::Info);
+        assert!(extra.exception.unwrap().contains("Malformed"));
+        // g-set and counters turn every failure into an exception.
+        let g = Workload::GSet.complete(&op("add", Edn::Int(1)), &err(11));
+        assert_eq!((g.kind, g.exception.is_some()), (OpType::Info, true));
+    }
+
+    #[test]
+    fn closed_schemas() {
+        let v = |body: Value| Workload::PnCounter.validate("read", &body);
+        assert!(v(json!({"type":"read_ok","value":3,"in_reply_to":1,"msg_id":4})).is_ok());
+        assert!(v(json!({"type":"read_ok","value":3.5,"in_reply_to":1})).is_err());
+        assert!(v(json!({"type":"read_ok","value":3,"in_reply_to":1.0})).is_err());
+        assert!(v(json!({"type":"read_ok","in_reply_to":1})).is_err());
+        assert!(v(json!({"type":"read_ok","value":3,"in_reply_to":1,"extra":0})).is_err());
+        assert!(v(json!({"type":"add_ok","value":3,"in_reply_to":1})).is_err());
+        let echo = Workload::Echo
+            .validate(
+                "echo",
+                &json!({"type":"echo_ok","echo":"x","in_reply_to":1}),
+            )
+            .unwrap();
+        assert_eq!(echo.unwrap().get("echo"), Some(&Edn::Str("x".into())));
+    }
+}
