@@ -6,6 +6,7 @@
 //! The behaviour follows `shared/maelstrom-spec.md`, section by section.
 
 pub mod checker;
+pub mod cli;
 pub mod driver;
 pub mod edn;
 pub mod harness;
@@ -13,5 +14,7 @@ pub mod history;
 pub mod message;
 pub mod nemesis;
 pub mod net;
+pub mod store;
+pub mod summary;
 pub mod topology;
 pub mod workload;

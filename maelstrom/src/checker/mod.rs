@@ -290,16 +290,18 @@ mod tests {
 
     #[test]
     fn net_msgs_per_op() {
-        let mut net = NetStats::default();
-        net.servers = Counts {
-            send_count: 10,
-            recv_count: 8,
-            msg_count: 10,
-        };
-        net.all = Counts {
-            send_count: 14,
-            recv_count: 12,
-            msg_count: 14,
+        let net = NetStats {
+            servers: Counts {
+                send_count: 10,
+                recv_count: 8,
+                msg_count: 10,
+            },
+            all: Counts {
+                send_count: 14,
+                recv_count: 12,
+                msg_count: 14,
+            },
+            ..NetStats::default()
         };
         let r = net_check(&net, 3);
         assert_eq!(

@@ -38,11 +38,9 @@ pub fn check(history: &History, add_f: &str) -> Edn {
         }
         if op.f == add_f {
             match op.kind {
-                OpType::Invoke => {
-                    if !elements.contains_key(&op.value) {
-                        elements.insert(op.value.clone(), Element::default());
-                        order.push(op.value.clone());
-                    }
+                OpType::Invoke if !elements.contains_key(&op.value) => {
+                    elements.insert(op.value.clone(), Element::default());
+                    order.push(op.value.clone());
                 }
                 OpType::Ok => {
                     if let Some(e) = elements.get_mut(&op.value) {
@@ -120,7 +118,7 @@ pub fn check(history: &History, add_f: &str) -> Edn {
         v.sort();
         v
     };
-    stale.sort_by(|a, b| b.0.cmp(&a.0));
+    stale.sort_by_key(|s| std::cmp::Reverse(s.0));
     let valid = if !lost.is_empty() {
         Edn::Bool(false)
     } else if stable.is_empty() {

@@ -28,7 +28,7 @@ pub fn check(history: &History) -> Edn {
         .filter(|(n, _)| *n > 1)
         .map(|(n, id)| (*id, *n))
         .collect();
-    duplicated.sort_by(|a, b| b.1.cmp(&a.1));
+    duplicated.sort_by_key(|d| std::cmp::Reverse(d.1));
     let range = match range(&ids) {
         Ok(range) => range,
         Err(e) => return unknown(e),

@@ -1,1 +1,402 @@
-//! The wall-clock driver: real node processes.
+//! The wall-clock driver: real node processes, one per node (spec 2).
+//!
+//! Per node, three threads: a stdout reader (lines to the main loop), a stderr reader
+//! (to `node-logs/<node>.log` and a ring buffer for crash reports), and a stdin writer fed
+//! by an unbounded channel, so the main loop never blocks on a node that stopped reading.
+//! The main loop sleeps until the harness's next wakeup or the next line, whichever comes
+//! first. For every node-to-node delivery the writer records how late the write was
+//! against the model's due time: the runner's own accuracy on a small machine.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::edn::Edn;
+use crate::harness::{Action, Harness, Outcome, Progress, TestOptions};
+use crate::message::{is_client, parse_line};
+
+/// Lines kept per stream for crash reports.
+const RING: usize = 32;
+
+/// How to run the node binary.
+#[derive(Clone, Debug)]
+pub struct ProcessOptions {
+    pub bin: PathBuf,
+    pub args: Vec<String>,
+    /// Where `<node>.log` files go.
+    pub node_logs: PathBuf,
+    /// Echo every stderr line of the nodes to the runner's log.
+    pub log_stderr: bool,
+    /// Print a live progress line on stderr.
+    pub progress: bool,
+}
+
+/// A run through real processes: the harness's outcome plus the runner's own figures.
+pub struct ProcessRun {
+    pub outcome: Outcome,
+    /// `{:delivery-lateness-ms {...}, :nodes {"n0" {:cpu-s .. :peak-rss-kb ..}}}`.
+    pub runner: Edn,
+}
+
+enum Input {
+    Line(usize, Vec<u8>),
+    Eof(usize),
+    Stderr(usize, String),
+}
+
+struct NodeProcess {
+    id: String,
+    child: Child,
+    writer: Option<Sender<(String, Option<Instant>)>>,
+    /// Last lines of stdout and stderr, for crash reports.
+    tail: Arc<Mutex<VecDeque<String>>>,
+    exited: bool,
+    usage: Option<(f64, u64)>,
+}
+
+/// Runs a whole test against real processes, logging through `log`.
+pub fn run(
+    opts: &TestOptions,
+    popts: &ProcessOptions,
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<ProcessRun> {
+    std::fs::create_dir_all(&popts.node_logs)?;
+    let (tx, rx) = mpsc::channel();
+    let lateness = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let start = Instant::now();
+    let mut nodes = Vec::new();
+    for (i, id) in opts.nodes.iter().enumerate() {
+        nodes.push(spawn(i, id, popts, tx.clone(), lateness.clone())?);
+    }
+    drop(tx);
+    let result = drive(opts, popts, &mut nodes, &rx, start, log);
+    let teardown = teardown(&mut nodes);
+    let mut outcome = result?;
+    if let Err(why) = teardown
+        && outcome.abort.is_none()
+    {
+        outcome.abort = Some(why);
+    }
+    let lateness = std::mem::take(&mut *lateness.lock().expect("lateness lock"));
+    Ok(ProcessRun {
+        runner: runner_report(&nodes, &lateness),
+        outcome,
+    })
+}
+
+fn spawn(
+    i: usize,
+    id: &str,
+    popts: &ProcessOptions,
+    tx: Sender<Input>,
+    lateness: Arc<Mutex<Vec<f64>>>,
+) -> anyhow::Result<NodeProcess> {
+    let mut child = Command::new(&popts.bin)
+        .args(&popts.args)
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {}", popts.bin.display()))?;
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let stdin = child.stdin.take().expect("piped");
+    {
+        let (tx, tail) = (tx.clone(), tail.clone());
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = line.strip_suffix(b"\n").unwrap_or(&line).to_vec();
+                        remember(&tail, format!("stdout: {}", String::from_utf8_lossy(&text)));
+                        if tx.send(Input::Line(i, text)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(Input::Eof(i));
+        });
+    }
+    {
+        let path = popts.node_logs.join(format!("{id}.log"));
+        let mut file =
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let (tail, echo) = (tail.clone(), popts.log_stderr);
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(file, "{line}");
+                let _ = file.flush();
+                remember(&tail, format!("stderr: {line}"));
+                if echo && tx.send(Input::Stderr(i, line)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let (writer, lines) = mpsc::channel::<(String, Option<Instant>)>();
+    thread::spawn(move || write_stdin(stdin, lines, lateness));
+    Ok(NodeProcess {
+        id: id.to_string(),
+        child,
+        writer: Some(writer),
+        tail,
+        exited: false,
+        usage: None,
+    })
+}
+
+fn remember(tail: &Mutex<VecDeque<String>>, line: String) {
+    let mut tail = tail.lock().expect("tail lock");
+    if tail.len() == RING * 2 {
+        tail.pop_front();
+    }
+    tail.push_back(line);
+}
+
+/// Writes each delivered line, flushed, and records node-to-node lateness.
+fn write_stdin(
+    mut stdin: ChildStdin,
+    lines: Receiver<(String, Option<Instant>)>,
+    lateness: Arc<Mutex<Vec<f64>>>,
+) {
+    for (mut line, due) in lines {
+        line.push('\n');
+        if stdin
+            .write_all(line.as_bytes())
+            .and_then(|_| stdin.flush())
+            .is_err()
+        {
+            return; // the node is gone; its exit is reported by the stdout reader
+        }
+        if let Some(due) = due {
+            let late = Instant::now().saturating_duration_since(due);
+            lateness
+                .lock()
+                .expect("lateness lock")
+                .push(late.as_secs_f64() * 1000.0);
+        }
+    }
+}
+
+fn drive(
+    opts: &TestOptions,
+    popts: &ProcessOptions,
+    nodes: &mut [NodeProcess],
+    rx: &Receiver<Input>,
+    start: Instant,
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<Outcome> {
+    let mut harness = Harness::new(opts);
+    let mut last_progress = Instant::now();
+    loop {
+        let now = start.elapsed();
+        let actions = harness.poll(now);
+        dispatch(actions, nodes, start);
+        for line in harness.drain_log() {
+            log(&line);
+        }
+        if harness.is_done() {
+            break;
+        }
+        if popts.progress && last_progress.elapsed() > Duration::from_millis(250) {
+            last_progress = Instant::now();
+            progress_line(start.elapsed(), harness.progress());
+        }
+        let timeout = harness
+            .next_wakeup()
+            .map_or(Duration::from_millis(100), |t| {
+                t.saturating_sub(start.elapsed())
+            })
+            .min(Duration::from_millis(100));
+        let first = match rx.recv_timeout(timeout) {
+            Ok(input) => input,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                thread::sleep(timeout);
+                continue;
+            }
+        };
+        // Take everything that is waiting, so a burst costs one pass.
+        for input in std::iter::once(first).chain(rx.try_iter()) {
+            let now = start.elapsed();
+            dispatch(harness.poll(now), nodes, start);
+            match input {
+                Input::Line(i, bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    harness.node_output(&nodes[i].id, parse_line(&text), now);
+                }
+                Input::Stderr(i, line) => log(&format!("{} stderr: {line}", nodes[i].id)),
+                Input::Eof(i) => {
+                    let status = match nodes[i].child.wait() {
+                        Ok(status) => status.to_string(),
+                        Err(e) => format!("unknown status: {e}"),
+                    };
+                    nodes[i].exited = true;
+                    let tail: Vec<String> = nodes[i]
+                        .tail
+                        .lock()
+                        .expect("tail lock")
+                        .iter()
+                        .cloned()
+                        .collect();
+                    harness.node_exited(&nodes[i].id.clone(), &status, &tail, now);
+                }
+            }
+        }
+    }
+    if popts.progress {
+        eprintln!();
+    }
+    Ok(harness.outcome())
+}
+
+fn progress_line(elapsed: Duration, p: Progress) {
+    let mut err = std::io::stderr();
+    let faults = match (p.partitioned, p.paused) {
+        (false, 0) => "network whole".to_string(),
+        (true, 0) => "partitioned".to_string(),
+        (false, n) => format!("{n} paused"),
+        (true, n) => format!("partitioned, {n} paused"),
+    };
+    let _ = write!(
+        err,
+        "\r{:>6.1}s  ok {}  fail {}  info {}  {faults}        ",
+        elapsed.as_secs_f64(),
+        p.ok,
+        p.fail,
+        p.info
+    );
+    let _ = err.flush();
+}
+
+fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
+    for action in actions {
+        match action {
+            Action::Deliver { node, message, due } => {
+                let Some(p) = nodes.iter().find(|p| p.id == node) else {
+                    continue;
+                };
+                let measured = (!is_client(&message.src)).then(|| start + due);
+                if let Some(writer) = &p.writer {
+                    let _ = writer.send((message.to_line(), measured));
+                }
+            }
+            Action::Pause(ids) => signal(nodes, &ids, "-STOP"),
+            Action::Resume(ids) => signal(nodes, &ids, "-CONT"),
+            Action::Kill(id) => {
+                if let Some(p) = nodes.iter_mut().find(|p| p.id == id) {
+                    let _ = p.child.kill();
+                    p.exited = true;
+                }
+            }
+            Action::Teardown => {}
+        }
+    }
+}
+
+fn signal(nodes: &[NodeProcess], ids: &[String], signal: &str) {
+    for p in nodes.iter().filter(|p| ids.contains(&p.id)) {
+        let _ = Command::new("kill")
+            .arg(signal)
+            .arg(p.child.id().to_string())
+            .status();
+    }
+}
+
+/// A node that is not alive at teardown crashed (spec 2.4); the rest are measured and
+/// killed with SIGKILL.
+fn teardown(nodes: &mut [NodeProcess]) -> Result<(), String> {
+    let mut crashed = None;
+    for p in nodes.iter_mut() {
+        p.writer = None;
+        if p.exited {
+            continue;
+        }
+        if let Ok(Some(status)) = p.child.try_wait() {
+            let tail: Vec<String> = p.tail.lock().expect("tail lock").iter().cloned().collect();
+            crashed.get_or_insert(format!(
+                "node {} exited before teardown ({status}):\n{}",
+                p.id,
+                tail.join("\n")
+            ));
+            continue;
+        }
+        p.usage = usage(p.child.id());
+        let _ = p.child.kill();
+        let _ = p.child.wait();
+    }
+    crashed.map_or(Ok(()), Err)
+}
+
+/// CPU seconds (utime + stime) and peak RSS in KiB, from /proc.
+fn usage(pid: u32) -> Option<(f64, u64)> {
+    let proc = Path::new("/proc").join(pid.to_string());
+    let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports in USER_HZ, 100 per second on every common configuration.
+    let cpu = ticks / 100.0;
+    let status = std::fs::read_to_string(proc.join("status")).ok()?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Some((cpu, rss))
+}
+
+fn runner_report(nodes: &[NodeProcess], lateness: &[f64]) -> Edn {
+    let mut sorted = lateness.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        if sorted.is_empty() {
+            Edn::Nil
+        } else {
+            let i = ((sorted.len() as f64 * p) as usize).min(sorted.len() - 1);
+            Edn::Float((sorted[i] * 1000.0).round() / 1000.0)
+        }
+    };
+    let per_node = nodes
+        .iter()
+        .map(|p| {
+            let (cpu, rss) = p.usage.unwrap_or((f64::NAN, 0));
+            (
+                Edn::Str(p.id.clone()),
+                Edn::kw_map([
+                    ("cpu-s", Edn::Float(cpu)),
+                    ("peak-rss-kb", Edn::Int(rss as i64)),
+                ]),
+            )
+        })
+        .collect();
+    Edn::kw_map([
+        (
+            "delivery-lateness-ms",
+            Edn::Map(vec![
+                (Edn::Float(0.5), q(0.5)),
+                (Edn::Float(0.95), q(0.95)),
+                (Edn::Float(0.99), q(0.99)),
+                (Edn::Int(1), q(1.0)),
+            ]),
+        ),
+        ("deliveries-measured", Edn::Int(lateness.len() as i64)),
+        ("nodes", Edn::Map(per_node)),
+    ])
+}

@@ -1,0 +1,344 @@
+//! Maelstrom's command line (spec 5.1), plus ours: `--seed`, `--store`, and the
+//! `summarize` subcommand. Bad command lines exit 254, as Jepsen's CLI does.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::checker::{Availability, Validity, check_all};
+use crate::driver::process::{self, ProcessOptions};
+use crate::edn::{self, Edn};
+use crate::harness::{Fault, TestOptions};
+use crate::net::LatencyDist;
+use crate::store::Store;
+use crate::summary::summarize;
+use crate::topology::Topology;
+use crate::workload::Workload;
+
+pub const EXIT_VALID: i32 = 0;
+pub const EXIT_INVALID: i32 = 1;
+pub const EXIT_UNKNOWN: i32 = 2;
+pub const EXIT_BAD_ARGS: i32 = 254;
+pub const EXIT_CRASH: i32 = 255;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "maelstrom",
+    version,
+    about = "A JVM-free, Maelstrom-compatible test runner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs a test against a node binary.
+    Test(Box<TestArgs>),
+    /// Prints validity, msgs-per-op and stable latency of a results.edn (ours or real
+    /// Maelstrom's).
+    Summarize {
+        /// A store directory or a results.edn file.
+        #[arg(default_value = "store/latest")]
+        path: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct TestArgs {
+    /// echo, unique-ids, broadcast (or gossip), g-set, g-counter, pn-counter.
+    #[arg(short = 'w', long)]
+    workload: Option<String>,
+    /// The node binary.
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Arguments passed to the node binary.
+    #[arg(trailing_var_arg = false)]
+    node_args: Vec<String>,
+    /// Nodes n0..n(N-1); without it, n1..n5.
+    #[arg(long)]
+    node_count: Option<usize>,
+    /// Explicit comma-separated node ids.
+    #[arg(long)]
+    nodes: Option<String>,
+    #[arg(long, default_value_t = 60)]
+    time_limit: u64,
+    /// Client ops per second, across all clients.
+    #[arg(long, default_value_t = 5.0)]
+    rate: f64,
+    /// Worker threads: N, or Kn for K per node.
+    #[arg(long, default_value = "1n")]
+    concurrency: String,
+    #[arg(long, default_value_t = 0)]
+    latency: u64,
+    #[arg(long, default_value = "constant")]
+    latency_dist: String,
+    /// Comma-separated faults: partition (Maelstrom's); pause and crash are ours.
+    #[arg(long)]
+    nemesis: Option<String>,
+    #[arg(long, default_value_t = 10.0)]
+    nemesis_interval: f64,
+    #[arg(long, default_value = "grid")]
+    topology: String,
+    /// total, or a fraction in [0, 1].
+    #[arg(long)]
+    availability: Option<String>,
+    #[arg(long)]
+    log_stderr: bool,
+    #[arg(long)]
+    log_net_send: bool,
+    #[arg(long)]
+    log_net_recv: bool,
+    #[arg(long, default_value_t = 1)]
+    test_count: u32,
+    /// Seed for every random choice of the runner (ours); default: from the clock.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where results go (ours).
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_BAD_ARGS
+            } else {
+                EXIT_VALID
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Summarize { path } => summarize_command(&path),
+        Command::Test(args) => match prepare(&args) {
+            Ok((opts, popts)) => run_tests(&opts, popts, &args),
+            Err(why) => {
+                eprintln!("maelstrom: {why}");
+                EXIT_BAD_ARGS
+            }
+        },
+    }
+}
+
+fn summarize_command(path: &Path) -> i32 {
+    let file = if path.is_dir() {
+        path.join("results.edn")
+    } else {
+        path.to_path_buf()
+    };
+    let parsed = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))
+        .and_then(|text| edn::parse(&text).map_err(|e| format!("{}: {e}", file.display())));
+    match parsed {
+        Ok(results) => {
+            println!("{}", summarize(&results));
+            EXIT_VALID
+        }
+        Err(why) => {
+            eprintln!("maelstrom: {why}");
+            EXIT_CRASH
+        }
+    }
+}
+
+/// Validates the options as Maelstrom would before starting anything.
+fn prepare(args: &TestArgs) -> Result<(TestOptions, ProcessOptions), String> {
+    let workload: Workload = args
+        .workload
+        .as_deref()
+        .ok_or("missing --workload (-w)")?
+        .parse()?;
+    let bin = args
+        .bin
+        .as_ref()
+        .ok_or("missing --bin: the node binary to test")?;
+    let bin = std::fs::canonicalize(bin).map_err(|e| format!("--bin {}: {e}", bin.display()))?;
+    let nodes: Vec<String> = match (&args.nodes, args.node_count) {
+        (Some(list), _) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        (None, Some(n)) => (0..n).map(|i| format!("n{i}")).collect(),
+        (None, None) => (1..=5).map(|i| format!("n{i}")).collect(),
+    };
+    if nodes.is_empty() {
+        return Err("there must be at least one node".into());
+    }
+    let latency_dist: LatencyDist = args.latency_dist.parse()?;
+    if args.latency == 0 && latency_dist != LatencyDist::Constant {
+        return Err(format!(
+            "--latency-dist {} needs --latency > 0 (Maelstrom would divide by zero or loop forever)",
+            args.latency_dist
+        ));
+    }
+    let concurrency = match args.concurrency.strip_suffix('n') {
+        Some(k) => k.parse::<usize>().map(|k| k * nodes.len()),
+        None => args.concurrency.parse::<usize>(),
+    }
+    .map_err(|_| format!("--concurrency {:?}: expected N or Kn", args.concurrency))?;
+    if concurrency == 0 {
+        return Err("--concurrency must be positive".into());
+    }
+    let nemesis = match &args.nemesis {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|f| f.trim().parse::<Fault>())
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let availability = match args.availability.as_deref() {
+        None => None,
+        Some("total") => Some(Availability::Total),
+        Some(a) => match a.parse::<f64>() {
+            Ok(f) if (0.0..=1.0).contains(&f) => Some(Availability::Fraction(f)),
+            _ => {
+                return Err(format!(
+                    "--availability {a:?}: expected total or a number in [0, 1]"
+                ));
+            }
+        },
+    };
+    if args.time_limit == 0
+        || args.rate.is_nan()
+        || args.rate < 0.0
+        || args.nemesis_interval.is_nan()
+        || args.nemesis_interval <= 0.0
+    {
+        return Err(
+            "--time-limit and --nemesis-interval must be positive, --rate not negative".into(),
+        );
+    }
+    let topology: Topology = args.topology.parse()?;
+    let seed = args.seed.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let opts = TestOptions {
+        workload,
+        concurrency,
+        time_limit: Duration::from_secs(args.time_limit),
+        rate: args.rate,
+        latency_ms: args.latency,
+        latency_dist,
+        nemesis,
+        nemesis_interval: Duration::from_secs_f64(args.nemesis_interval),
+        topology,
+        availability,
+        log_net_send: args.log_net_send,
+        log_net_recv: args.log_net_recv,
+        seed,
+        nodes,
+    };
+    let popts = ProcessOptions {
+        bin,
+        args: args.node_args.clone(),
+        node_logs: PathBuf::new(),
+        log_stderr: args.log_stderr,
+        progress: std::io::stderr().is_terminal(),
+    };
+    Ok((opts, popts))
+}
+
+fn run_tests(opts: &TestOptions, mut popts: ProcessOptions, args: &TestArgs) -> i32 {
+    let mut worst = EXIT_VALID;
+    for i in 0..args.test_count {
+        let mut opts = opts.clone();
+        opts.seed = opts.seed.wrapping_add(u64::from(i));
+        let store = match Store::create(&args.store, opts.workload.name()) {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!(
+                    "maelstrom: cannot create the store under {}: {e}",
+                    args.store.display()
+                );
+                return EXIT_CRASH;
+            }
+        };
+        popts.node_logs = store.node_logs();
+        let code = run_one(&opts, &popts, &store);
+        worst = worst.max(code);
+        if code != EXIT_VALID && code != EXIT_UNKNOWN {
+            return code;
+        }
+    }
+    worst
+}
+
+fn run_one(opts: &TestOptions, popts: &ProcessOptions, store: &Store) -> i32 {
+    let mut log_lines = Vec::new();
+    let mut log = |line: &str| {
+        println!("{line}");
+        log_lines.push(line.to_string());
+    };
+    log(&format!(
+        "Running {} with {} nodes, seed {} (replay with --seed {})",
+        opts.workload.name(),
+        opts.nodes.len(),
+        opts.seed,
+        opts.seed
+    ));
+    let run = process::run(opts, popts, &mut log);
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => {
+            log(&format!(
+                "Oh jeez, I'm sorry, Jepsen broke. Here's why:\n{e:#}"
+            ));
+            let _ = store.write_log(&log_lines);
+            return EXIT_CRASH;
+        }
+    };
+    let _ = store.write_history(&run.outcome.history);
+    if let Some(why) = &run.outcome.abort {
+        log(&format!(
+            "Oh jeez, I'm sorry, Jepsen broke. Here's why:\n{why}"
+        ));
+        let _ = store.write_log(&log_lines);
+        return EXIT_CRASH;
+    }
+    let mut results = check_all(
+        opts.workload.name(),
+        &run.outcome.history,
+        &run.outcome.net,
+        opts.availability,
+    );
+    let mut runner = run.runner;
+    if let Edn::Map(entries) = &mut runner {
+        entries.push((Edn::kw("seed"), Edn::Int(opts.seed as i64)));
+        let silenced = run
+            .outcome
+            .silenced
+            .iter()
+            .map(|(n, why)| (Edn::Str(n.clone()), Edn::Str(why.clone())))
+            .collect();
+        entries.push((Edn::kw("silenced-nodes"), Edn::Map(silenced)));
+    }
+    if let Edn::Map(entries) = &mut results {
+        let at = entries.len() - 1; // before :valid?
+        entries.insert(at, (Edn::kw("runner"), runner));
+    }
+    let _ = store.write_results(&results);
+    println!("\n{}\n", results.pretty());
+    let (line, code) = match Validity::of(&results) {
+        Validity::True => ("Everything looks good! ヽ(‘ー`)ノ", EXIT_VALID),
+        Validity::False => ("Analysis invalid! (ﾉಥ益ಥ）ﾉ ┻━┻", EXIT_INVALID),
+        Validity::Unknown => (
+            "Errors occurred during analysis, but no anomalies found. ಠ~ಠ",
+            EXIT_UNKNOWN,
+        ),
+    };
+    log(line);
+    let _ = store.write_log(&log_lines);
+    code
+}
