@@ -1,0 +1,216 @@
+//! The runner end to end, through real processes, on fixture nodes built for the purpose.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture-node");
+
+/// The store directory of a test, under the target directory.
+fn store(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}"))
+}
+
+/// Runs `maelstrom test` with `args` and returns the exit code and the results (if any).
+fn run(name: &str, args: &[&str]) -> (i32, Option<Value>) {
+    let store = store(name);
+    let _ = std::fs::remove_dir_all(&store);
+    let mut argv: Vec<String> = [
+        "maelstrom",
+        "test",
+        "--store",
+        store.to_str().unwrap(),
+        "--seed",
+        "7",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let code = maelstrom::cli::main(argv);
+    let results = std::fs::read_to_string(store.join("latest/results.json"))
+        .ok()
+        .map(|text| serde_json::from_str(&text).expect("results.json is JSON"));
+    (code, results)
+}
+
+fn broadcast(mode: &str) -> Vec<String> {
+    [
+        "-w",
+        "broadcast",
+        "--bin",
+        FIXTURE,
+        "--node-count",
+        "3",
+        "--time-limit",
+        "2",
+        "--rate",
+        "20",
+        mode,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_correct_node_is_valid() {
+    let (code, results) = run("correct", &args(&broadcast("broadcast")));
+    let results = results.expect("results written");
+    assert_eq!(code, 0, "{results:#}");
+    assert_eq!(results["valid?"], true);
+    assert_eq!(results["workload"]["lost-count"], 0);
+    assert!(results["net"]["servers"]["msgs-per-op"].as_f64().unwrap() > 0.0);
+    let store = store("correct");
+    for file in [
+        "history.edn",
+        "history.txt",
+        "results.edn",
+        "jepsen.log",
+        "node-logs/n0.log",
+    ] {
+        assert!(store.join("latest").join(file).exists(), "{file}");
+    }
+    assert!(store.join("broadcast/latest").exists());
+}
+
+#[test]
+fn a_node_that_loses_acknowledged_values_is_invalid() {
+    let (code, results) = run("lossy", &args(&broadcast("lossy")));
+    let results = results.expect("results written");
+    assert_eq!(code, 1);
+    assert_eq!(results["valid?"], false);
+    let lost = results["workload"]["lost"].as_array().unwrap();
+    assert!(
+        !lost.is_empty() && lost.iter().all(|v| v.as_i64().unwrap() % 2 == 1),
+        "{lost:?}"
+    );
+}
+
+#[test]
+fn a_node_that_exits_early_crashes_the_test() {
+    let (code, results) = run("exit-early", &args(&broadcast("exit-early")));
+    assert_eq!(code, 255);
+    assert!(results.is_none(), "no results after a crash");
+    assert!(store("exit-early").join("latest/history.edn").exists());
+}
+
+#[test]
+fn a_node_that_prints_a_bad_line_is_no_longer_heard() {
+    let (code, results) = run(
+        "bad-line",
+        &[
+            "-w",
+            "echo",
+            "--bin",
+            FIXTURE,
+            "--node-count",
+            "1",
+            "--time-limit",
+            "2",
+            "--rate",
+            "5",
+            "bad-line",
+        ],
+    );
+    let results = results.expect("results written");
+    assert_eq!(code, 1, "every echo times out: {results:#}");
+    assert!(
+        results["runner"]["silenced-nodes"]["n0"]
+            .as_str()
+            .unwrap()
+            .contains("JSON")
+    );
+}
+
+#[test]
+fn a_node_that_never_answers_init_crashes_the_test_after_ten_seconds() {
+    let start = Instant::now();
+    let (code, _) = run(
+        "mute",
+        &["-w", "echo", "--bin", FIXTURE, "--node-count", "2", "mute"],
+    );
+    assert_eq!(code, 255);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn echo_and_unique_ids_fixtures_are_valid() {
+    let (code, _) = run(
+        "echo",
+        &[
+            "-w",
+            "echo",
+            "--bin",
+            FIXTURE,
+            "--node-count",
+            "2",
+            "--time-limit",
+            "2",
+            "--rate",
+            "20",
+            "echo",
+        ],
+    );
+    assert_eq!(code, 0);
+    let (code, results) = run(
+        "unique-ids",
+        &[
+            "-w",
+            "unique-ids",
+            "--bin",
+            FIXTURE,
+            "--node-count",
+            "3",
+            "--time-limit",
+            "2",
+            "--rate",
+            "50",
+            "unique-ids",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(results.unwrap()["workload"]["duplicated-count"], 0);
+}
+
+#[test]
+fn bad_command_lines_exit_254() {
+    for argv in [
+        vec!["-w", "nonsense", "--bin", FIXTURE],
+        vec!["-w", "echo"],
+        vec![
+            "-w",
+            "broadcast",
+            "--bin",
+            FIXTURE,
+            "--latency-dist",
+            "uniform",
+        ],
+        vec![
+            "-w",
+            "broadcast",
+            "--bin",
+            FIXTURE,
+            "--latency-dist",
+            "exponential",
+            "--latency",
+            "0",
+        ],
+        vec!["-w", "echo", "--bin", "no/such/binary"],
+        vec!["-w", "echo", "--bin", FIXTURE, "--frobnicate"],
+    ] {
+        let mut full = vec!["maelstrom", "test"];
+        full.extend(argv.iter());
+        let code = maelstrom::cli::main(full.iter().map(|s| s.to_string()).collect());
+        assert_eq!(code, 254, "{argv:?}");
+    }
+}

@@ -1,0 +1,132 @@
+//! Our node through the bundled runner, as real processes: short versions of fly.io's
+//! 3a, 3b and 3c, and the echo and unique-ids workloads.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+const NODE: &str = env!("CARGO_BIN_EXE_node");
+
+/// Runs `maelstrom test --bin <our node>` with `args`; returns the exit code and results.
+fn run(name: &str, args: &[&str]) -> (i32, Value) {
+    let store = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("runner-{name}"));
+    let _ = std::fs::remove_dir_all(&store);
+    let mut argv: Vec<String> = vec![
+        "maelstrom".into(),
+        "test".into(),
+        "--bin".into(),
+        NODE.into(),
+    ];
+    argv.extend(["--store", store.to_str().unwrap()].map(String::from));
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let code = maelstrom::cli::main(argv.clone());
+    let text = std::fs::read_to_string(store.join("latest/results.json"))
+        .unwrap_or_else(|e| panic!("{argv:?} exited {code} without results: {e}"));
+    (
+        code,
+        serde_json::from_str(&text).expect("results.json is JSON"),
+    )
+}
+
+fn assert_valid(name: &str, args: &[&str]) -> Value {
+    let (code, results) = run(name, args);
+    assert_eq!(code, 0, "{name}: {:#}", results["workload"]);
+    assert_eq!(results["valid?"], true);
+    results
+}
+
+#[test]
+fn fly_3a_single_node() {
+    let r = assert_valid(
+        "3a",
+        &[
+            "-w",
+            "broadcast",
+            "--node-count",
+            "1",
+            "--time-limit",
+            "5",
+            "--rate",
+            "10",
+        ],
+    );
+    assert_eq!(
+        r["net"]["servers"]["msg-count"], 0,
+        "one node talks to no one"
+    );
+}
+
+#[test]
+fn fly_3b_five_nodes() {
+    let r = assert_valid(
+        "3b",
+        &[
+            "-w",
+            "broadcast",
+            "--node-count",
+            "5",
+            "--time-limit",
+            "5",
+            "--rate",
+            "10",
+        ],
+    );
+    assert_eq!(r["workload"]["lost-count"], 0);
+}
+
+#[test]
+fn fly_3c_five_nodes_with_partitions() {
+    let r = assert_valid(
+        "3c",
+        &[
+            "-w",
+            "broadcast",
+            "--node-count",
+            "5",
+            "--time-limit",
+            "5",
+            "--rate",
+            "10",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(r["workload"]["lost-count"], 0);
+}
+
+#[test]
+fn echo_and_unique_ids() {
+    assert_valid(
+        "echo",
+        &[
+            "-w",
+            "echo",
+            "--node-count",
+            "1",
+            "--time-limit",
+            "3",
+            "--rate",
+            "20",
+        ],
+    );
+    let r = assert_valid(
+        "unique-ids",
+        &[
+            "-w",
+            "unique-ids",
+            "--node-count",
+            "3",
+            "--time-limit",
+            "3",
+            "--rate",
+            "200",
+            "--availability",
+            "total",
+            "--nemesis",
+            "partition",
+        ],
+    );
+    assert_eq!(r["workload"]["duplicated-count"], 0);
+}
