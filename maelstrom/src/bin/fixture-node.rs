@@ -21,7 +21,7 @@ fn main() {
     let mut values = BTreeSet::new();
     let mut next_id = 0u64;
     let started = Instant::now();
-    let mut send = |out: &mut std::io::Stdout, src: &str, dest: &str, body: Value| {
+    let send = |out: &mut std::io::Stdout, src: &str, dest: &str, body: Value| {
         let line = json!({"src": src, "dest": dest, "body": body});
         writeln!(out, "{line}")
             .and_then(|_| out.flush())
