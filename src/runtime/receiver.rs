@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{debug, error, warn};
+use tracing::{error, info, warn};
 
 use crate::event::Event;
 use crate::protocol::parse_line;
@@ -18,7 +18,7 @@ pub async fn run(events: UnboundedSender<Event>) {
         line.clear();
         match stdin.read_until(b'\n', &mut line).await {
             Ok(0) => {
-                debug!("stdin closed");
+                info!("stdin closed: shutting down");
                 return;
             }
             Ok(_) => {}
