@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use tracing::{debug, info, warn};
@@ -26,6 +26,8 @@ use crate::protocol::{Body, Envelope, ErrorCode, Gossip, Payload, ReadOk};
 
 /// Peer messages kept before `init`; beyond this they are dropped with a log line.
 const MAX_EARLY: usize = 100_000;
+/// Expected number of nodes probing the suspected and dead peers each probe period.
+const PROBERS: f64 = 3.0;
 /// Ack timeout before any round trip has been measured.
 const INITIAL_RTO: Duration = Duration::from_secs(1);
 
@@ -53,6 +55,8 @@ struct Node {
     rtt: Rtt,
     detector: Detector,
     parent: Option<String>,
+    /// Failure-detector records changed: send them down without waiting for the batch.
+    records_urgent: bool,
     status_changes: u64,
     next_batch_at: Duration,
     next_probe_at: Duration,
@@ -236,6 +240,7 @@ impl Node {
             rtt: Rtt::default(),
             detector: Detector::new(id, nodes),
             parent: None,
+            records_urgent: false,
             status_changes: 0,
             next_batch_at: Duration::ZERO,
             next_probe_at: Duration::ZERO,
@@ -434,6 +439,7 @@ impl Node {
     /// failure-detector records changed (they reach everyone through the overlay).
     fn after_changes(&mut self, changes: Vec<Change>, records_changed: bool) {
         if records_changed {
+            self.records_urgent = true;
             for link in self.links.values_mut() {
                 link.dirty = true;
             }
@@ -537,11 +543,13 @@ impl Node {
         if batch_due {
             self.next_batch_at = now + Config::ms(config.batch_ms);
         }
+        // News about failures travels at once: detection time is what it is for.
+        let flush_down = batch_due || std::mem::take(&mut self.records_urgent);
         let heartbeat = Config::ms(config.heartbeat_ms);
         for peer in self.targets() {
             let is_parent = self.parent.as_deref() == Some(peer.as_str());
             let link = &self.links[&peer];
-            if link.dirty && (is_parent || batch_due) {
+            if link.dirty && (is_parent || flush_down) {
                 self.send(config, &peer, Kind::Data, now, out);
                 continue;
             }
@@ -554,6 +562,24 @@ impl Node {
             };
             let heard = link.last_heard.unwrap_or(Duration::ZERO);
             if !link.has_in_flight() && now.saturating_sub(heard) >= quiet_for {
+                self.send(config, &peer, Kind::Probe, now, out);
+            }
+        }
+        if self.parent.is_none() {
+            // A root also watches the peers outside its tree, e.g. one that died before
+            // it ever joined: no one else would notice.
+            let quiet: Vec<String> = self
+                .links
+                .iter()
+                .filter(|(peer, link)| {
+                    !link.is_child
+                        && !link.has_in_flight()
+                        && !self.detector.is_dead(peer)
+                        && now.saturating_sub(link.last_heard.unwrap_or(Duration::ZERO)) >= heartbeat
+                })
+                .map(|(peer, _)| peer.clone())
+                .collect();
+            for peer in quiet {
                 self.send(config, &peer, Kind::Probe, now, out);
             }
         }
@@ -608,6 +634,12 @@ impl Node {
         }
         if now >= self.next_probe_at {
             self.next_probe_at = now + Config::ms(config.probe_ms);
+            // Across the cluster, about PROBERS probes per period reach the peers ruled
+            // out: enough to notice a return within a period, cheap while they are gone.
+            let live = peers.iter().filter(|p| !self.detector.is_dead(p)).count().max(1);
+            if !self.rng.random_bool((PROBERS / live as f64).min(1.0)) {
+                return;
+            }
             let candidates: Vec<&String> = peers
                 .iter()
                 .filter(|p| {

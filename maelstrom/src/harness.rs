@@ -110,6 +110,10 @@ pub enum Action {
     Resume(Vec<String>),
     /// Kill this node for good (our crash fault).
     Kill(String),
+    /// A partition started (the network applies it; drivers need do nothing).
+    Partition(crate::net::Grudge),
+    /// Every partition healed (likewise informational).
+    Heal,
     /// The test is over: check the nodes are alive and kill them.
     Teardown,
 }
@@ -635,6 +639,7 @@ impl Harness {
             self.nemesis_record("stop-partition", Edn::Nil, Edn::kw("network-healed"));
             self.net.heal();
             self.partitioned = false;
+            self.actions.push(Action::Heal);
         }
         if !self.paused.is_empty() {
             self.resume_all();
@@ -676,6 +681,7 @@ impl Harness {
             Fault::Partition if self.partitioned => {
                 self.net.heal();
                 self.partitioned = false;
+                self.actions.push(Action::Heal);
                 self.nemesis_record("stop-partition", Edn::Nil, Edn::kw("network-healed"));
             }
             Fault::Partition => {
@@ -683,6 +689,7 @@ impl Harness {
                 let grudge = nemesis::grudge(spec, &self.opts.nodes, &mut self.rng);
                 self.net.partition(&grudge);
                 self.partitioned = true;
+                self.actions.push(Action::Partition(grudge.clone()));
                 let map = Edn::Map(
                     grudge
                         .iter()

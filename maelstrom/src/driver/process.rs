@@ -305,7 +305,7 @@ fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
                     p.exited = true;
                 }
             }
-            Action::Teardown => {}
+            Action::Partition(_) | Action::Heal | Action::Teardown => {}
         }
     }
 }

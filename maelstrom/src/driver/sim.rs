@@ -14,7 +14,8 @@ use crate::harness::{Action, Harness, Outcome, TestOptions};
 use crate::message::{Message, check_envelope};
 
 /// A node as a state machine: what it writes when a message arrives or a timer fires.
-pub trait SimNode {
+/// (`Any` lets an observer look at the concrete node it simulates.)
+pub trait SimNode: std::any::Any {
     /// A message delivered on the node's stdin; returns the envelopes it writes.
     fn deliver(&mut self, message: &Message, now: Duration) -> Vec<Value>;
     /// The periods of the node's tickers.
@@ -100,7 +101,7 @@ impl Sim<'_> {
                     self.slots[i].crashed = true;
                     self.slots[i].held.clear();
                 }
-                Action::Teardown => {}
+                Action::Partition(_) | Action::Heal | Action::Teardown => {}
             }
         }
     }

@@ -1,0 +1,145 @@
+//! Deterministic simulation of a whole cluster of our nodes under the runner's own
+//! network model, nemesis, generator and checkers, in virtual time.
+//!
+//! `cargo run --release --example simulate -- --nodes 25 --seed 1 --seeds 10 --nemesis partition`
+//! prints one JSON object per seed and a summary line; `--table` prints a table instead.
+//! A failed seed is printed with the command that replays it.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use clap::Parser;
+use maelstrom::harness::{Fault, TestOptions};
+use maelstrom::net::LatencyDist;
+use maelstrom::workload::Workload;
+use node::config::Config;
+use serde_json::{Value, json};
+
+#[derive(Parser, Debug)]
+#[command(about = "Simulate a cluster of nodes in virtual time")]
+struct Args {
+    #[arg(long, default_value_t = 25)]
+    nodes: usize,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// How many seeds to run: seed, seed+1, ...
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    #[arg(long, default_value_t = 20)]
+    time_limit: u64,
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 100)]
+    latency: u64,
+    #[arg(long, default_value = "constant")]
+    latency_dist: String,
+    /// none, or a comma list of partition, pause, crash.
+    #[arg(long, default_value = "none")]
+    nemesis: String,
+    #[arg(long, default_value_t = 10.0)]
+    nemesis_interval: f64,
+    #[arg(long, default_value = "broadcast")]
+    workload: String,
+    /// Arguments for the node, e.g. --node="--batch-ms 150".
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    node: String,
+    /// Print a table instead of JSON lines.
+    #[arg(long)]
+    table: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let workload: Workload = args.workload.parse().unwrap_or_else(|e: String| fail(&e));
+    let mut opts = TestOptions::new(workload, args.nodes);
+    opts.time_limit = Duration::from_secs(args.time_limit);
+    opts.rate = args.rate;
+    opts.latency_ms = args.latency;
+    opts.latency_dist = args.latency_dist.parse::<LatencyDist>().unwrap_or_else(|e: String| fail(&e));
+    opts.nemesis_interval = Duration::from_secs_f64(args.nemesis_interval);
+    opts.nemesis = match args.nemesis.as_str() {
+        "none" => Vec::new(),
+        list => list.split(',').map(|f| f.parse::<Fault>().unwrap_or_else(|e: String| fail(&e))).collect(),
+    };
+    let node_args = args.node.split_whitespace();
+    let config = Config::try_parse_from(std::iter::once("node").chain(node_args)).unwrap_or_else(|e| fail(&e.to_string()));
+    if args.table {
+        println!("{:>6} {:>7} {:>5} {:>8} {:>7} {:>7} {:>14} {:>14} {:>6} {:>7}", "seed", "valid", "lost", "msgs/op", "median", "max", "detect max ms", "revive max ms", "deaths", "wall ms");
+    }
+    let mut all = Vec::new();
+    for seed in args.seed..args.seed + args.seeds {
+        opts.seed = seed;
+        let f = support::figures::run(&opts, &config);
+        if args.table {
+            let max = |v: &[u64]| v.iter().max().map_or("-".into(), |m| m.to_string());
+            println!(
+                "{:>6} {:>7} {:>5} {:>8.2} {:>7} {:>7} {:>14} {:>14} {:>6} {:>7}",
+                seed, f.valid.to_string(), f.lost_count, f.msgs_per_op, f.stable_median_ms, f.stable_max_ms,
+                max(&f.detection_ms), max(&f.revival_ms), f.deaths, f.wall_ms
+            );
+        } else {
+            println!("{}", f.to_json());
+        }
+        if f.valid != json!(true) || f.lost_count > 0 {
+            eprintln!("seed {seed} failed; replay: {}", replay(&args, seed));
+        }
+        all.push(f);
+    }
+    let summary = summarize(&all);
+    if args.table {
+        println!("summary: {summary}");
+    } else {
+        println!("{summary}");
+    }
+}
+
+fn summarize(all: &[support::figures::Figures]) -> Value {
+    let n = all.len().max(1) as f64;
+    let detection: Vec<u64> = all.iter().flat_map(|f| f.detection_ms.iter().copied()).collect();
+    let revival: Vec<u64> = all.iter().flat_map(|f| f.revival_ms.iter().copied()).collect();
+    let median = |v: &[u64]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied()
+    };
+    json!({
+        "summary": true,
+        "seeds": all.len(),
+        "valid": all.iter().all(|f| f.valid == json!(true)),
+        "failed_seeds": all.iter().filter(|f| f.valid != json!(true) || f.lost_count > 0).map(|f| f.seed).collect::<Vec<_>>(),
+        "lost_total": all.iter().map(|f| f.lost_count).sum::<i64>(),
+        "msgs_per_op": {
+            "mean": (all.iter().map(|f| f.msgs_per_op).sum::<f64>() / n * 1000.0).round() / 1000.0,
+            "max": all.iter().map(|f| f.msgs_per_op).fold(0.0, f64::max),
+        },
+        "stable_latency_ms": {
+            "median_max": all.iter().map(|f| f.stable_median_ms).max(),
+            "max": all.iter().map(|f| f.stable_max_ms).max(),
+        },
+        "detection_ms": {"count": detection.len(), "median": median(&detection), "max": detection.iter().max()},
+        "undetected": all.iter().map(|f| f.undetected).sum::<usize>(),
+        "revival_ms": {"count": revival.len(), "median": median(&revival), "max": revival.iter().max()},
+        "not_revived": all.iter().map(|f| f.not_revived).sum::<usize>(),
+        "false_suspicions": all.iter().map(|f| f.suspicions).sum::<usize>(),
+        "false_deaths": all.iter().map(|f| f.deaths).sum::<usize>(),
+        "msgs_to_dead_per_s": all.iter().filter_map(|f| f.msgs_to_dead_per_s).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))),
+        "non_probes_to_dead": all.iter().map(|f| f.non_probes_to_dead).sum::<usize>(),
+        "wall_ms": {"mean": all.iter().map(|f| f.wall_ms).sum::<u128>() / all.len().max(1) as u128, "max": all.iter().map(|f| f.wall_ms).max()},
+    })
+}
+
+fn replay(args: &Args, seed: u64) -> String {
+    format!(
+        "cargo run --release --example simulate -- --nodes {} --seed {seed} --time-limit {} --rate {} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --workload {}{}",
+        args.nodes, args.time_limit, args.rate, args.latency, args.latency_dist, args.nemesis, args.nemesis_interval, args.workload,
+        if args.node.is_empty() { String::new() } else { format!(" --node=\"{}\"", args.node) }
+    )
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("simulate: {why}");
+    std::process::exit(2)
+}

@@ -1,0 +1,282 @@
+//! One simulated run of our node, checked with the runner's checkers, plus the failure
+//! detector's figures: how long until a crashed, paused or isolated node is dead at every
+//! node that can still see a majority, how long until it is alive again after it comes
+//! back, false suspicions and deaths, and what is sent to a dead node.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use maelstrom::checker::check_all;
+use maelstrom::driver::sim::{Observer, SimNode, simulate_observed};
+use maelstrom::edn::Edn;
+use maelstrom::harness::{Action, TestOptions};
+use node::config::Config;
+use node::membership::Status;
+use serde_json::{Value, json};
+
+use super::NodeSim;
+
+/// The figures of one seed.
+#[derive(Clone, Debug)]
+pub struct Figures {
+    pub seed: u64,
+    /// true, false or "unknown".
+    pub valid: Value,
+    pub lost_count: i64,
+    pub msgs_per_op: f64,
+    pub stable_median_ms: i64,
+    pub stable_max_ms: i64,
+    pub wall_ms: u128,
+    /// Per fault that lasted until detection: fault start → dead everywhere it should be.
+    pub detection_ms: Vec<u64>,
+    /// Faults that ended before they were detected.
+    pub undetected: usize,
+    /// Per fault end: heal/resume → alive again everywhere.
+    pub revival_ms: Vec<u64>,
+    /// Faults after which the node never came back alive everywhere.
+    pub not_revived: usize,
+    /// Status changes to suspected / dead, over the run.
+    pub suspicions: usize,
+    pub deaths: usize,
+    /// Messages per second sent to a crashed node after it was dead everywhere, and how
+    /// many of them were not probes.
+    pub msgs_to_dead_per_s: Option<f64>,
+    pub non_probes_to_dead: usize,
+}
+
+impl Figures {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "seed": self.seed,
+            "valid": self.valid,
+            "lost_count": self.lost_count,
+            "msgs_per_op": (self.msgs_per_op * 1000.0).round() / 1000.0,
+            "stable_latency_ms": {"median": self.stable_median_ms, "max": self.stable_max_ms},
+            "wall_ms": self.wall_ms,
+            "detection_ms": self.detection_ms,
+            "undetected": self.undetected,
+            "revival_ms": self.revival_ms,
+            "not_revived": self.not_revived,
+            "false_suspicions": self.suspicions,
+            "false_deaths": self.deaths,
+            "msgs_to_dead_per_s": self.msgs_to_dead_per_s.map(|v| (v * 100.0).round() / 100.0),
+            "non_probes_to_dead": self.non_probes_to_dead,
+        })
+    }
+}
+
+/// A fault against one node: when it started and (unless it is a crash) ended.
+#[derive(Clone, Debug)]
+struct Fault {
+    node: String,
+    start: Duration,
+    end: Option<Duration>,
+    crash: bool,
+}
+
+/// Records every status change every node sees, and the faults the nemesis injects.
+#[derive(Default)]
+struct Watch {
+    seen: BTreeMap<String, u64>,
+    status: BTreeMap<(String, String), Status>,
+    /// (time, observer, peer, new status)
+    changes: Vec<(Duration, String, String, Status)>,
+    faults: Vec<Fault>,
+    nodes: Vec<String>,
+}
+
+impl Watch {
+    fn open(&mut self, node: &str, now: Duration, crash: bool) {
+        self.faults.push(Fault {
+            node: node.to_string(),
+            start: now,
+            end: None,
+            crash,
+        });
+    }
+
+    fn close(&mut self, node: &str, now: Duration) {
+        if let Some(f) = self.faults.iter_mut().rev().find(|f| f.node == node && f.end.is_none() && !f.crash) {
+            f.end = Some(now);
+        }
+    }
+}
+
+impl Observer for Watch {
+    fn after(&mut self, node: &str, sim: &dyn SimNode, now: Duration) {
+        let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() else { return };
+        let count = sim.machine.status_changes();
+        if self.seen.get(node) == Some(&count) {
+            return;
+        }
+        self.seen.insert(node.to_string(), count);
+        for peer in &self.nodes {
+            let Some(status) = sim.machine.status(peer) else { continue };
+            let key = (node.to_string(), peer.clone());
+            if self.status.get(&key).copied().unwrap_or(Status::Alive) != status {
+                self.status.insert(key, status);
+                self.changes.push((now, node.to_string(), peer.clone(), status));
+            }
+        }
+    }
+
+    fn action(&mut self, action: &Action, now: Duration) {
+        match action {
+            Action::Kill(node) => self.open(node, now, true),
+            Action::Pause(nodes) => nodes.iter().for_each(|n| self.open(n, now, false)),
+            Action::Resume(nodes) => nodes.iter().for_each(|n| self.close(n, now)),
+            Action::Partition(grudge) => {
+                // An isolating partition: one node cut off from everyone else.
+                for (node, senders) in grudge {
+                    if senders.len() + 1 == self.nodes.len() {
+                        self.open(node, now, false);
+                    }
+                }
+            }
+            Action::Heal => {
+                let open: Vec<String> =
+                    self.faults.iter().filter(|f| f.end.is_none() && !f.crash).map(|f| f.node.clone()).collect();
+                for node in open {
+                    self.close(&node, now);
+                }
+            }
+            Action::Deliver { .. } | Action::Teardown => {}
+        }
+    }
+}
+
+/// Runs one seed and measures it.
+pub fn run(opts: &TestOptions, config: &Config) -> Figures {
+    let started = Instant::now();
+    let mut watch = Watch {
+        nodes: opts.nodes.clone(),
+        ..Watch::default()
+    };
+    let mut sent: BTreeMap<String, Vec<super::Sent>> = BTreeMap::new();
+    let mut factory = |_: &str| -> Box<dyn SimNode> { Box::new(NodeSim::new(config.clone())) };
+    let mut collector = Collector {
+        watch: &mut watch,
+        sent: &mut sent,
+    };
+    let outcome = simulate_observed(opts, &mut factory, &mut collector);
+    let wall_ms = started.elapsed().as_millis();
+    let results = check_all(opts.workload.name(), &outcome.history, &outcome.net, None);
+    let get = |path: &[&str]| results.get_in(path);
+    let latencies = get(&["workload", "stable-latencies"]);
+    let quantile = |p: f64| match latencies {
+        Some(Edn::Map(entries)) => entries.iter().find(|(k, _)| k.as_f64() == Some(p)).and_then(|(_, v)| v.as_i64()),
+        _ => None,
+    };
+    let valid = match get(&["valid?"]) {
+        Some(Edn::Bool(b)) => json!(b),
+        _ => json!("unknown"),
+    };
+    let mut figures = Figures {
+        seed: opts.seed,
+        valid,
+        lost_count: get(&["workload", "lost-count"]).and_then(Edn::as_i64).unwrap_or(0),
+        msgs_per_op: get(&["net", "servers", "msgs-per-op"]).and_then(Edn::as_f64).unwrap_or(0.0),
+        stable_median_ms: quantile(0.5).unwrap_or(0),
+        stable_max_ms: quantile(1.0).unwrap_or(0),
+        wall_ms,
+        detection_ms: Vec::new(),
+        undetected: 0,
+        revival_ms: Vec::new(),
+        not_revived: 0,
+        suspicions: watch.changes.iter().filter(|c| c.3 == Status::Suspected).count(),
+        deaths: watch.changes.iter().filter(|c| c.3 == Status::Dead).count(),
+        msgs_to_dead_per_s: None,
+        non_probes_to_dead: 0,
+    };
+    measure_faults(&watch, &sent, outcome.end, &mut figures);
+    figures
+}
+
+/// Forwards observations to the watch and keeps the nodes' send logs at the end.
+struct Collector<'a> {
+    watch: &'a mut Watch,
+    sent: &'a mut BTreeMap<String, Vec<super::Sent>>,
+}
+
+impl Observer for Collector<'_> {
+    fn after(&mut self, node: &str, sim: &dyn SimNode, now: Duration) {
+        self.watch.after(node, sim, now);
+        if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() {
+            let log = self.sent.entry(node.to_string()).or_default();
+            log.extend_from_slice(&sim.sent[log.len()..]);
+        }
+    }
+
+    fn action(&mut self, action: &Action, now: Duration) {
+        self.watch.action(action, now);
+    }
+}
+
+/// The first time at or after `from` when every node in `observers` sees `peer` with
+/// `wanted` status.
+fn all_see(watch: &Watch, observers: &BTreeSet<String>, peer: &str, wanted: Status, from: Duration) -> Option<Duration> {
+    let mut current: BTreeMap<&str, Status> = observers.iter().map(|o| (o.as_str(), Status::Alive)).collect();
+    let check = |current: &BTreeMap<&str, Status>| current.values().all(|s| *s == wanted);
+    let mut at_from_checked = false;
+    for (t, observer, p, status) in &watch.changes {
+        if p != peer || !current.contains_key(observer.as_str()) {
+            continue;
+        }
+        if *t >= from && !at_from_checked {
+            at_from_checked = true;
+            if check(&current) {
+                return Some(from);
+            }
+        }
+        current.insert(observer.as_str(), *status);
+        if *t >= from && check(&current) {
+            return Some(*t);
+        }
+    }
+    (!at_from_checked && check(&current)).then_some(from)
+}
+
+fn measure_faults(watch: &Watch, sent: &BTreeMap<String, Vec<super::Sent>>, end: Duration, figures: &mut Figures) {
+    let crashed: BTreeSet<&str> = watch.faults.iter().filter(|f| f.crash).map(|f| f.node.as_str()).collect();
+    for fault in &watch.faults {
+        // Who must see it: everyone not crashed and not under a fault at the same time.
+        let others_down = |t: Duration| -> BTreeSet<&str> {
+            watch
+                .faults
+                .iter()
+                .filter(|f| f.start <= t && f.end.is_none_or(|e| e > t))
+                .map(|f| f.node.as_str())
+                .collect()
+        };
+        let down = others_down(fault.start);
+        let observers: BTreeSet<String> = watch
+            .nodes
+            .iter()
+            .filter(|n| **n != fault.node && !down.contains(n.as_str()) && !crashed.contains(n.as_str()))
+            .cloned()
+            .collect();
+        let detected = all_see(watch, &observers, &fault.node, Status::Dead, fault.start);
+        match detected {
+            Some(t) if fault.end.is_none_or(|e| t <= e) => figures.detection_ms.push((t - fault.start).as_millis() as u64),
+            _ => figures.undetected += 1,
+        }
+        if fault.crash {
+            if let Some(dead_at) = detected {
+                let to_dead: Vec<&super::Sent> =
+                    sent.values().flatten().filter(|s| s.dest == fault.node && s.at > dead_at).collect();
+                let span = (end - dead_at).as_secs_f64();
+                if span > 0.0 {
+                    figures.msgs_to_dead_per_s = Some(to_dead.len() as f64 / span);
+                }
+                figures.non_probes_to_dead += to_dead.iter().filter(|s| !s.probe).count();
+            }
+        } else if let Some(back) = fault.end {
+            let mut everyone: BTreeSet<String> = watch.nodes.iter().filter(|n| !crashed.contains(n.as_str())).cloned().collect();
+            everyone.remove(&fault.node);
+            match all_see(watch, &everyone, &fault.node, Status::Alive, back) {
+                Some(t) => figures.revival_ms.push((t - back).as_millis() as u64),
+                None => figures.not_revived += 1,
+            }
+        }
+    }
+}
