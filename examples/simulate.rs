@@ -58,16 +58,35 @@ fn main() {
     opts.time_limit = Duration::from_secs(args.time_limit);
     opts.rate = args.rate;
     opts.latency_ms = args.latency;
-    opts.latency_dist = args.latency_dist.parse::<LatencyDist>().unwrap_or_else(|e: String| fail(&e));
+    opts.latency_dist = args
+        .latency_dist
+        .parse::<LatencyDist>()
+        .unwrap_or_else(|e: String| fail(&e));
     opts.nemesis_interval = Duration::from_secs_f64(args.nemesis_interval);
     opts.nemesis = match args.nemesis.as_str() {
         "none" => Vec::new(),
-        list => list.split(',').map(|f| f.parse::<Fault>().unwrap_or_else(|e: String| fail(&e))).collect(),
+        list => list
+            .split(',')
+            .map(|f| f.parse::<Fault>().unwrap_or_else(|e: String| fail(&e)))
+            .collect(),
     };
     let node_args = args.node.split_whitespace();
-    let config = Config::try_parse_from(std::iter::once("node").chain(node_args)).unwrap_or_else(|e| fail(&e.to_string()));
+    let config = Config::try_parse_from(std::iter::once("node").chain(node_args))
+        .unwrap_or_else(|e| fail(&e.to_string()));
     if args.table {
-        println!("{:>6} {:>7} {:>5} {:>8} {:>7} {:>7} {:>14} {:>14} {:>6} {:>7}", "seed", "valid", "lost", "msgs/op", "median", "max", "detect max ms", "revive max ms", "deaths", "wall ms");
+        println!(
+            "{:>6} {:>7} {:>5} {:>8} {:>7} {:>7} {:>14} {:>14} {:>6} {:>7}",
+            "seed",
+            "valid",
+            "lost",
+            "msgs/op",
+            "median",
+            "max",
+            "detect max ms",
+            "revive max ms",
+            "deaths",
+            "wall ms"
+        );
     }
     let mut all = Vec::new();
     for seed in args.seed..args.seed + args.seeds {
@@ -77,8 +96,16 @@ fn main() {
             let max = |v: &[u64]| v.iter().max().map_or("-".into(), |m| m.to_string());
             println!(
                 "{:>6} {:>7} {:>5} {:>8.2} {:>7} {:>7} {:>14} {:>14} {:>6} {:>7}",
-                seed, f.valid.to_string(), f.lost_count, f.msgs_per_op, f.stable_median_ms, f.stable_max_ms,
-                max(&f.detection_ms), max(&f.revival_ms), f.deaths, f.wall_ms
+                seed,
+                f.valid.to_string(),
+                f.lost_count,
+                f.msgs_per_op,
+                f.stable_median_ms,
+                f.stable_max_ms,
+                max(&f.detection_ms),
+                max(&f.revival_ms),
+                f.deaths,
+                f.wall_ms
             );
         } else {
             println!("{}", f.to_json());
@@ -98,8 +125,14 @@ fn main() {
 
 fn summarize(all: &[support::figures::Figures]) -> Value {
     let n = all.len().max(1) as f64;
-    let detection: Vec<u64> = all.iter().flat_map(|f| f.detection_ms.iter().copied()).collect();
-    let revival: Vec<u64> = all.iter().flat_map(|f| f.revival_ms.iter().copied()).collect();
+    let detection: Vec<u64> = all
+        .iter()
+        .flat_map(|f| f.detection_ms.iter().copied())
+        .collect();
+    let revival: Vec<u64> = all
+        .iter()
+        .flat_map(|f| f.revival_ms.iter().copied())
+        .collect();
     let median = |v: &[u64]| {
         let mut v = v.to_vec();
         v.sort_unstable();
@@ -134,8 +167,19 @@ fn summarize(all: &[support::figures::Figures]) -> Value {
 fn replay(args: &Args, seed: u64) -> String {
     format!(
         "cargo run --release --example simulate -- --nodes {} --seed {seed} --time-limit {} --rate {} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --workload {}{}",
-        args.nodes, args.time_limit, args.rate, args.latency, args.latency_dist, args.nemesis, args.nemesis_interval, args.workload,
-        if args.node.is_empty() { String::new() } else { format!(" --node=\"{}\"", args.node) }
+        args.nodes,
+        args.time_limit,
+        args.rate,
+        args.latency,
+        args.latency_dist,
+        args.nemesis,
+        args.nemesis_interval,
+        args.workload,
+        if args.node.is_empty() {
+            String::new()
+        } else {
+            format!(" --node=\"{}\"", args.node)
+        }
     )
 }
 

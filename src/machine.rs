@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
 use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tracing::{debug, info, warn};
 
@@ -575,7 +575,8 @@ impl Node {
                     !link.is_child
                         && !link.has_in_flight()
                         && !self.detector.is_dead(peer)
-                        && now.saturating_sub(link.last_heard.unwrap_or(Duration::ZERO)) >= heartbeat
+                        && now.saturating_sub(link.last_heard.unwrap_or(Duration::ZERO))
+                            >= heartbeat
                 })
                 .map(|(peer, _)| peer.clone())
                 .collect();
@@ -636,7 +637,11 @@ impl Node {
             self.next_probe_at = now + Config::ms(config.probe_ms);
             // Across the cluster, about PROBERS probes per period reach the peers ruled
             // out: enough to notice a return within a period, cheap while they are gone.
-            let live = peers.iter().filter(|p| !self.detector.is_dead(p)).count().max(1);
+            let live = peers
+                .iter()
+                .filter(|p| !self.detector.is_dead(p))
+                .count()
+                .max(1);
             if !self.rng.random_bool((PROBERS / live as f64).min(1.0)) {
                 return;
             }

@@ -96,7 +96,12 @@ impl Watch {
     }
 
     fn close(&mut self, node: &str, now: Duration) {
-        if let Some(f) = self.faults.iter_mut().rev().find(|f| f.node == node && f.end.is_none() && !f.crash) {
+        if let Some(f) = self
+            .faults
+            .iter_mut()
+            .rev()
+            .find(|f| f.node == node && f.end.is_none() && !f.crash)
+        {
             f.end = Some(now);
         }
     }
@@ -104,18 +109,23 @@ impl Watch {
 
 impl Observer for Watch {
     fn after(&mut self, node: &str, sim: &dyn SimNode, now: Duration) {
-        let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() else { return };
+        let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() else {
+            return;
+        };
         let count = sim.machine.status_changes();
         if self.seen.get(node) == Some(&count) {
             return;
         }
         self.seen.insert(node.to_string(), count);
         for peer in &self.nodes {
-            let Some(status) = sim.machine.status(peer) else { continue };
+            let Some(status) = sim.machine.status(peer) else {
+                continue;
+            };
             let key = (node.to_string(), peer.clone());
             if self.status.get(&key).copied().unwrap_or(Status::Alive) != status {
                 self.status.insert(key, status);
-                self.changes.push((now, node.to_string(), peer.clone(), status));
+                self.changes
+                    .push((now, node.to_string(), peer.clone(), status));
             }
         }
     }
@@ -134,8 +144,12 @@ impl Observer for Watch {
                 }
             }
             Action::Heal => {
-                let open: Vec<String> =
-                    self.faults.iter().filter(|f| f.end.is_none() && !f.crash).map(|f| f.node.clone()).collect();
+                let open: Vec<String> = self
+                    .faults
+                    .iter()
+                    .filter(|f| f.end.is_none() && !f.crash)
+                    .map(|f| f.node.clone())
+                    .collect();
                 for node in open {
                     self.close(&node, now);
                 }
@@ -164,7 +178,10 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
     let get = |path: &[&str]| results.get_in(path);
     let latencies = get(&["workload", "stable-latencies"]);
     let quantile = |p: f64| match latencies {
-        Some(Edn::Map(entries)) => entries.iter().find(|(k, _)| k.as_f64() == Some(p)).and_then(|(_, v)| v.as_i64()),
+        Some(Edn::Map(entries)) => entries
+            .iter()
+            .find(|(k, _)| k.as_f64() == Some(p))
+            .and_then(|(_, v)| v.as_i64()),
         _ => None,
     };
     let valid = match get(&["valid?"]) {
@@ -174,8 +191,12 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
     let mut figures = Figures {
         seed: opts.seed,
         valid,
-        lost_count: get(&["workload", "lost-count"]).and_then(Edn::as_i64).unwrap_or(0),
-        msgs_per_op: get(&["net", "servers", "msgs-per-op"]).and_then(Edn::as_f64).unwrap_or(0.0),
+        lost_count: get(&["workload", "lost-count"])
+            .and_then(Edn::as_i64)
+            .unwrap_or(0),
+        msgs_per_op: get(&["net", "servers", "msgs-per-op"])
+            .and_then(Edn::as_f64)
+            .unwrap_or(0.0),
         stable_median_ms: quantile(0.5).unwrap_or(0),
         stable_max_ms: quantile(1.0).unwrap_or(0),
         wall_ms,
@@ -183,7 +204,11 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
         undetected: 0,
         revival_ms: Vec::new(),
         not_revived: 0,
-        suspicions: watch.changes.iter().filter(|c| c.3 == Status::Suspected).count(),
+        suspicions: watch
+            .changes
+            .iter()
+            .filter(|c| c.3 == Status::Suspected)
+            .count(),
         deaths: watch.changes.iter().filter(|c| c.3 == Status::Dead).count(),
         msgs_to_dead_per_s: None,
         non_probes_to_dead: 0,
@@ -214,8 +239,17 @@ impl Observer for Collector<'_> {
 
 /// The first time at or after `from` when every node in `observers` sees `peer` with
 /// `wanted` status.
-fn all_see(watch: &Watch, observers: &BTreeSet<String>, peer: &str, wanted: Status, from: Duration) -> Option<Duration> {
-    let mut current: BTreeMap<&str, Status> = observers.iter().map(|o| (o.as_str(), Status::Alive)).collect();
+fn all_see(
+    watch: &Watch,
+    observers: &BTreeSet<String>,
+    peer: &str,
+    wanted: Status,
+    from: Duration,
+) -> Option<Duration> {
+    let mut current: BTreeMap<&str, Status> = observers
+        .iter()
+        .map(|o| (o.as_str(), Status::Alive))
+        .collect();
     let check = |current: &BTreeMap<&str, Status>| current.values().all(|s| *s == wanted);
     let mut at_from_checked = false;
     for (t, observer, p, status) in &watch.changes {
@@ -236,8 +270,18 @@ fn all_see(watch: &Watch, observers: &BTreeSet<String>, peer: &str, wanted: Stat
     (!at_from_checked && check(&current)).then_some(from)
 }
 
-fn measure_faults(watch: &Watch, sent: &BTreeMap<String, Vec<super::Sent>>, end: Duration, figures: &mut Figures) {
-    let crashed: BTreeSet<&str> = watch.faults.iter().filter(|f| f.crash).map(|f| f.node.as_str()).collect();
+fn measure_faults(
+    watch: &Watch,
+    sent: &BTreeMap<String, Vec<super::Sent>>,
+    end: Duration,
+    figures: &mut Figures,
+) {
+    let crashed: BTreeSet<&str> = watch
+        .faults
+        .iter()
+        .filter(|f| f.crash)
+        .map(|f| f.node.as_str())
+        .collect();
     for fault in &watch.faults {
         // Who must see it: everyone not crashed and not under a fault at the same time.
         let others_down = |t: Duration| -> BTreeSet<&str> {
@@ -252,18 +296,25 @@ fn measure_faults(watch: &Watch, sent: &BTreeMap<String, Vec<super::Sent>>, end:
         let observers: BTreeSet<String> = watch
             .nodes
             .iter()
-            .filter(|n| **n != fault.node && !down.contains(n.as_str()) && !crashed.contains(n.as_str()))
+            .filter(|n| {
+                **n != fault.node && !down.contains(n.as_str()) && !crashed.contains(n.as_str())
+            })
             .cloned()
             .collect();
         let detected = all_see(watch, &observers, &fault.node, Status::Dead, fault.start);
         match detected {
-            Some(t) if fault.end.is_none_or(|e| t <= e) => figures.detection_ms.push((t - fault.start).as_millis() as u64),
+            Some(t) if fault.end.is_none_or(|e| t <= e) => figures
+                .detection_ms
+                .push((t - fault.start).as_millis() as u64),
             _ => figures.undetected += 1,
         }
         if fault.crash {
             if let Some(dead_at) = detected {
-                let to_dead: Vec<&super::Sent> =
-                    sent.values().flatten().filter(|s| s.dest == fault.node && s.at > dead_at).collect();
+                let to_dead: Vec<&super::Sent> = sent
+                    .values()
+                    .flatten()
+                    .filter(|s| s.dest == fault.node && s.at > dead_at)
+                    .collect();
                 let span = (end - dead_at).as_secs_f64();
                 if span > 0.0 {
                     figures.msgs_to_dead_per_s = Some(to_dead.len() as f64 / span);
@@ -271,7 +322,12 @@ fn measure_faults(watch: &Watch, sent: &BTreeMap<String, Vec<super::Sent>>, end:
                 figures.non_probes_to_dead += to_dead.iter().filter(|s| !s.probe).count();
             }
         } else if let Some(back) = fault.end {
-            let mut everyone: BTreeSet<String> = watch.nodes.iter().filter(|n| !crashed.contains(n.as_str())).cloned().collect();
+            let mut everyone: BTreeSet<String> = watch
+                .nodes
+                .iter()
+                .filter(|n| !crashed.contains(n.as_str()))
+                .cloned()
+                .collect();
             everyone.remove(&fault.node);
             match all_see(watch, &everyone, &fault.node, Status::Alive, back) {
                 Some(t) => figures.revival_ms.push((t - back).as_millis() as u64),

@@ -1,0 +1,159 @@
+//! Whole clusters of our node in virtual time, under the runner's network model, nemesis,
+//! generator and checkers: many seeds with partitions and pauses, zero lost values on
+//! every one; the efficiency target at 25 nodes; determinism. Failing seeds are printed
+//! with the command that replays them.
+
+mod support;
+
+use std::time::Duration;
+
+use maelstrom::driver::sim::simulate;
+use maelstrom::harness::{Fault, TestOptions};
+use maelstrom::workload::Workload;
+use node::config::Config;
+use serde_json::json;
+use support::NodeSim;
+use support::figures::{Figures, run};
+
+fn options(
+    nodes: usize,
+    time_limit: u64,
+    rate: f64,
+    latency: u64,
+    nemesis: &[Fault],
+) -> TestOptions {
+    let mut opts = TestOptions::new(Workload::Broadcast, nodes);
+    opts.time_limit = Duration::from_secs(time_limit);
+    opts.rate = rate;
+    opts.latency_ms = latency;
+    opts.nemesis = nemesis.to_vec();
+    opts
+}
+
+fn replay(opts: &TestOptions, seed: u64) -> String {
+    let nemesis: Vec<&str> = opts
+        .nemesis
+        .iter()
+        .map(|f| match f {
+            Fault::Partition => "partition",
+            Fault::Pause => "pause",
+            Fault::Crash => "crash",
+        })
+        .collect();
+    format!(
+        "cargo run --release --example simulate -- --nodes {} --seed {seed} --time-limit {} --rate {} --latency {} --nemesis {}",
+        opts.nodes.len(),
+        opts.time_limit.as_secs(),
+        opts.rate,
+        opts.latency_ms,
+        if nemesis.is_empty() {
+            "none".to_string()
+        } else {
+            nemesis.join(",")
+        }
+    )
+}
+
+/// Runs `seeds` and fails with every bad seed's replay command.
+fn sweep(
+    mut opts: TestOptions,
+    seeds: std::ops::Range<u64>,
+    check: impl Fn(&Figures) -> Result<(), String>,
+) -> Vec<Figures> {
+    let mut failures = Vec::new();
+    let mut all = Vec::new();
+    for seed in seeds {
+        opts.seed = seed;
+        let f = run(&opts, &Config::default());
+        let verdict = if f.valid != json!(true) || f.lost_count > 0 {
+            Err(format!("valid {} with {} lost", f.valid, f.lost_count))
+        } else {
+            check(&f)
+        };
+        if let Err(why) = verdict {
+            failures.push(format!(
+                "seed {seed}: {why}\n  replay: {}",
+                replay(&opts, seed)
+            ));
+        }
+        all.push(f);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    all
+}
+
+#[test]
+fn five_nodes_lose_nothing_under_partitions_and_pauses() {
+    // fly.io 3c's shape, with faults every 2 s on average.
+    for nemesis in [
+        vec![Fault::Partition],
+        vec![Fault::Pause],
+        vec![Fault::Partition, Fault::Pause],
+    ] {
+        let mut opts = options(5, 20, 10.0, 0, &nemesis);
+        opts.nemesis_interval = Duration::from_secs(2);
+        sweep(opts, 0..40, |_| Ok(()));
+    }
+}
+
+#[test]
+fn twenty_five_nodes_lose_nothing_under_partitions() {
+    sweep(
+        options(25, 10, 100.0, 100, &[Fault::Partition]),
+        0..50,
+        |_| Ok(()),
+    );
+}
+
+#[test]
+fn twenty_five_nodes_lose_nothing_under_pauses() {
+    sweep(
+        options(25, 10, 100.0, 100, &[Fault::Pause]),
+        100..130,
+        |_| Ok(()),
+    );
+}
+
+#[test]
+fn efficiency_target_at_the_fly_io_configuration() {
+    // fly.io 3d/3e: 25 nodes, 20 s, rate 100, latency 100. Ours: msgs-per-op < 3, stable
+    // latency median < 400 ms and max < 600 ms; asserted here with margin.
+    let all = sweep(options(25, 20, 100.0, 100, &[]), 0..20, |f| {
+        if f.msgs_per_op >= 2.7 || f.stable_median_ms >= 360 || f.stable_max_ms >= 540 {
+            return Err(format!(
+                "msgs-per-op {:.2}, median {} ms, max {} ms",
+                f.msgs_per_op, f.stable_median_ms, f.stable_max_ms
+            ));
+        }
+        if f.suspicions > 0 || f.deaths > 0 {
+            return Err(format!(
+                "{} suspicions, {} deaths without any fault",
+                f.suspicions, f.deaths
+            ));
+        }
+        Ok(())
+    });
+    assert_eq!(all.len(), 20);
+}
+
+#[test]
+fn same_seed_same_run() {
+    let mut opts = options(5, 5, 20.0, 50, &[Fault::Partition, Fault::Pause]);
+    opts.nemesis_interval = Duration::from_secs(1);
+    opts.seed = 42;
+    let factory = || {
+        |_: &str| -> Box<dyn maelstrom::driver::sim::SimNode> {
+            Box::new(NodeSim::new(Config::default()))
+        }
+    };
+    let a = simulate(&opts, &mut factory());
+    let b = simulate(&opts, &mut factory());
+    assert_eq!(a.history, b.history);
+    assert_eq!(a.net, b.net);
+    opts.seed = 43;
+    assert_ne!(
+        simulate(&opts, &mut factory()).history,
+        a.history,
+        "the seed matters"
+    );
+}
