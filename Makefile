@@ -18,7 +18,13 @@ define run_test
 endef
 
 .PHONY: build test single gossip partition bench bench-partition g-set g-counter pn-counter \
-        debug simulate fd-bench clean
+        debug simulate fd-bench fidelity clean
+
+# The fly.io efficiency configuration (3d/3e).
+EFFICIENCY := --node-count 25 --time-limit 20 --rate 100 --latency 100
+# Seeds per row of the simulation tables.
+SEEDS     ?= 20
+SIMULATE  := target/release/examples/simulate
 
 build:
 	$(CARGO) build --release --workspace
@@ -39,6 +45,53 @@ gossip: build
 # fly.io 3c: five nodes with network partitions.
 partition: build
 	$(call run_test,$(BROADCAST) --node-count 5 --time-limit 20 --rate 10 --nemesis partition)
+
+# fly.io 3d/3e: one row per latency distribution, RUNS runs each, then with partitions.
+bench: build
+	@$(RUNNER) summarize --header
+	@for dist in constant uniform exponential; do for run in $$(seq $(RUNS)); do \
+	  $(BROADCAST) $(EFFICIENCY) --latency-dist $$dist $(ARGS) > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "25 nodes, latency $$dist" store/latest; done; done
+	@for run in $$(seq $(RUNS)); do \
+	  $(BROADCAST) $(EFFICIENCY) --nemesis partition $(ARGS) > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "25 nodes, constant, partition" store/latest; done
+
+# The efficiency configuration with partitions, printing the whole run.
+bench-partition: build
+	$(call run_test,$(BROADCAST) $(EFFICIENCY) --nemesis partition)
+
+# The other CRDT workloads, served by the same node binary.
+g-set: build
+	$(call run_test,$(MAELSTROM) test -w g-set --bin $(NODE) g-set --node-count 5 --time-limit 20 --rate 10)
+g-counter: build
+	$(call run_test,$(MAELSTROM) test -w g-counter --bin $(NODE) g-counter --node-count 5 --time-limit 20 --rate 10)
+pn-counter: build
+	$(call run_test,$(MAELSTROM) test -w pn-counter --bin $(NODE) pn-counter --node-count 5 --time-limit 20 --rate 10)
+
+$(SIMULATE): build
+	$(CARGO) build --release --example simulate
+
+# Deterministic simulation: a representative sweep, SEEDS seeds per configuration.
+simulate: $(SIMULATE)
+	@for config in "--nodes 5 --rate 10 --latency 0 --nemesis none" \
+	               "--nodes 5 --rate 10 --latency 0 --nemesis partition" \
+	               "--nodes 25 --nemesis none" "--nodes 25 --nemesis partition" \
+	               "--nodes 25 --nemesis pause" "--nodes 25 --latency-dist exponential --nemesis none"; do \
+	  echo "== $$config"; $(SIMULATE) $$config --seed 0 --seeds $(SEEDS) --table | tail -n 1; done
+
+# Failure-detector figures in simulation: 25 nodes, latency 100, per fault and distribution.
+fd-bench: $(SIMULATE)
+	@for dist in constant exponential; do for fault in none crash pause partition; do \
+	  echo "== $$dist latency, nemesis $$fault"; \
+	  $(SIMULATE) --nodes 25 --latency-dist $$dist --nemesis $$fault --seed 0 --seeds $(SEEDS) | tail -n 1; done; done
+
+# The same configurations through the real-process runner and the simulation, side by side.
+fidelity: build $(SIMULATE)
+	@$(RUNNER) summarize --header
+	@$(BROADCAST) --node-count 5 --time-limit 20 --rate 10 > /dev/null 2>&1; $(RUNNER) summarize --row "3b runner" store/latest
+	@$(SIMULATE) --nodes 5 --rate 10 --latency 0 --seeds 5 --table | tail -n 1 | sed 's/^/3b simulation: /'
+	@$(BROADCAST) $(EFFICIENCY) > /dev/null 2>&1; $(RUNNER) summarize --row "3d runner" store/latest
+	@$(SIMULATE) --nodes 25 --seeds 5 --table | tail -n 1 | sed 's/^/3d simulation: /'
 
 debug: build
 	RUST_LOG=debug $(NODE) < examples/session.jsonl

@@ -117,7 +117,23 @@ fn main() {
     }
     let summary = summarize(&all);
     if args.table {
-        println!("summary: {summary}");
+        let s = &summary;
+        println!(
+            "{} seeds | valid {} | lost {} | msgs-per-op mean {} max {:.2} | stable latency median ≤ {} ms, max {} ms | detection median {} max {} ms | revival median {} max {} ms | false deaths {} | wall mean {} ms",
+            s["seeds"],
+            s["valid"],
+            s["lost_total"],
+            s["msgs_per_op"]["mean"],
+            s["msgs_per_op"]["max"].as_f64().unwrap_or(0.0),
+            s["stable_latency_ms"]["median_max"],
+            s["stable_latency_ms"]["max"],
+            s["detection_ms"]["median"],
+            s["detection_ms"]["max"],
+            s["revival_ms"]["median"],
+            s["revival_ms"]["max"],
+            s["false_deaths"],
+            s["wall_ms"]["mean"]
+        );
     } else {
         println!("{summary}");
     }

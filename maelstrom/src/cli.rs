@@ -44,6 +44,12 @@ enum Command {
         /// A store directory or a results.edn file.
         #[arg(default_value = "store/latest")]
         path: PathBuf,
+        /// Print one row of a benchmark table, labelled, instead of the summary line.
+        #[arg(long)]
+        row: Option<String>,
+        /// Print the header of the benchmark table and exit.
+        #[arg(long)]
+        header: bool,
     },
 }
 
@@ -117,7 +123,11 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     match cli.command {
-        Command::Summarize { path } => summarize_command(&path),
+        Command::Summarize { header: true, .. } => {
+            println!("{}", crate::summary::TABLE_HEADER);
+            EXIT_VALID
+        }
+        Command::Summarize { path, row, .. } => summarize_command(&path, row.as_deref()),
         Command::Test(args) => match prepare(&args) {
             Ok((opts, popts)) => run_tests(&opts, popts, &args),
             Err(why) => {
@@ -128,7 +138,7 @@ pub fn main(args: Vec<String>) -> i32 {
     }
 }
 
-fn summarize_command(path: &Path) -> i32 {
+fn summarize_command(path: &Path, row: Option<&str>) -> i32 {
     let file = if path.is_dir() {
         path.join("results.edn")
     } else {
@@ -139,7 +149,11 @@ fn summarize_command(path: &Path) -> i32 {
         .and_then(|text| edn::parse(&text).map_err(|e| format!("{}: {e}", file.display())));
     match parsed {
         Ok(results) => {
-            println!("{}", summarize(&results));
+            let summary = summarize(&results);
+            match row {
+                Some(label) => println!("{}", summary.row(label)),
+                None => println!("{summary}"),
+            }
             EXIT_VALID
         }
         Err(why) => {

@@ -12,7 +12,13 @@ pub struct Summary {
     pub stable_median_ms: Option<f64>,
     pub stable_max_ms: Option<f64>,
     pub lost_count: Option<i64>,
+    /// Mean CPU seconds per node, from our runner's `:runner` report.
+    pub cpu_s_per_node: Option<f64>,
 }
+
+/// The header of `Summary::row`.
+pub const TABLE_HEADER: &str =
+    "configuration                      | valid?   | msgs-per-op | median ms | max ms | cpu-s/node";
 
 /// Finds a quantile in a map keyed by numbers (`0.5`, `1`).
 fn quantile(map: Option<&Edn>, point: f64) -> Option<f64> {
@@ -37,6 +43,32 @@ pub fn summarize(results: &Edn) -> Summary {
         lost_count: results
             .get_in(&["workload", "lost-count"])
             .and_then(Edn::as_i64),
+        cpu_s_per_node: match results.get_in(&["runner", "nodes"]) {
+            Some(Edn::Map(nodes)) if !nodes.is_empty() => {
+                let cpu: Vec<f64> = nodes
+                    .iter()
+                    .filter_map(|(_, n)| n.get("cpu-s").and_then(Edn::as_f64))
+                    .collect();
+                (!cpu.is_empty()).then(|| cpu.iter().sum::<f64>() / cpu.len() as f64)
+            }
+            _ => None,
+        },
+    }
+}
+
+impl Summary {
+    /// One row of a benchmark table (see `TABLE_HEADER`).
+    pub fn row(&self, label: &str) -> String {
+        let num =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        format!(
+            "{label:<34} | {:<8} | {:>11} | {:>9} | {:>6} | {:>10}",
+            self.valid.to_string(),
+            num(self.msgs_per_op, 2),
+            num(self.stable_median_ms, 0),
+            num(self.stable_max_ms, 0),
+            num(self.cpu_s_per_node, 2)
+        )
     }
 }
 
