@@ -71,8 +71,10 @@ fn main() {
             .collect(),
     };
     let node_args = args.node.split_whitespace();
-    let config = Config::try_parse_from(std::iter::once("node").chain(node_args))
+    let mut config = Config::try_parse_from(std::iter::once("node").chain(node_args))
         .unwrap_or_else(|e| fail(&e.to_string()));
+    // As `make g-set` and friends do: tell the node which workload it serves.
+    config.workload = config.workload.or(support::mode(workload));
     if args.table {
         println!(
             "{:>6} {:>7} {:>5} {:>8} {:>7} {:>7} {:>14} {:>14} {:>6} {:>7}",

@@ -130,3 +130,28 @@ fn echo_and_unique_ids() {
     );
     assert_eq!(r["workload"]["duplicated-count"], 0);
 }
+
+#[test]
+fn other_crdt_workloads_with_and_without_partitions() {
+    for workload in ["g-set", "g-counter", "pn-counter"] {
+        for nemesis in [
+            &[][..],
+            &["--nemesis", "partition", "--nemesis-interval", "1"][..],
+        ] {
+            let mut args = vec![
+                "-w",
+                workload,
+                workload,
+                "--node-count",
+                "5",
+                "--time-limit",
+                "5",
+                "--rate",
+                "10",
+            ];
+            args.extend_from_slice(nemesis);
+            let (code, results) = run(&format!("{workload}-{}", nemesis.len()), &args);
+            assert_eq!(code, 0, "{workload} {nemesis:?}: {:#}", results["workload"]);
+        }
+    }
+}

@@ -137,6 +137,31 @@ fn efficiency_target_at_the_fly_io_configuration() {
 }
 
 #[test]
+fn other_crdt_workloads_lose_nothing_under_partitions() {
+    for workload in [Workload::GSet, Workload::GCounter, Workload::PnCounter] {
+        let mut opts = options(5, 20, 10.0, 0, &[Fault::Partition]);
+        opts.workload = workload;
+        opts.nemesis_interval = Duration::from_secs(3);
+        let config = Config {
+            workload: support::mode(workload),
+            ..Config::default()
+        };
+        for seed in 0..30 {
+            opts.seed = seed;
+            let f = support::figures::run(&opts, &config);
+            assert!(
+                f.valid == json!(true) && f.lost_count == 0,
+                "{} seed {seed}: {}\n  replay: {} --workload {}",
+                workload.name(),
+                f.to_json(),
+                replay(&opts, seed),
+                workload.name()
+            );
+        }
+    }
+}
+
+#[test]
 fn same_seed_same_run() {
     let mut opts = options(5, 5, 20.0, 50, &[Fault::Partition, Fault::Pause]);
     opts.nemesis_interval = Duration::from_secs(1);

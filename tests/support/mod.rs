@@ -17,6 +17,18 @@ use node::machine::StateMachine;
 use node::protocol::{Payload, parse_line};
 use serde_json::Value;
 
+/// The node argument that serves a workload (`None`: the node needs none).
+pub fn mode(workload: maelstrom::workload::Workload) -> Option<node::config::Mode> {
+    use maelstrom::workload::Workload::*;
+    use node::config::Mode;
+    match workload {
+        Broadcast => Some(Mode::Broadcast),
+        GSet => Some(Mode::GSet),
+        GCounter | PnCounter => Some(Mode::Counter),
+        Echo | UniqueIds => None,
+    }
+}
+
 /// A message this node sent to a peer: when, to whom, and whether it was a probe.
 #[derive(Clone, Debug)]
 pub struct Sent {
