@@ -55,6 +55,9 @@ bench: build
 	@for run in $$(seq $(RUNS)); do \
 	  $(BROADCAST) $(EFFICIENCY) --nemesis partition $(ARGS) > /dev/null 2>&1; \
 	  $(RUNNER) summarize --row "25 nodes, constant, partition" store/latest; done
+	@for workload in g-set g-counter pn-counter; do for run in $$(seq $(RUNS)); do \
+	  $(MAELSTROM) test -w $$workload --bin $(NODE) $$workload $(EFFICIENCY) $(ARGS) > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "25 nodes, constant, $$workload" store/latest; done; done
 
 # The efficiency configuration with partitions, printing the whole run.
 bench-partition: build

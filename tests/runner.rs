@@ -155,3 +155,25 @@ fn other_crdt_workloads_with_and_without_partitions() {
         }
     }
 }
+
+#[test]
+fn our_pause_fault_through_real_processes() {
+    let r = assert_valid(
+        "pause",
+        &[
+            "-w",
+            "broadcast",
+            "--node-count",
+            "5",
+            "--time-limit",
+            "6",
+            "--rate",
+            "10",
+            "--nemesis",
+            "pause,partition",
+            "--nemesis-interval",
+            "2",
+        ],
+    );
+    assert_eq!(r["workload"]["lost-count"], 0);
+}
