@@ -49,6 +49,20 @@ struct Args {
     /// Print a table instead of JSON lines.
     #[arg(long)]
     table: bool,
+    /// Also print, on stderr, every status change each node saw (time ms, observer, peer,
+    /// status): where detection time goes.
+    #[arg(long)]
+    timeline: bool,
+}
+
+/// `println!` that ends the program quietly when stdout is closed (e.g. piped into `head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
 }
 
 fn main() {
@@ -76,8 +90,8 @@ fn main() {
     // As `make g-set` and friends do: tell the node which workload it serves.
     config.workload = config.workload.or(support::mode(workload));
     if args.table {
-        println!(
-            "{:>6} {:>7} {:>5} {:>8} {:>7} {:>7} {:>14} {:>14} {:>6} {:>7}",
+        say!(
+            "{:>6} {:>7} {:>5} {:>8} {:>7} {:>7} {:>14} {:>14} {:>12} {:>7}",
             "seed",
             "valid",
             "lost",
@@ -86,7 +100,7 @@ fn main() {
             "max",
             "detect max ms",
             "revive max ms",
-            "deaths",
+            "false deaths",
             "wall ms"
         );
     }
@@ -94,10 +108,18 @@ fn main() {
     for seed in args.seed..args.seed + args.seeds {
         opts.seed = seed;
         let f = support::figures::run(&opts, &config);
+        if args.timeline {
+            for (t, observer, peer, status) in &f.timeline {
+                eprintln!(
+                    "seed {seed} {:>6} {observer} sees {peer} {status:?}",
+                    t.as_millis()
+                );
+            }
+        }
         if args.table {
             let max = |v: &[u64]| v.iter().max().map_or("-".into(), |m| m.to_string());
-            println!(
-                "{:>6} {:>7} {:>5} {:>8.2} {:>7} {:>7} {:>14} {:>14} {:>6} {:>7}",
+            say!(
+                "{:>6} {:>7} {:>5} {:>8.2} {:>7} {:>7} {:>14} {:>14} {:>12} {:>7}",
                 seed,
                 f.valid.to_string(),
                 f.lost_count,
@@ -106,11 +128,11 @@ fn main() {
                 f.stable_max_ms,
                 max(&f.detection_ms),
                 max(&f.revival_ms),
-                f.deaths,
+                f.false_deaths,
                 f.wall_ms
             );
         } else {
-            println!("{}", f.to_json());
+            say!("{}", f.to_json());
         }
         if f.valid != json!(true) || f.lost_count > 0 {
             eprintln!("seed {seed} failed; replay: {}", replay(&args, seed));
@@ -120,7 +142,7 @@ fn main() {
     let summary = summarize(&all);
     if args.table {
         let s = &summary;
-        println!(
+        say!(
             "{} seeds | valid {} | lost {} | msgs-per-op mean {} max {:.2} | stable latency median ≤ {} ms, max {} ms | detection median {} max {} ms | revival median {} max {} ms | false deaths {} | wall mean {} ms",
             s["seeds"],
             s["valid"],
@@ -137,7 +159,7 @@ fn main() {
             s["wall_ms"]["mean"]
         );
     } else {
-        println!("{summary}");
+        say!("{summary}");
     }
 }
 
@@ -174,8 +196,8 @@ fn summarize(all: &[support::figures::Figures]) -> Value {
         "undetected": all.iter().map(|f| f.undetected).sum::<usize>(),
         "revival_ms": {"count": revival.len(), "median": median(&revival), "max": revival.iter().max()},
         "not_revived": all.iter().map(|f| f.not_revived).sum::<usize>(),
-        "false_suspicions": all.iter().map(|f| f.suspicions).sum::<usize>(),
-        "false_deaths": all.iter().map(|f| f.deaths).sum::<usize>(),
+        "false_suspicions": all.iter().map(|f| f.false_suspicions).sum::<usize>(),
+        "false_deaths": all.iter().map(|f| f.false_deaths).sum::<usize>(),
         "msgs_to_dead_per_s": all.iter().filter_map(|f| f.msgs_to_dead_per_s).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))),
         "non_probes_to_dead": all.iter().map(|f| f.non_probes_to_dead).sum::<usize>(),
         "wall_ms": {"mean": all.iter().map(|f| f.wall_ms).sum::<u128>() / all.len().max(1) as u128, "max": all.iter().map(|f| f.wall_ms).max()},

@@ -75,8 +75,11 @@ pub struct Link {
     members_known: BTreeMap<String, u64>,
     next_seq: u64,
     in_flight: VecDeque<InFlight>,
-    /// Highest sequence number received from the peer, and since when we owe its ack.
+    /// Highest sequence number received from the peer, when it arrived, and since when we
+    /// owe an ack. The ack names `received`, so the hold it reports runs from
+    /// `received_at`: measured from an older message it would shrink the peer's samples.
     received: u64,
+    received_at: Duration,
     pub ack_owed_since: Option<Duration>,
     pub last_sent: Duration,
     pub last_heard: Option<Duration>,
@@ -144,6 +147,11 @@ impl Link {
         !self.in_flight.is_empty()
     }
 
+    /// Our messages awaiting the peer's ack.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
     /// Builds the next message to this peer. `timeout` bounds how long we wait for its ack
     /// (for messages that need one).
     pub fn build(
@@ -161,9 +169,9 @@ impl Link {
             members: self.records_to_send(records, peer),
             ..Gossip::default()
         };
-        if let Some(since) = self.ack_owed_since.take() {
+        if self.ack_owed_since.take().is_some() {
             g.ack = self.received;
-            g.ack_delay = (now - since).as_millis() as u64;
+            g.ack_delay = (now - self.received_at).as_millis() as u64;
         }
         if kind == Kind::Data {
             g.values = self.pending.set.0.iter().copied().collect();
@@ -198,8 +206,11 @@ impl Link {
     pub fn receive(&mut self, g: &Gossip, now: Duration) -> Outcome {
         self.last_heard = Some(now);
         self.is_child = g.parent;
+        if g.seq > self.received {
+            self.received = g.seq;
+            self.received_at = now;
+        }
         if g.seq > 0 {
-            self.received = self.received.max(g.seq);
             self.ack_owed_since.get_or_insert(now);
         }
         let mut outcome = Outcome::default();
@@ -235,6 +246,14 @@ impl Link {
             outcome.timed_out += 1;
         }
         outcome
+    }
+
+    /// Moves every outstanding deadline `by` later: this node was not running for that long
+    /// (stopped, starved of CPU), so the peer's answers could not be read in time.
+    pub fn postpone(&mut self, by: Duration) {
+        for m in &mut self.in_flight {
+            m.deadline += by;
+        }
     }
 
     /// Forgets every outstanding exchange (the peer was refuted or declared dead: old
@@ -337,6 +356,24 @@ mod tests {
         assert_eq!((ack.seq, ack.ack, ack.ack_delay), (0, 4, 30));
         assert_eq!(link.ack_owed_since, None);
         assert!(!link.has_in_flight(), "a pure ack needs no ack");
+    }
+
+    #[test]
+    fn the_reported_hold_runs_from_the_message_acknowledged() {
+        let records = BTreeMap::new();
+        let mut link = Link::default();
+        for (seq, at) in [(1, 0), (3, 100), (2, 120)] {
+            let g = Gossip {
+                seq,
+                ..Gossip::default()
+            };
+            link.receive(&g, ms(at));
+        }
+        assert_eq!(link.ack_owed_since, Some(ms(0)), "owed since the first one");
+        let ack = link.build(Kind::Ack, "n1", &records, false, ms(150), ms(0));
+        // Message 3 was held 50 ms; counting from message 1 would say 150 and make the
+        // peer's round-trip sample 100 ms too short.
+        assert_eq!((ack.ack, ack.ack_delay), (3, 50));
     }
 
     #[test]

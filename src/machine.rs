@@ -21,13 +21,19 @@ use crate::config::{Config, Mode};
 use crate::crdt::{Crdt, Data, GSet};
 use crate::event::{Event, Rejected, Schedule, Trigger};
 use crate::gossip::{self, Kind, Link, Rtt};
-use crate::membership::{Change, Detector, Status};
+use crate::membership::{Change, Detector, STRIKES_TO_SUSPECT, Status};
 use crate::protocol::{Body, Envelope, ErrorCode, Gossip, Payload, ReadOk};
 
 /// Peer messages kept before `init`; beyond this they are dropped with a log line.
 const MAX_EARLY: usize = 100_000;
 /// Expected number of nodes probing the suspected and dead peers each probe period.
 const PROBERS: f64 = 3.0;
+/// The shortest gap between two flushes to the children.
+const URGENT_GAP: Duration = Duration::from_millis(50);
+/// A detector tick this many periods late (and at least `MIN_STALL`) means this node was
+/// stopped or starved of CPU.
+const STALLED_TICKS: u32 = 4;
+const MIN_STALL: Duration = Duration::from_millis(100);
 /// Ack timeout before any round trip has been measured.
 const INITIAL_RTO: Duration = Duration::from_secs(1);
 
@@ -49,7 +55,8 @@ struct Node {
     next_unique: u64,
     /// Gossip starts with the workload (topology or a client request), never before:
     /// right after `init`, peers may not be registered yet (spec 9, pitfall 6).
-    active: bool,
+    /// Since when: peers never heard from by then are probed early.
+    active_since: Option<Duration>,
     links: BTreeMap<String, Link>,
     /// Round trips over all peers, for peers not measured yet.
     rtt: Rtt,
@@ -60,6 +67,10 @@ struct Node {
     status_changes: u64,
     next_batch_at: Duration,
     next_probe_at: Duration,
+    /// When data and records last went down to the children.
+    last_flush_at: Duration,
+    /// When the detector ticker last ran: a long gap means this node itself was stopped.
+    last_detect_at: Option<Duration>,
 }
 
 impl StateMachine {
@@ -235,7 +246,7 @@ impl Node {
             mode: config.workload,
             data: Data::default(),
             next_unique: 0,
-            active: false,
+            active_since: None,
             links,
             rtt: Rtt::default(),
             detector: Detector::new(id, nodes),
@@ -244,6 +255,8 @@ impl Node {
             status_changes: 0,
             next_batch_at: Duration::ZERO,
             next_probe_at: Duration::ZERO,
+            last_detect_at: None,
+            last_flush_at: Duration::ZERO,
         };
         node.parent = node.choose_parent();
         node
@@ -365,8 +378,8 @@ impl Node {
 
     /// Gossip (and so the failure detector) starts with the workload.
     fn activate(&mut self, now: Duration) {
-        if !self.active {
-            self.active = true;
+        if self.active_since.is_none() {
+            self.active_since = Some(now);
             self.next_batch_at = now;
             self.next_probe_at = now;
             if let Some(parent) = &self.parent {
@@ -398,9 +411,7 @@ impl Node {
         now: Duration,
         out: &mut Vec<Envelope>,
     ) {
-        if !self.active {
-            self.activate(now);
-        }
+        self.activate(now);
         let link = self.links.get_mut(peer).expect("checked by the caller");
         let was_child = link.is_child;
         let outcome = link.receive(&g, now);
@@ -536,15 +547,21 @@ impl Node {
 
     /// Gossip ticker: data up at once, down in batches, owed acks, heartbeats.
     fn gossip_round(&mut self, config: &Config, now: Duration, out: &mut Vec<Envelope>) {
-        if !self.active {
+        let Some(active_since) = self.active_since else {
             return;
-        }
+        };
         let batch_due = now >= self.next_batch_at;
         if batch_due {
             self.next_batch_at = now + Config::ms(config.batch_ms);
         }
         // News about failures travels at once: detection time is what it is for.
-        let flush_down = batch_due || std::mem::take(&mut self.records_urgent);
+        // (At most every URGENT_GAP: under partitions records can change all the time.)
+        let urgent = self.records_urgent && now >= self.last_flush_at + URGENT_GAP;
+        let flush_down = batch_due || urgent;
+        if flush_down {
+            self.records_urgent = false;
+            self.last_flush_at = now;
+        }
         let heartbeat = Config::ms(config.heartbeat_ms);
         for peer in self.targets() {
             let is_parent = self.parent.as_deref() == Some(peer.as_str());
@@ -572,11 +589,20 @@ impl Node {
                 .links
                 .iter()
                 .filter(|(peer, link)| {
+                    let (since, limit) = match link.last_heard {
+                        Some(heard) => (heard, heartbeat),
+                        // Every node announces itself to the root when it starts: one
+                        // not heard of by now is probably down. (Once round trips are
+                        // measured: the first guess at a timeout is long.)
+                        None if self.rtt.rto(Duration::ZERO).is_some() => {
+                            (active_since, heartbeat / 4)
+                        }
+                        None => (active_since, heartbeat),
+                    };
                     !link.is_child
                         && !link.has_in_flight()
                         && !self.detector.is_dead(peer)
-                        && now.saturating_sub(link.last_heard.unwrap_or(Duration::ZERO))
-                            >= heartbeat
+                        && now.saturating_sub(since) >= limit
                 })
                 .map(|(peer, _)| peer.clone())
                 .collect();
@@ -602,8 +628,24 @@ impl Node {
     /// Detector ticker: expire unacknowledged exchanges (strikes), probe doubted peers at
     /// once, and suspected or dead ones at a low rate.
     fn detect(&mut self, config: &Config, now: Duration, out: &mut Vec<Envelope>) {
-        if !self.active {
+        if self.active_since.is_none() {
             return;
+        }
+        let tick = Config::ms(config.detect_tick_ms);
+        let gap = self
+            .last_detect_at
+            .replace(now)
+            .map_or(Duration::ZERO, |last| now.saturating_sub(last));
+        if gap > (tick * STALLED_TICKS).max(MIN_STALL) {
+            // We were stopped or starved, not our peers: answers that came meanwhile are
+            // still unread, so the time we lost is not counted against anyone.
+            info!(
+                ms = gap.as_millis() as u64,
+                "this node stalled; ack deadlines postponed"
+            );
+            for link in self.links.values_mut() {
+                link.postpone(gap - tick);
+            }
         }
         let version = self.detector.own_record().version;
         let mut changes = Vec::new();
@@ -624,11 +666,25 @@ impl Node {
         let records_changed = self.detector.own_record().version != version;
         self.after_changes(changes, records_changed);
         for peer in &peers {
+            // A peer we have a strike against, or one someone doubts, is probed with up to
+            // three exchanges in flight, spread over one ack timeout: if it is gone, the
+            // three strikes come in about one timeout instead of three.
+            // Someone else's doubt is checked only if we have not heard from the peer
+            // lately: otherwise we know the answer, and a partition would keep us asking.
             let d = &self.detector;
-            if d.is_doubted(peer)
-                && !d.suspects(peer)
-                && !d.is_dead(peer)
-                && !self.links[peer].has_in_flight()
+            let link = &self.links[peer];
+            let strikes = d.strikes(peer);
+            let heard_lately = link
+                .last_heard
+                .is_some_and(|t| now.saturating_sub(t) < Config::ms(config.heartbeat_ms));
+            let watched = strikes > 0 || (d.is_doubted(peer) && !heard_lately);
+            if !watched || d.suspects(peer) || d.is_dead(peer) {
+                continue;
+            }
+            let spacing = self.rto(config, peer) / STRIKES_TO_SUSPECT;
+            let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
+            if link.in_flight() < depth
+                && (!link.has_in_flight() || now.saturating_sub(link.last_sent) >= spacing)
             {
                 self.send(config, peer, Kind::Probe, now, out);
             }

@@ -129,6 +129,11 @@ impl Detector {
         })
     }
 
+    /// Consecutive failed exchanges with `peer`.
+    pub fn strikes(&self, peer: &str) -> u32 {
+        self.strikes.get(peer).copied().unwrap_or(0)
+    }
+
     /// An exchange with `peer` failed.
     pub fn strike(&mut self, peer: &str) -> Vec<Change> {
         let strikes = self.strikes.entry(peer.to_string()).or_default();

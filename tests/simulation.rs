@@ -125,10 +125,10 @@ fn efficiency_target_at_the_fly_io_configuration() {
                 f.msgs_per_op, f.stable_median_ms, f.stable_max_ms
             ));
         }
-        if f.suspicions > 0 || f.deaths > 0 {
+        if f.false_suspicions > 0 || f.false_deaths > 0 {
             return Err(format!(
                 "{} suspicions, {} deaths without any fault",
-                f.suspicions, f.deaths
+                f.false_suspicions, f.false_deaths
             ));
         }
         Ok(())

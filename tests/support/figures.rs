@@ -35,9 +35,12 @@ pub struct Figures {
     pub revival_ms: Vec<u64>,
     /// Faults after which the node never came back alive everywhere.
     pub not_revived: usize,
-    /// Status changes to suspected / dead, over the run.
-    pub suspicions: usize,
-    pub deaths: usize,
+    /// Status changes to suspected / dead of a node that was under no fault, while the
+    /// network was whole: the detector's mistakes.
+    pub false_suspicions: usize,
+    pub false_deaths: usize,
+    /// Every status change any node saw: (time, observer, peer, status), for `--timeline`.
+    pub timeline: Vec<(Duration, String, String, Status)>,
     /// Messages per second sent to a crashed node after it was dead everywhere, and how
     /// many of them were not probes.
     pub msgs_to_dead_per_s: Option<f64>,
@@ -57,13 +60,16 @@ impl Figures {
             "undetected": self.undetected,
             "revival_ms": self.revival_ms,
             "not_revived": self.not_revived,
-            "false_suspicions": self.suspicions,
-            "false_deaths": self.deaths,
+            "false_suspicions": self.false_suspicions,
+            "false_deaths": self.false_deaths,
             "msgs_to_dead_per_s": self.msgs_to_dead_per_s.map(|v| (v * 100.0).round() / 100.0),
             "non_probes_to_dead": self.non_probes_to_dead,
         })
     }
 }
+
+/// How long after a fault its consequences may still be arriving (the revival bound).
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// A fault against one node: when it started and (unless it is a crash) ended.
 #[derive(Clone, Debug)]
@@ -83,9 +89,31 @@ struct Watch {
     changes: Vec<(Duration, String, String, Status)>,
     faults: Vec<Fault>,
     nodes: Vec<String>,
+    /// When the network was partitioned: (start, end).
+    partitions: Vec<(Duration, Option<Duration>)>,
 }
 
 impl Watch {
+    /// Changes to `status` of a peer that was under no fault, and had not been for
+    /// `SETTLE`, while the network was whole and had been for `SETTLE`. (Right after a
+    /// fault, nodes that were cut off still learn the verdicts reached meanwhile.)
+    fn false_changes(&self, status: Status) -> usize {
+        let near = |start: Duration, end: Option<Duration>, t: Duration| {
+            start <= t && end.is_none_or(|e| t < e + SETTLE)
+        };
+        self.changes
+            .iter()
+            .filter(|(t, _, peer, s)| {
+                *s == status
+                    && !self
+                        .faults
+                        .iter()
+                        .any(|f| f.node == *peer && near(f.start, f.end, *t))
+                    && !self.partitions.iter().any(|(a, b)| near(*a, *b, *t))
+            })
+            .count()
+    }
+
     fn open(&mut self, node: &str, now: Duration, crash: bool) {
         self.faults.push(Fault {
             node: node.to_string(),
@@ -136,6 +164,7 @@ impl Observer for Watch {
             Action::Pause(nodes) => nodes.iter().for_each(|n| self.open(n, now, false)),
             Action::Resume(nodes) => nodes.iter().for_each(|n| self.close(n, now)),
             Action::Partition(grudge) => {
+                self.partitions.push((now, None));
                 // An isolating partition: one node cut off from everyone else.
                 for (node, senders) in grudge {
                     if senders.len() + 1 == self.nodes.len() {
@@ -144,6 +173,9 @@ impl Observer for Watch {
                 }
             }
             Action::Heal => {
+                if let Some((_, end)) = self.partitions.last_mut() {
+                    end.get_or_insert(now);
+                }
                 let open: Vec<String> = self
                     .faults
                     .iter()
@@ -204,12 +236,9 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
         undetected: 0,
         revival_ms: Vec::new(),
         not_revived: 0,
-        suspicions: watch
-            .changes
-            .iter()
-            .filter(|c| c.3 == Status::Suspected)
-            .count(),
-        deaths: watch.changes.iter().filter(|c| c.3 == Status::Dead).count(),
+        false_suspicions: watch.false_changes(Status::Suspected),
+        false_deaths: watch.false_changes(Status::Dead),
+        timeline: watch.changes.clone(),
         msgs_to_dead_per_s: None,
         non_probes_to_dead: 0,
     };

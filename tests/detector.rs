@@ -1,0 +1,80 @@
+//! The failure detector inside one state machine, driven by hand: what counts as a failed
+//! exchange, and what does not.
+
+use std::time::Duration;
+
+use node::config::Config;
+use node::event::{Event, Trigger};
+use node::machine::StateMachine;
+use node::membership::Status;
+use node::protocol::{Body, Envelope, Payload};
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn request(dest: &str, msg_id: u64, payload: Payload) -> Envelope {
+    Envelope {
+        src: "c1".into(),
+        dest: dest.into(),
+        body: Body {
+            msg_id: Some(msg_id),
+            in_reply_to: None,
+            payload,
+        },
+    }
+}
+
+/// Node n2 of n0..n2, initialised, with four values sent up to its parent n0 (whose acks
+/// never come) and the detector ticker run once at 50 ms.
+fn leaf_with_writes_in_flight() -> StateMachine {
+    let nodes: Vec<String> = (0..3).map(|i| format!("n{i}")).collect();
+    let mut m = StateMachine::new(Config::default());
+    let init = Payload::Init {
+        node_id: "n2".into(),
+        node_ids: nodes,
+    };
+    m.handle(Event::Message(request("n2", 1, init)), ms(0));
+    for (i, at) in [10, 20, 30, 40].into_iter().enumerate() {
+        let write = request("n2", 2 + i as u64, Payload::Broadcast { message: i as i64 });
+        let out = m.handle(Event::Message(write), ms(at));
+        assert!(
+            out.iter().any(|e| e.dest == "n0"),
+            "a write goes up to the parent at once: {out:?}"
+        );
+    }
+    m.handle(Event::Trigger(Trigger::Detect), ms(50));
+    m
+}
+
+#[test]
+fn unanswered_exchanges_make_the_parent_suspected() {
+    let mut m = leaf_with_writes_in_flight();
+    let tick = Config::default().detect_tick_ms;
+    for t in (50 + tick..5_000).step_by(tick as usize) {
+        m.handle(Event::Trigger(Trigger::Detect), ms(t));
+    }
+    // With three nodes our own suspicion is one vote of the one needed.
+    assert_eq!(m.status("n0"), Some(Status::Dead));
+    assert_eq!(
+        m.parent(),
+        Some("n1"),
+        "the next node takes the parent's place"
+    );
+}
+
+#[test]
+fn time_this_node_was_stopped_is_not_held_against_its_peers() {
+    // The process was stopped for 5 s; when it resumes, the ticker may fire before the acks
+    // that arrived meanwhile are read. Those deadlines passed while we were not running.
+    let mut m = leaf_with_writes_in_flight();
+    m.handle(Event::Trigger(Trigger::Detect), ms(5_050));
+    assert_eq!(m.status("n0"), Some(Status::Alive));
+    assert_eq!(m.parent(), Some("n0"));
+    // Running normally afterwards, the exchanges do expire.
+    let tick = Config::default().detect_tick_ms;
+    for t in (5_050 + tick..10_000).step_by(tick as usize) {
+        m.handle(Event::Trigger(Trigger::Detect), ms(t));
+    }
+    assert_eq!(m.status("n0"), Some(Status::Dead));
+}
