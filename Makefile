@@ -84,9 +84,10 @@ simulate: $(SIMULATE)
 
 # Failure-detector figures in simulation: 25 nodes, latency 100, per fault and distribution.
 fd-bench: $(SIMULATE)
-	@for dist in constant exponential; do for fault in none crash pause partition; do \
-	  echo "== $$dist latency, nemesis $$fault"; \
-	  $(SIMULATE) --nodes 25 --latency-dist $$dist --nemesis $$fault --seed 0 --seeds $(SEEDS) | tail -n 1; done; done
+	@echo "| latency, fault | seeds | valid | msgs-per-op | detection median / max | revival median / max | false suspicions / deaths | to a dead node |"
+	@echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+	@for dist in constant uniform exponential; do for fault in none crash pause partition; do \
+	  $(SIMULATE) --nodes 25 --latency-dist $$dist --nemesis $$fault --seed 0 --seeds $(SEEDS) --fd-row "$$dist, $$fault"; done; done
 
 # The same configurations through the real-process runner and the simulation, side by side.
 fidelity: build $(SIMULATE)

@@ -49,6 +49,13 @@ struct Args {
     /// Print a table instead of JSON lines.
     #[arg(long)]
     table: bool,
+    /// Print only the failure detector's figures over all seeds, as one Markdown table row
+    /// starting with this label (`make fd-bench`).
+    #[arg(long)]
+    fd_row: Option<String>,
+    /// Seeds run at once (default: one per core). Output does not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Also print, on stderr, every status change each node saw (time ms, observer, peer,
     /// status): where detection time goes.
     #[arg(long)]
@@ -104,43 +111,46 @@ fn main() {
             "wall ms"
         );
     }
+    // Seeds run on every core; results are printed in seed order as they complete.
+    let (results, finished) = std::sync::mpsc::channel();
+    let next = std::sync::atomic::AtomicU64::new(args.seed);
+    let end = args.seed + args.seeds;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut all = Vec::new();
-    for seed in args.seed..args.seed + args.seeds {
-        opts.seed = seed;
-        let f = support::figures::run(&opts, &config);
-        if args.timeline {
-            for (t, observer, peer, status) in &f.timeline {
-                eprintln!(
-                    "seed {seed} {:>6} {observer} sees {peer} {status:?}",
-                    t.as_millis()
-                );
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            let (results, next, opts, config) = (results.clone(), &next, &opts, &config);
+            scope.spawn(move || {
+                loop {
+                    let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if seed >= end {
+                        return;
+                    }
+                    let mut opts = opts.clone();
+                    opts.seed = seed;
+                    let f = support::figures::run(&opts, config);
+                    if results.send(f).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(results);
+        let mut waiting = std::collections::BTreeMap::new();
+        for f in finished {
+            waiting.insert(f.seed, f);
+            while let Some(f) = waiting.remove(&(args.seed + all.len() as u64)) {
+                report(&args, &f);
+                all.push(f);
             }
         }
-        if args.table {
-            let max = |v: &[u64]| v.iter().max().map_or("-".into(), |m| m.to_string());
-            say!(
-                "{:>6} {:>7} {:>5} {:>8.2} {:>7} {:>7} {:>14} {:>14} {:>12} {:>7}",
-                seed,
-                f.valid.to_string(),
-                f.lost_count,
-                f.msgs_per_op,
-                f.stable_median_ms,
-                f.stable_max_ms,
-                max(&f.detection_ms),
-                max(&f.revival_ms),
-                f.false_deaths,
-                f.wall_ms
-            );
-        } else {
-            say!("{}", f.to_json());
-        }
-        if f.valid != json!(true) || f.lost_count > 0 {
-            eprintln!("seed {seed} failed; replay: {}", replay(&args, seed));
-        }
-        all.push(f);
-    }
+    });
     let summary = summarize(&all);
-    if args.table {
+    if let Some(label) = &args.fd_row {
+        say!("{}", fd_row(label, &summary));
+    } else if args.table {
         let s = &summary;
         say!(
             "{} seeds | valid {} | lost {} | msgs-per-op mean {} max {:.2} | stable latency median ≤ {} ms, max {} ms | detection median {} max {} ms | revival median {} max {} ms | false deaths {} | wall mean {} ms",
@@ -160,6 +170,42 @@ fn main() {
         );
     } else {
         say!("{summary}");
+    }
+}
+
+/// Prints one seed's result as asked.
+fn report(args: &Args, f: &support::figures::Figures) {
+    let seed = f.seed;
+    if args.timeline {
+        for (t, observer, peer, status) in &f.timeline {
+            eprintln!(
+                "seed {seed} {:>6} {observer} sees {peer} {status:?}",
+                t.as_millis()
+            );
+        }
+    }
+    if args.fd_row.is_some() {
+        // Only the summary row.
+    } else if args.table {
+        let max = |v: &[u64]| v.iter().max().map_or("-".into(), |m| m.to_string());
+        say!(
+            "{:>6} {:>7} {:>5} {:>8.2} {:>7} {:>7} {:>14} {:>14} {:>12} {:>7}",
+            seed,
+            f.valid.to_string(),
+            f.lost_count,
+            f.msgs_per_op,
+            f.stable_median_ms,
+            f.stable_max_ms,
+            max(&f.detection_ms),
+            max(&f.revival_ms),
+            f.false_deaths,
+            f.wall_ms
+        );
+    } else {
+        say!("{}", f.to_json());
+    }
+    if f.valid != json!(true) || f.lost_count > 0 {
+        eprintln!("seed {seed} failed; replay: {}", replay(args, seed));
     }
 }
 
@@ -202,6 +248,38 @@ fn summarize(all: &[support::figures::Figures]) -> Value {
         "non_probes_to_dead": all.iter().map(|f| f.non_probes_to_dead).sum::<usize>(),
         "wall_ms": {"mean": all.iter().map(|f| f.wall_ms).sum::<u128>() / all.len().max(1) as u128, "max": all.iter().map(|f| f.wall_ms).max()},
     })
+}
+
+/// `| label | seeds | valid (lost) | msgs-per-op | detection | revival | false suspicions / deaths | to a dead node |`
+fn fd_row(label: &str, s: &Value) -> String {
+    let span = |v: &Value| match (v["median"].as_u64(), v["max"].as_u64()) {
+        (Some(median), Some(max)) => format!(
+            "{:.2} s / {:.2} s ({} faults)",
+            median as f64 / 1000.0,
+            max as f64 / 1000.0,
+            v["count"]
+        ),
+        _ => "-".to_string(),
+    };
+    let undetected = match s["undetected"].as_u64() {
+        Some(0) | None => String::new(),
+        Some(n) => format!(", {n} ended first"),
+    };
+    let to_dead = match s["msgs_to_dead_per_s"].as_f64() {
+        Some(rate) => format!("{rate:.1} msgs/s, {} not probes", s["non_probes_to_dead"]),
+        None => "-".to_string(),
+    };
+    format!(
+        "| {label} | {} | {} ({} lost) | {:.2} | {}{undetected} | {} | {} / {} | {to_dead} |",
+        s["seeds"],
+        s["valid"],
+        s["lost_total"],
+        s["msgs_per_op"]["mean"].as_f64().unwrap_or(0.0),
+        span(&s["detection_ms"]),
+        span(&s["revival_ms"]),
+        s["false_suspicions"],
+        s["false_deaths"],
+    )
 }
 
 fn replay(args: &Args, seed: u64) -> String {

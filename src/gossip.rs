@@ -49,6 +49,8 @@ struct InFlight {
     seq: u64,
     sent_at: Duration,
     deadline: Duration,
+    /// Answered at once (a probe), rather than by an ack the peer may hold and share.
+    probe: bool,
     data: Data,
     /// Record versions the message carried: author → version.
     members: Vec<(String, u64)>,
@@ -59,7 +61,8 @@ struct InFlight {
 pub struct Outcome {
     /// Messages acknowledged (0 if the ack was stale or a duplicate).
     pub acked: usize,
-    /// Messages that timed out.
+    /// Failed exchanges: messages that timed out, counting data messages whose acks
+    /// would have shared one reply as one.
     pub timed_out: usize,
     /// The round trip the ack measured, net of the time the peer held it.
     pub sample: Option<Duration>,
@@ -86,6 +89,9 @@ pub struct Link {
     /// The peer told us we are its parent in the overlay.
     pub is_child: bool,
     pub rtt: Rtt,
+    /// When the data message behind the last failed exchange was sent: later ones sent
+    /// within the ack-coalescing window failed with it, not on their own.
+    failed_data_sent_at: Option<Duration>,
 }
 
 /// Which kind of message to build.
@@ -185,6 +191,7 @@ impl Link {
                 seq: g.seq,
                 sent_at: now,
                 deadline: now + timeout,
+                probe: kind == Kind::Probe,
                 data: if kind == Kind::Data {
                     self.pending.clone()
                 } else {
@@ -221,6 +228,7 @@ impl Link {
         // the ones before it.
         if let Some(pos) = self.in_flight.iter().position(|m| m.seq == g.ack) {
             let acked: Vec<InFlight> = self.in_flight.drain(..=pos).collect();
+            self.failed_data_sent_at = None;
             let last = acked.last().expect("drained at least one");
             let held = Duration::from_millis(g.ack_delay);
             let sample = (now - last.sent_at).saturating_sub(held);
@@ -236,14 +244,29 @@ impl Link {
         outcome
     }
 
-    /// Drops messages whose ack is overdue; each one is a failed exchange. What they
-    /// carried is still pending (data and records alike), so the caller marks the link
-    /// dirty when there is something to send again.
-    pub fn expire(&mut self, now: Duration) -> Outcome {
+    /// Drops messages whose ack is overdue and counts the failed exchanges. The peer
+    /// answers probes at once, one by one, but holds data acks up to `coalesce` and
+    /// covers every message since with one reply: data messages sent within that window of
+    /// a failed one are the same exchange. What they carried is still pending (data and
+    /// records alike), so the caller marks the link dirty when there is something to send.
+    pub fn expire(&mut self, now: Duration, coalesce: Duration) -> Outcome {
         let mut outcome = Outcome::default();
-        while self.in_flight.front().is_some_and(|m| m.deadline <= now) {
-            self.in_flight.pop_front();
-            outcome.timed_out += 1;
+        // Deadlines differ by kind, so an overdue message may sit behind one still due.
+        let (expired, waiting): (VecDeque<InFlight>, VecDeque<InFlight>) =
+            std::mem::take(&mut self.in_flight)
+                .into_iter()
+                .partition(|m| m.deadline <= now);
+        self.in_flight = waiting;
+        for m in expired {
+            if m.probe {
+                outcome.timed_out += 1;
+            } else if self
+                .failed_data_sent_at
+                .is_none_or(|first| m.sent_at >= first + coalesce)
+            {
+                self.failed_data_sent_at = Some(m.sent_at);
+                outcome.timed_out += 1;
+            }
         }
         outcome
     }
@@ -309,8 +332,8 @@ mod tests {
         assert_eq!((out.acked, out.sample), (1, Some(ms(200))));
         assert_eq!(link.pending, values(&[3]));
         // A lost message 2 times out; its values are still pending.
-        assert_eq!(link.expire(ms(509)).timed_out, 0);
-        assert_eq!(link.expire(ms(510)).timed_out, 1);
+        assert_eq!(link.expire(ms(509), ms(0)).timed_out, 0);
+        assert_eq!(link.expire(ms(510), ms(0)).timed_out, 1);
         assert_eq!(link.pending, values(&[3]));
     }
 
@@ -338,6 +361,25 @@ mod tests {
             Some(ms(250 + 4 * 125)),
             "rtt net of the held time"
         );
+    }
+
+    #[test]
+    fn data_messages_sharing_one_ack_fail_as_one_exchange() {
+        let records = BTreeMap::new();
+        let mut link = Link::default();
+        for at in [0, 200, 400, 600] {
+            link.offer(&values(&[at as i64]));
+            link.build(Kind::Data, "n1", &records, false, ms(at), ms(500));
+        }
+        link.build(Kind::Probe, "n1", &records, false, ms(610), ms(300));
+        // Data sent at 0 and 200 would have had one ack (held up to 400 ms); the probe is
+        // answered on its own, and overdue before the data message sent just before it;
+        // 400 starts a second exchange, 600 belongs to it.
+        assert_eq!(link.expire(ms(700), ms(400)).timed_out, 1);
+        assert_eq!(link.expire(ms(910), ms(400)).timed_out, 2);
+        assert_eq!(link.expire(ms(1100), ms(400)).timed_out, 0);
+        assert_eq!(link.expire(ms(1200), ms(400)).timed_out, 0);
+        assert!(!link.has_in_flight());
     }
 
     #[test]

@@ -28,6 +28,8 @@ use crate::protocol::{Body, Envelope, ErrorCode, Gossip, Payload, ReadOk};
 const MAX_EARLY: usize = 100_000;
 /// Expected number of nodes probing the suspected and dead peers each probe period.
 const PROBERS: f64 = 3.0;
+/// How long hearing from a peer answers other nodes' doubts about it.
+const DOUBT_RECHECK: Duration = Duration::from_secs(5);
 /// The shortest gap between two flushes to the children.
 const URGENT_GAP: Duration = Duration::from_millis(50);
 /// A detector tick this many periods late (and at least `MIN_STALL`) means this node was
@@ -451,8 +453,13 @@ impl Node {
     fn after_changes(&mut self, changes: Vec<Change>, records_changed: bool) {
         if records_changed {
             self.records_urgent = true;
-            for link in self.links.values_mut() {
-                link.dirty = true;
+            let records = self.detector.records();
+            for (peer, link) in self.links.iter_mut() {
+                // Only where there is news: a record we just received from the parent
+                // need not go back to it.
+                if link.records_stale(records, peer) {
+                    link.dirty = true;
+                }
             }
         }
         for c in changes {
@@ -566,7 +573,10 @@ impl Node {
         for peer in self.targets() {
             let is_parent = self.parent.as_deref() == Some(peer.as_str());
             let link = &self.links[&peer];
-            if link.dirty && (is_parent || flush_down) {
+            // Values go up at once; news of records alone waits out URGENT_GAP too.
+            let up_now =
+                is_parent && (!link.pending.is_empty() || now >= link.last_sent + URGENT_GAP);
+            if link.dirty && (up_now || flush_down) {
                 self.send(config, &peer, Kind::Data, now, out);
                 continue;
             }
@@ -652,7 +662,7 @@ impl Node {
         let peers: Vec<String> = self.links.keys().cloned().collect();
         for peer in &peers {
             let link = self.links.get_mut(peer).expect("peer");
-            let expired = link.expire(now);
+            let expired = link.expire(now, Config::ms(config.ack_delay_ms));
             if expired.timed_out > 0
                 && (!link.pending.is_empty() || link.records_stale(self.detector.records(), peer))
             {
@@ -670,13 +680,14 @@ impl Node {
             // three exchanges in flight, spread over one ack timeout: if it is gone, the
             // three strikes come in about one timeout instead of three.
             // Someone else's doubt is checked only if we have not heard from the peer
-            // lately: otherwise we know the answer, and a partition would keep us asking.
+            // lately: otherwise we know the answer, and under a partition, where some
+            // node always doubts it, we would keep asking.
             let d = &self.detector;
             let link = &self.links[peer];
             let strikes = d.strikes(peer);
             let heard_lately = link
                 .last_heard
-                .is_some_and(|t| now.saturating_sub(t) < Config::ms(config.heartbeat_ms));
+                .is_some_and(|t| now.saturating_sub(t) < DOUBT_RECHECK);
             let watched = strikes > 0 || (d.is_doubted(peer) && !heard_lately);
             if !watched || d.suspects(peer) || d.is_dead(peer) {
                 continue;

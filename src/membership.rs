@@ -114,7 +114,8 @@ impl Detector {
         self.status(peer) == Status::Dead
     }
 
-    /// This node's own suspicion of `peer` (3 strikes at its current incarnation).
+    /// This node's own suspicion of `peer`: 3 strikes in a row, not yet answered. (Its vote
+    /// counts only while it names the peer's current incarnation.)
     pub fn suspects(&self, peer: &str) -> bool {
         self.own_record().suspects.contains_key(peer)
     }
@@ -185,15 +186,13 @@ impl Detector {
             if record.version <= known {
                 continue;
             }
-            let old_inc = self.incarnation(author);
+            // A higher incarnation voids every vote against the older one, ours included.
+            // Our evidence stands, though: our strikes are still in a row, so the next
+            // failed exchange votes against the new incarnation and a success withdraws.
+            // (Starting afresh would have every node probe it again at once: under a
+            // partition that keeps it refuting, that is a storm of probes.)
             self.records.insert(author.clone(), record.clone());
             updated.push(author.clone());
-            if record.inc > old_inc {
-                // The author refuted suspicion of itself: our evidence was about an older
-                // incarnation, so it starts afresh.
-                self.strikes.remove(author);
-                self.withdraw(author);
-            }
         }
         if self.refute() {
             updated.push(self.me.clone());
@@ -404,17 +403,26 @@ mod tests {
     }
 
     #[test]
-    fn refutation_resets_our_own_strikes() {
-        let mut d = Detector::new("n0", &nodes(5));
+    fn refutation_voids_our_vote_but_not_our_evidence() {
+        let mut d = Detector::new("n0", &nodes(3));
         strike_out(&mut d, "n2");
-        assert!(d.suspects("n2"));
+        assert_eq!(d.status("n2"), Status::Dead, "one vote of one needed");
         d.merge(&BTreeMap::from([("n2".into(), record(1, 1, &[]))]));
-        assert!(!d.suspects("n2"));
-        d.strike("n2");
-        assert!(
-            !d.suspects("n2"),
-            "one new strike after a refutation is not suspicion"
+        assert_eq!(
+            d.status("n2"),
+            Status::Alive,
+            "our vote named incarnation 0"
         );
+        assert!(d.suspects("n2"), "we still have no answer from it");
+        d.strike("n2");
+        assert_eq!(
+            d.voters("n2"),
+            vec!["n0"],
+            "the next failure in a row votes against incarnation 1"
+        );
+        d.success("n2");
+        assert!(!d.suspects("n2"));
+        assert_eq!(d.status("n2"), Status::Alive);
     }
 
     #[test]

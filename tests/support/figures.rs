@@ -94,21 +94,21 @@ struct Watch {
 }
 
 impl Watch {
-    /// Changes to `status` of a peer that was under no fault, and had not been for
-    /// `SETTLE`, while the network was whole and had been for `SETTLE`. (Right after a
-    /// fault, nodes that were cut off still learn the verdicts reached meanwhile.)
+    /// Changes to `status` seen while neither the observer nor the peer was under a fault,
+    /// nor had been for `SETTLE`, and the network was whole and had been for `SETTLE`.
+    /// (Right after a fault, nodes that were cut off still learn the verdicts reached
+    /// meanwhile.)
     fn false_changes(&self, status: Status) -> usize {
         let near = |start: Duration, end: Option<Duration>, t: Duration| {
             start <= t && end.is_none_or(|e| t < e + SETTLE)
         };
         self.changes
             .iter()
-            .filter(|(t, _, peer, s)| {
+            .filter(|(t, observer, peer, s)| {
                 *s == status
-                    && !self
-                        .faults
-                        .iter()
-                        .any(|f| f.node == *peer && near(f.start, f.end, *t))
+                    && !self.faults.iter().any(|f| {
+                        (f.node == *peer || f.node == *observer) && near(f.start, f.end, *t)
+                    })
                     && !self.partitions.iter().any(|(a, b)| near(*a, *b, *t))
             })
             .count()
@@ -267,7 +267,8 @@ impl Observer for Collector<'_> {
 }
 
 /// The first time at or after `from` when every node in `observers` sees `peer` with
-/// `wanted` status.
+/// `wanted` status. An observer that comes under a fault itself after `from` (it is paused
+/// or cut off) is no longer waited for from then on.
 fn all_see(
     watch: &Watch,
     observers: &BTreeSet<String>,
@@ -275,28 +276,52 @@ fn all_see(
     wanted: Status,
     from: Duration,
 ) -> Option<Duration> {
-    let mut current: BTreeMap<&str, Status> = observers
+    enum Step<'a> {
+        Sees(&'a str, Status),
+        Leaves(&'a str),
+    }
+    let mut steps: Vec<(Duration, Step)> = watch
+        .changes
+        .iter()
+        .filter(|(_, o, p, _)| p == peer && observers.contains(o))
+        .map(|(t, o, _, s)| (*t, Step::Sees(o.as_str(), *s)))
+        .collect();
+    steps.extend(
+        watch
+            .faults
+            .iter()
+            .filter(|f| f.start > from && observers.contains(&f.node))
+            .map(|f| (f.start, Step::Leaves(f.node.as_str()))),
+    );
+    steps.sort_by_key(|(t, _)| *t); // stable: a node's own changes keep their order
+    let mut status: BTreeMap<&str, Status> = observers
         .iter()
         .map(|o| (o.as_str(), Status::Alive))
         .collect();
-    let check = |current: &BTreeMap<&str, Status>| current.values().all(|s| *s == wanted);
-    let mut at_from_checked = false;
-    for (t, observer, p, status) in &watch.changes {
-        if p != peer || !current.contains_key(observer.as_str()) {
-            continue;
-        }
-        if *t >= from && !at_from_checked {
-            at_from_checked = true;
-            if check(&current) {
-                return Some(from);
+    let done = |status: &BTreeMap<&str, Status>| status.values().all(|s| *s == wanted);
+    let mut steps = steps.into_iter().peekable();
+    while let Some((_, Step::Sees(o, s))) = steps.next_if(|(t, _)| *t < from) {
+        status.insert(o, s);
+    }
+    if done(&status) {
+        return Some(from);
+    }
+    for (t, step) in steps {
+        match step {
+            Step::Sees(o, s) => {
+                if let Some(current) = status.get_mut(o) {
+                    *current = s;
+                }
+            }
+            Step::Leaves(o) => {
+                status.remove(o);
             }
         }
-        current.insert(observer.as_str(), *status);
-        if *t >= from && check(&current) {
-            return Some(*t);
+        if done(&status) {
+            return Some(t);
         }
     }
-    (!at_from_checked && check(&current)).then_some(from)
+    None
 }
 
 fn measure_faults(
