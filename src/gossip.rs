@@ -74,6 +74,9 @@ pub struct Link {
     pub pending: Data,
     /// `pending` (or a lost message) has something not yet sent.
     pub dirty: bool,
+    /// The next data message asks for its ack at once: the first one to a new parent, so
+    /// that a parent that is gone is noticed without waiting out the ack delay.
+    pub ack_now: bool,
     /// The record version of each author the peer is known to have.
     members_known: BTreeMap<String, u64>,
     next_seq: u64,
@@ -153,9 +156,10 @@ impl Link {
         !self.in_flight.is_empty()
     }
 
-    /// Our messages awaiting the peer's ack.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+    /// Our probes awaiting the peer's answer: how many, and when the last one went.
+    pub fn probes_in_flight(&self) -> (usize, Option<Duration>) {
+        let probes = self.in_flight.iter().filter(|m| m.probe);
+        (probes.clone().count(), probes.map(|m| m.sent_at).max())
     }
 
     /// Builds the next message to this peer. `timeout` bounds how long we wait for its ack
@@ -169,9 +173,10 @@ impl Link {
         now: Duration,
         timeout: Duration,
     ) -> Gossip {
+        let ack_now = kind == Kind::Data && std::mem::take(&mut self.ack_now);
         let mut g = Gossip {
             parent,
-            probe: kind == Kind::Probe,
+            probe: kind == Kind::Probe || ack_now,
             members: self.records_to_send(records, peer),
             ..Gossip::default()
         };
@@ -191,7 +196,7 @@ impl Link {
                 seq: g.seq,
                 sent_at: now,
                 deadline: now + timeout,
-                probe: kind == Kind::Probe,
+                probe: g.probe,
                 data: if kind == Kind::Data {
                     self.pending.clone()
                 } else {
@@ -380,6 +385,26 @@ mod tests {
         assert_eq!(link.expire(ms(1100), ms(400)).timed_out, 0);
         assert_eq!(link.expire(ms(1200), ms(400)).timed_out, 0);
         assert!(!link.has_in_flight());
+    }
+
+    #[test]
+    fn a_new_parent_is_asked_for_its_ack_at_once() {
+        let records = BTreeMap::new();
+        let mut link = Link {
+            ack_now: true,
+            ..Link::default()
+        };
+        link.offer(&values(&[1]));
+        let first = link.build(Kind::Data, "n0", &records, true, ms(0), ms(300));
+        assert!(
+            first.probe && first.values == vec![1],
+            "data, answered like a probe"
+        );
+        link.offer(&values(&[2]));
+        let second = link.build(Kind::Data, "n0", &records, true, ms(10), ms(700));
+        assert!(!second.probe, "later data is acknowledged at leisure");
+        // The first one fails on its own, like a probe: the second is not part of it.
+        assert_eq!(link.expire(ms(710), ms(400)).timed_out, 2);
     }
 
     #[test]

@@ -37,7 +37,7 @@ const URGENT_GAP: Duration = Duration::from_millis(50);
 const STALLED_TICKS: u32 = 4;
 const MIN_STALL: Duration = Duration::from_millis(100);
 /// Ack timeout before any round trip has been measured.
-const INITIAL_RTO: Duration = Duration::from_secs(1);
+const INITIAL_RTO: Duration = Duration::from_millis(500);
 
 pub struct StateMachine {
     config: Config,
@@ -386,7 +386,9 @@ impl Node {
             self.next_probe_at = now;
             if let Some(parent) = &self.parent {
                 // Tell the parent it has a child, even with nothing to send yet.
-                self.links.get_mut(parent).expect("parent is a peer").dirty = true;
+                let link = self.links.get_mut(parent).expect("parent is a peer");
+                link.dirty = true;
+                link.ack_now = true;
             }
         }
     }
@@ -477,7 +479,9 @@ impl Node {
         if parent != self.parent {
             info!(from = ?self.parent, to = ?parent, "parent changed");
             if let Some(p) = &parent {
-                self.links.get_mut(p).expect("parent is a peer").dirty = true;
+                let link = self.links.get_mut(p).expect("parent is a peer");
+                link.dirty = true;
+                link.ack_now = true;
             }
             self.parent = parent;
         }
@@ -527,8 +531,10 @@ impl Node {
         let tick = Config::ms(config.gossip_tick_ms.max(config.detect_tick_ms));
         let timeout = match kind {
             // The peer may hold the ack up to ack_delay, and pays it on a tick.
-            Kind::Data => self.rto(config, peer) + Config::ms(config.ack_delay_ms) + tick,
-            Kind::Probe | Kind::Ack => self.rto(config, peer) + tick,
+            Kind::Data if !self.links[peer].ack_now => {
+                self.rto(config, peer) + Config::ms(config.ack_delay_ms) + tick
+            }
+            Kind::Data | Kind::Probe | Kind::Ack => self.rto(config, peer) + tick,
         };
         let is_parent = self.parent.as_deref() == Some(peer);
         let link = self.links.get_mut(peer).expect("peer");
@@ -692,11 +698,11 @@ impl Node {
             if !watched || d.suspects(peer) || d.is_dead(peer) {
                 continue;
             }
+            // Data in flight does not count: its acks may come late and together.
             let spacing = self.rto(config, peer) / STRIKES_TO_SUSPECT;
             let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
-            if link.in_flight() < depth
-                && (!link.has_in_flight() || now.saturating_sub(link.last_sent) >= spacing)
-            {
+            let (probes, last_probe) = link.probes_in_flight();
+            if probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing) {
                 self.send(config, peer, Kind::Probe, now, out);
             }
         }

@@ -8,79 +8,12 @@ mod support;
 use std::time::Duration;
 
 use maelstrom::driver::sim::simulate;
-use maelstrom::harness::{Fault, TestOptions};
+use maelstrom::harness::Fault;
 use maelstrom::workload::Workload;
 use node::config::Config;
 use serde_json::json;
 use support::NodeSim;
-use support::figures::{Figures, run};
-
-fn options(
-    nodes: usize,
-    time_limit: u64,
-    rate: f64,
-    latency: u64,
-    nemesis: &[Fault],
-) -> TestOptions {
-    let mut opts = TestOptions::new(Workload::Broadcast, nodes);
-    opts.time_limit = Duration::from_secs(time_limit);
-    opts.rate = rate;
-    opts.latency_ms = latency;
-    opts.nemesis = nemesis.to_vec();
-    opts
-}
-
-fn replay(opts: &TestOptions, seed: u64) -> String {
-    let nemesis: Vec<&str> = opts
-        .nemesis
-        .iter()
-        .map(|f| match f {
-            Fault::Partition => "partition",
-            Fault::Pause => "pause",
-            Fault::Crash => "crash",
-        })
-        .collect();
-    format!(
-        "cargo run --release --example simulate -- --nodes {} --seed {seed} --time-limit {} --rate {} --latency {} --nemesis {}",
-        opts.nodes.len(),
-        opts.time_limit.as_secs(),
-        opts.rate,
-        opts.latency_ms,
-        if nemesis.is_empty() {
-            "none".to_string()
-        } else {
-            nemesis.join(",")
-        }
-    )
-}
-
-/// Runs `seeds` and fails with every bad seed's replay command.
-fn sweep(
-    mut opts: TestOptions,
-    seeds: std::ops::Range<u64>,
-    check: impl Fn(&Figures) -> Result<(), String>,
-) -> Vec<Figures> {
-    let mut failures = Vec::new();
-    let mut all = Vec::new();
-    for seed in seeds {
-        opts.seed = seed;
-        let f = run(&opts, &Config::default());
-        let verdict = if f.valid != json!(true) || f.lost_count > 0 {
-            Err(format!("valid {} with {} lost", f.valid, f.lost_count))
-        } else {
-            check(&f)
-        };
-        if let Err(why) = verdict {
-            failures.push(format!(
-                "seed {seed}: {why}\n  replay: {}",
-                replay(&opts, seed)
-            ));
-        }
-        all.push(f);
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    all
-}
+use support::sweep::{options, replay, sweep};
 
 #[test]
 fn five_nodes_lose_nothing_under_partitions_and_pauses() {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod figures;
+pub mod sweep;
 
 use std::time::Duration;
 

@@ -1,0 +1,120 @@
+//! The failure detector's figures in simulation (25 nodes, rate 100, latency 100), asserted
+//! against issue #6's targets: detection of a crash or an isolating partition median ≤ 3 s
+//! and max ≤ 6 s, revival median ≤ 2 s and max ≤ 5 s, no death without a fault, and only
+//! probes sent to a node once it is dead. `make fd-bench` prints the same figures over more
+//! seeds.
+
+mod support;
+
+use maelstrom::harness::{Fault, TestOptions};
+use maelstrom::net::LatencyDist;
+use support::figures::Figures;
+use support::sweep::{options, sweep};
+
+fn with_latency(mut opts: TestOptions, dist: LatencyDist) -> TestOptions {
+    opts.latency_dist = dist;
+    opts
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Median and max over every seed, checked against the bounds (ms).
+fn assert_spread(what: &str, all: &[Figures], pick: fn(&Figures) -> &Vec<u64>, bounds: (u64, u64)) {
+    let values: Vec<u64> = all.iter().flat_map(|f| pick(f).iter().copied()).collect();
+    assert!(!values.is_empty(), "no {what} measured");
+    let (med, max) = (
+        median(values.clone()),
+        *values.iter().max().expect("non-empty"),
+    );
+    eprintln!(
+        "{what}: {} faults, median {med} ms, max {max} ms",
+        values.len()
+    );
+    assert!(
+        med <= bounds.0 && max <= bounds.1,
+        "{what}: median {med} ms, max {max} ms; bounds {} / {} ms",
+        bounds.0,
+        bounds.1
+    );
+}
+
+/// Every faulted node came back alive everywhere, and no other node died.
+fn all_revived(f: &Figures) -> Result<(), String> {
+    match (f.not_revived, f.false_deaths) {
+        (0, 0) => Ok(()),
+        (n, d) => Err(format!("{n} not revived, {d} false deaths")),
+    }
+}
+
+#[test]
+fn crashes_are_detected_fast_and_the_dead_only_get_probes() {
+    for dist in [LatencyDist::Constant, LatencyDist::Exponential] {
+        let opts = with_latency(options(25, 10, 100.0, 100, &[Fault::Crash]), dist);
+        let all = sweep(opts, 0..24, |f| {
+            if f.undetected > 0 || f.non_probes_to_dead > 0 || f.false_deaths > 0 {
+                return Err(format!(
+                    "{} undetected, {} non-probes to the dead, {} false deaths",
+                    f.undetected, f.non_probes_to_dead, f.false_deaths
+                ));
+            }
+            Ok(())
+        });
+        // Measured over 100 seeds: constant 2.2 s / 2.5 s, exponential 2.8 s / 4.6 s.
+        assert_spread(
+            &format!("{dist:?} crash detection"),
+            &all,
+            |f| &f.detection_ms,
+            (3_000, 5_500),
+        );
+    }
+}
+
+#[test]
+fn isolated_nodes_are_detected_and_revived() {
+    let opts = options(25, 10, 100.0, 100, &[Fault::Partition]);
+    let all = sweep(opts, 0..40, all_revived);
+    assert_spread(
+        "isolating partition detection",
+        &all,
+        |f| &f.detection_ms,
+        (3_000, 5_500),
+    );
+    assert_spread(
+        "revival after heal",
+        &all,
+        |f| &f.revival_ms,
+        (2_000, 4_500),
+    );
+}
+
+#[test]
+fn paused_nodes_are_revived_when_they_resume() {
+    for dist in [LatencyDist::Constant, LatencyDist::Exponential] {
+        let opts = with_latency(options(25, 10, 100.0, 100, &[Fault::Pause]), dist);
+        let all = sweep(opts, 0..16, all_revived);
+        assert_spread(
+            &format!("{dist:?} revival after resume"),
+            &all,
+            |f| &f.revival_ms,
+            (2_000, 4_500),
+        );
+    }
+}
+
+#[test]
+fn no_node_dies_without_a_fault_whatever_the_latency() {
+    for dist in [
+        LatencyDist::Constant,
+        LatencyDist::Uniform,
+        LatencyDist::Exponential,
+    ] {
+        let opts = with_latency(options(25, 10, 100.0, 100, &[]), dist);
+        sweep(opts, 0..20, |f| match f.false_deaths {
+            0 => Ok(()),
+            n => Err(format!("{dist:?}: {n} deaths without a fault")),
+        });
+    }
+}
