@@ -240,6 +240,16 @@ impl Link {
             self.rtt.sample(sample);
             outcome.sample = Some(sample);
             self.pending.forget(&last.data);
+            // A probe carries no data: acknowledging one says nothing of the data messages
+            // before it, which may have been lost. What no message still in flight carries
+            // must go again.
+            let mut uncovered = self.pending.clone();
+            for m in &self.in_flight {
+                uncovered.forget(&m.data);
+            }
+            if !uncovered.is_empty() {
+                self.dirty = true;
+            }
             for (author, version) in &last.members {
                 let known = self.members_known.entry(author.clone()).or_default();
                 *known = (*known).max(*version);
@@ -405,6 +415,24 @@ mod tests {
         assert!(!second.probe, "later data is acknowledged at leisure");
         // The first one fails on its own, like a probe: the second is not part of it.
         assert_eq!(link.expire(ms(710), ms(400)).timed_out, 2);
+    }
+
+    #[test]
+    fn an_acknowledged_probe_does_not_cover_lost_data_before_it() {
+        let records = BTreeMap::new();
+        let mut link = Link::default();
+        link.offer(&values(&[1]));
+        link.build(Kind::Data, "n1", &records, false, ms(0), ms(700));
+        link.build(Kind::Probe, "n1", &records, false, ms(10), ms(300));
+        assert!(!link.dirty);
+        // The data message was lost; the probe's ack covers both sequence numbers.
+        let ack = Gossip {
+            ack: 2,
+            ..Gossip::default()
+        };
+        assert_eq!(link.receive(&ack, ms(210)).acked, 2);
+        assert_eq!(link.pending, values(&[1]), "1 was never acknowledged");
+        assert!(link.dirty, "so it goes again");
     }
 
     #[test]

@@ -197,7 +197,7 @@ fn run(seed: u64) -> Result<(), String> {
 
 #[test]
 fn every_acknowledged_value_reaches_every_node_after_loss_heals() {
-    for seed in 0..20 {
+    for seed in 0..200 {
         if let Err(e) = run(seed) {
             panic!("seed {seed}: {e} (replay: run({seed}))");
         }
