@@ -320,11 +320,11 @@ fn signal(nodes: &[NodeProcess], ids: &[String], signal: &str) {
 }
 
 /// A node that is not alive at teardown crashed (spec 2.4); the rest are measured and
-/// killed with SIGKILL.
+/// killed with SIGKILL. Stdin stays open until a node is killed: a node may exit cleanly
+/// at EOF, and closing it first would make a live node look crashed.
 fn teardown(nodes: &mut [NodeProcess]) -> Result<(), String> {
     let mut crashed = None;
     for p in nodes.iter_mut() {
-        p.writer = None;
         if p.exited {
             continue;
         }
@@ -340,6 +340,9 @@ fn teardown(nodes: &mut [NodeProcess]) -> Result<(), String> {
         p.usage = usage(p.child.id());
         let _ = p.child.kill();
         let _ = p.child.wait();
+    }
+    for p in nodes.iter_mut() {
+        p.writer = None;
     }
     crashed.map_or(Ok(()), Err)
 }
