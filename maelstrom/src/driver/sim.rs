@@ -1,7 +1,10 @@
 //! The simulation driver: the same `Harness`, on a virtual clock, with nodes as in-process
 //! state machines behind `SimNode`. Node work takes no virtual time; periodic timers fire
-//! at the periods the nodes report (as their ticker tasks would), at a seeded phase.
-//! Same options and seed → the same outcome, byte for byte.
+//! at the periods the nodes report (as their ticker tasks would), at a seeded phase. Each
+//! tick and each delivery is handled up to `JITTER` late (deliveries in order), as a woken
+//! process reads its clock or its stdin a little late. Without that, constant latency and exact periods lock into step: a reply
+//! to a batch reaches the sender exactly when its next batch is due, always just after it,
+//! which real processes never do. Same options and seed → the same outcome, byte for byte.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -38,8 +41,12 @@ impl Observer for NoObserver {}
 
 enum Event {
     Deliver(usize, Message),
-    Timer(usize, usize),
+    /// Node, timer, and the tick's instant (it is handled a little later).
+    Timer(usize, usize, Duration),
 }
+
+/// The longest delay between a tick's instant, or a delivery, and its handling.
+const JITTER: Duration = Duration::from_millis(1);
 
 struct Slot {
     id: String,
@@ -49,6 +56,8 @@ struct Slot {
     crashed: bool,
     /// Deliveries held while paused, handed over on resume.
     held: Vec<Message>,
+    /// When the last delivery queued for it is read: deliveries stay in order.
+    read_until: Duration,
 }
 
 /// The nodes and the event queue of a simulation.
@@ -59,6 +68,7 @@ struct Sim<'a> {
     queue: BTreeMap<(Duration, u64), Event>,
     seq: u64,
     observer: &'a mut dyn Observer,
+    rng: ChaCha8Rng,
 }
 
 impl Sim<'_> {
@@ -72,7 +82,11 @@ impl Sim<'_> {
         } else if self.slots[i].paused {
             self.slots[i].held.push(message);
         } else {
-            self.push(now, Event::Deliver(i, message));
+            // Read a little late, as from a pipe, but in order.
+            let late = Duration::from_nanos(self.rng.random_range(0..JITTER.as_nanos() as u64));
+            let at = (now + late).max(self.slots[i].read_until);
+            self.slots[i].read_until = at;
+            self.push(at, Event::Deliver(i, message));
         }
     }
 
@@ -106,6 +120,12 @@ impl Sim<'_> {
         }
     }
 
+    /// Queues timer `t` of node `i` for its tick at `instant`, handled a little later.
+    fn tick(&mut self, i: usize, t: usize, instant: Duration) {
+        let late = Duration::from_nanos(self.rng.random_range(0..JITTER.as_nanos() as u64));
+        self.push(instant + late, Event::Timer(i, t, instant));
+    }
+
     /// Runs the next queued event; returns the node and what it wrote.
     fn run(&mut self, now: Duration) -> Option<(usize, Vec<Value>)> {
         let (_, event) = self.queue.pop_first()?;
@@ -121,12 +141,11 @@ impl Sim<'_> {
                 }
                 Some((i, slot.node.deliver(&message, now)))
             }
-            Event::Timer(i, t) => {
+            Event::Timer(i, t, instant) => {
                 if self.slots[i].crashed {
                     return None;
                 }
-                let period = self.slots[i].periods[t];
-                self.push(now + period, Event::Timer(i, t));
+                self.tick(i, t, instant + self.slots[i].periods[t]);
                 // A stopped process's tickers do not fire; afterwards they go on.
                 let slot = &mut self.slots[i];
                 (!slot.paused).then(|| (i, slot.node.fire(t, now)))
@@ -146,7 +165,7 @@ pub fn simulate_observed(
     factory: &mut dyn FnMut(&str) -> Box<dyn SimNode>,
     observer: &mut dyn Observer,
 ) -> Outcome {
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x7369_6d75);
+    let rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x7369_6d75);
     let slots: Vec<Slot> = opts
         .nodes
         .iter()
@@ -160,6 +179,7 @@ pub fn simulate_observed(
                 paused: false,
                 crashed: false,
                 held: Vec::new(),
+                read_until: Duration::ZERO,
             }
         })
         .collect();
@@ -174,14 +194,13 @@ pub fn simulate_observed(
         queue: BTreeMap::new(),
         seq: 0,
         observer,
+        rng,
     };
     for i in 0..sim.slots.len() {
         for t in 0..sim.slots[i].periods.len() {
             let period = sim.slots[i].periods[t].as_nanos().max(1) as u64;
-            sim.push(
-                Duration::from_nanos(rng.random_range(0..period)),
-                Event::Timer(i, t),
-            );
+            let phase = Duration::from_nanos(sim.rng.random_range(0..period));
+            sim.tick(i, t, phase);
         }
     }
     let mut harness = Harness::new(opts);
