@@ -10,6 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub trait Crdt: Default + Clone {
     /// Merges `other` into `self` and returns the part of `other` that was new here.
     fn merge(&mut self, other: &Self) -> Self;
+    /// Merges `other` into `self`, not computing what was new: a pending delta takes in
+    /// every new value for every peer, so this is the hot path.
+    fn absorb(&mut self, other: &Self) {
+        self.merge(other);
+    }
     /// Removes from `self` everything `covered` already includes.
     fn forget(&mut self, covered: &Self);
     fn is_empty(&self) -> bool;
@@ -29,6 +34,10 @@ impl Crdt for GSet {
                 .copied()
                 .collect(),
         )
+    }
+
+    fn absorb(&mut self, other: &Self) {
+        self.0.extend(other.0.iter().copied());
     }
 
     fn forget(&mut self, covered: &Self) {
@@ -116,6 +125,11 @@ impl Crdt for Data {
         }
     }
 
+    fn absorb(&mut self, other: &Self) {
+        self.set.absorb(&other.set);
+        self.counter.absorb(&other.counter);
+    }
+
     fn forget(&mut self, covered: &Self) {
         self.set.forget(&covered.set);
         self.counter.forget(&covered.counter);
@@ -182,6 +196,8 @@ mod tests {
             let mut aa = ab.clone(); let new = aa.merge(&ab);
             prop_assert!(new.is_empty());
             prop_assert_eq!(&aa, &ab);
+            let mut absorbed = da.clone(); absorbed.absorb(&db);
+            prop_assert_eq!(&absorbed, &ab);
             // Forgetting what a peer has leaves exactly what merging it would add there.
             let mut peer = Data { set: GSet::default(), counter: c };
             let mut pending = ab.clone();

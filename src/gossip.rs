@@ -66,6 +66,9 @@ pub struct Outcome {
     pub timed_out: usize,
     /// The round trip the ack measured, net of the time the peer held it.
     pub sample: Option<Duration>,
+    /// The message was a duplicate, or overtaken by a newer one: its data still counts,
+    /// but it says nothing of the peer's present state.
+    pub stale: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -86,6 +89,8 @@ pub struct Link {
     /// `received_at`: measured from an older message it would shrink the peer's samples.
     received: u64,
     received_at: Duration,
+    /// Highest of our sequence numbers the peer has acknowledged.
+    ack_heard: u64,
     pub ack_owed_since: Option<Duration>,
     pub last_sent: Duration,
     pub last_heard: Option<Duration>,
@@ -112,7 +117,7 @@ impl Link {
     /// Marks `new` as data this peer may lack.
     pub fn offer(&mut self, new: &Data) {
         if !new.is_empty() {
-            self.pending.merge(new);
+            self.pending.absorb(new);
             self.dirty = true;
         }
     }
@@ -214,18 +219,28 @@ impl Link {
     }
 
     /// Takes in a message from the peer: its ack (if any) and its sequence number.
-    /// Returns what the ack acknowledged; `urgent` is set when the peer wants the ack now.
+    /// Returns what the ack acknowledged, and whether the message was stale. A stale one
+    /// (a duplicate, or one a newer message overtook) neither changes what the peer is to
+    /// us (child or not), nor counts as hearing from it, nor needs an ack of its own.
     pub fn receive(&mut self, g: &Gossip, now: Duration) -> Outcome {
-        self.last_heard = Some(now);
-        self.is_child = g.parent;
-        if g.seq > self.received {
-            self.received = g.seq;
-            self.received_at = now;
+        let mut outcome = Outcome {
+            stale: if g.seq > 0 {
+                g.seq <= self.received
+            } else {
+                g.ack < self.ack_heard
+            },
+            ..Outcome::default()
+        };
+        self.ack_heard = self.ack_heard.max(g.ack);
+        if !outcome.stale {
+            self.last_heard = Some(now);
+            self.is_child = g.parent;
+            if g.seq > 0 {
+                self.received = g.seq;
+                self.received_at = now;
+                self.ack_owed_since.get_or_insert(now);
+            }
         }
-        if g.seq > 0 {
-            self.ack_owed_since.get_or_insert(now);
-        }
-        let mut outcome = Outcome::default();
         if g.ack == 0 {
             return outcome;
         }
@@ -469,6 +484,42 @@ mod tests {
         // Message 3 was held 50 ms; counting from message 1 would say 150 and make the
         // peer's round-trip sample 100 ms too short.
         assert_eq!((ack.ack, ack.ack_delay), (3, 50));
+    }
+
+    #[test]
+    fn stale_messages_do_not_speak_for_the_peer() {
+        let mut link = Link::default();
+        let from_child = |seq, ack| Gossip {
+            seq,
+            ack,
+            parent: true,
+            ..Gossip::default()
+        };
+        assert!(!link.receive(&from_child(5, 0), ms(100)).stale);
+        assert!(link.is_child);
+        let left = Gossip {
+            ack: 3,
+            ..Gossip::default()
+        };
+        assert!(
+            !link.receive(&left, ms(150)).stale,
+            "a pure ack, newest so far"
+        );
+        assert!(!link.is_child, "it chose another parent");
+        link.ack_owed_since = None;
+        // Late copies: of message 5, and of an ack-only message older than the last one.
+        for (late, at) in [(from_child(5, 0), 900), (from_child(0, 2), 950)] {
+            let out = link.receive(&late, ms(at));
+            assert!(out.stale, "{late:?}");
+        }
+        assert!(!link.is_child, "old news");
+        assert_eq!(link.last_heard, Some(ms(150)));
+        assert_eq!(
+            link.ack_owed_since, None,
+            "message 5 was acknowledged already"
+        );
+        assert!(!link.receive(&from_child(6, 3), ms(1000)).stale);
+        assert!(link.is_child);
     }
 
     #[test]

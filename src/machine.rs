@@ -445,7 +445,7 @@ impl Node {
         changes.extend(merged);
         let records_changed = !updated.is_empty() || self.detector.own_record().version != version;
         self.after_changes(changes, records_changed);
-        if g.probe && g.seq > 0 {
+        if g.probe && g.seq > 0 && !outcome.stale {
             self.send(config, peer, Kind::Ack, now, out);
         }
     }
@@ -665,10 +665,9 @@ impl Node {
         }
         let version = self.detector.own_record().version;
         let mut changes = Vec::new();
-        let peers: Vec<String> = self.links.keys().cloned().collect();
-        for peer in &peers {
-            let link = self.links.get_mut(peer).expect("peer");
-            let expired = link.expire(now, Config::ms(config.ack_delay_ms));
+        let coalesce = Config::ms(config.ack_delay_ms);
+        for (peer, link) in self.links.iter_mut() {
+            let expired = link.expire(now, coalesce);
             if expired.timed_out > 0
                 && (!link.pending.is_empty() || link.records_stale(self.detector.records(), peer))
             {
@@ -681,49 +680,57 @@ impl Node {
         }
         let records_changed = self.detector.own_record().version != version;
         self.after_changes(changes, records_changed);
-        for peer in &peers {
-            // A peer we have a strike against, or one someone doubts, is probed with up to
-            // three exchanges in flight, spread over one ack timeout: if it is gone, the
-            // three strikes come in about one timeout instead of three.
-            // Someone else's doubt is checked only if we have not heard from the peer
-            // lately: otherwise we know the answer, and under a partition, where some
-            // node always doubts it, we would keep asking.
-            let d = &self.detector;
-            let link = &self.links[peer];
-            let strikes = d.strikes(peer);
-            let heard_lately = link
-                .last_heard
-                .is_some_and(|t| now.saturating_sub(t) < DOUBT_RECHECK);
-            let watched = strikes > 0 || (d.is_doubted(peer) && !heard_lately);
-            if !watched || d.suspects(peer) || d.is_dead(peer) {
-                continue;
-            }
-            // Data in flight does not count: its acks may come late and together.
-            let spacing = self.rto(config, peer) / STRIKES_TO_SUSPECT;
-            let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
-            let (probes, last_probe) = link.probes_in_flight();
-            if probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing) {
-                self.send(config, peer, Kind::Probe, now, out);
-            }
+        // A peer we have a strike against, or one someone doubts, is probed with up to
+        // three exchanges in flight, spread over one ack timeout: if it is gone, the three
+        // strikes come in about one timeout instead of three.
+        // Someone else's doubt is checked only if we have not heard from the peer lately:
+        // otherwise we know the answer, and under a partition, where some node always
+        // doubts it, we would keep asking.
+        let d = &self.detector;
+        let doubted = d.doubted();
+        let to_probe: Vec<String> = self
+            .links
+            .iter()
+            .filter(|(peer, link)| {
+                let strikes = d.strikes(peer);
+                let heard_lately = link
+                    .last_heard
+                    .is_some_and(|t| now.saturating_sub(t) < DOUBT_RECHECK);
+                let watched = strikes > 0 || (doubted.contains(*peer) && !heard_lately);
+                if !watched || d.suspects(peer) || d.is_dead(peer) {
+                    return false;
+                }
+                // Data in flight does not count: its acks may come late and together.
+                let spacing = self.rto(config, peer) / STRIKES_TO_SUSPECT;
+                let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
+                let (probes, last_probe) = link.probes_in_flight();
+                probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing)
+            })
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        for peer in to_probe {
+            self.send(config, &peer, Kind::Probe, now, out);
         }
         if now >= self.next_probe_at {
             self.next_probe_at = now + Config::ms(config.probe_ms);
             // Across the cluster, about PROBERS probes per period reach the peers ruled
             // out: enough to notice a return within a period, cheap while they are gone.
-            let live = peers
-                .iter()
+            let live = self
+                .links
+                .keys()
                 .filter(|p| !self.detector.is_dead(p))
                 .count()
                 .max(1);
             if !self.rng.random_bool((PROBERS / live as f64).min(1.0)) {
                 return;
             }
-            let candidates: Vec<&String> = peers
+            let candidates: Vec<&String> = self
+                .links
                 .iter()
-                .filter(|p| {
-                    (self.detector.suspects(p) || self.detector.is_dead(p))
-                        && !self.links[*p].has_in_flight()
+                .filter(|(p, link)| {
+                    (self.detector.suspects(p) || self.detector.is_dead(p)) && !link.has_in_flight()
                 })
+                .map(|(p, _)| p)
                 .collect();
             if let Some(peer) = candidates.choose(&mut self.rng).map(|p| p.to_string()) {
                 self.send(config, &peer, Kind::Probe, now, out);

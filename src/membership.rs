@@ -14,7 +14,7 @@
 //! - A node that sees itself suspected at its current incarnation raises its incarnation,
 //!   which voids every vote against the old one: death is reversible.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::protocol::{MembershipView, Record};
 
@@ -40,8 +40,10 @@ pub struct Detector {
     /// The latest record of every node known here, this node's own included.
     records: BTreeMap<String, Record>,
     strikes: BTreeMap<String, u32>,
-    /// The status last reported per peer, to log changes once.
+    /// Every peer's status as of the last change to the records.
     status: BTreeMap<String, Status>,
+    /// Peers someone doubts or suspects, likewise.
+    doubted: BTreeSet<String>,
 }
 
 /// A change of a peer's status, for the log.
@@ -67,6 +69,7 @@ impl Detector {
                 .filter(|n| *n != me)
                 .map(|n| (n.clone(), Status::Alive))
                 .collect(),
+            doubted: BTreeSet::new(),
         }
     }
 
@@ -89,18 +92,26 @@ impl Detector {
 
     /// The nodes whose current vote says `peer` is suspected.
     pub fn voters(&self, peer: &str) -> Vec<String> {
+        self.votes(peer).cloned().collect()
+    }
+
+    fn votes<'a>(&'a self, peer: &'a str) -> impl Iterator<Item = &'a String> {
         let inc = self.incarnation(peer);
         self.records
             .iter()
-            .filter(|(author, r)| {
+            .filter(move |(author, r)| {
                 *author != peer && r.suspects.get(peer).is_some_and(|i| *i >= inc)
             })
-            .map(|(author, _)| author.clone())
-            .collect()
+            .map(|(author, _)| author)
     }
 
+    /// How this node sees `peer` now. (Kept up to date by every change to the records: it
+    /// is asked about every peer many times per tick.)
     pub fn status(&self, peer: &str) -> Status {
-        let votes = self.voters(peer).len();
+        self.status.get(peer).copied().unwrap_or(Status::Alive)
+    }
+
+    fn judge(&self, votes: usize) -> Status {
         if votes == 0 {
             Status::Alive
         } else if votes >= self.death_threshold() {
@@ -120,14 +131,9 @@ impl Detector {
         self.own_record().suspects.contains_key(peer)
     }
 
-    /// Someone currently doubts or suspects `peer`: worth probing it ourselves.
-    pub fn is_doubted(&self, peer: &str) -> bool {
-        let inc = self.incarnation(peer);
-        self.records.iter().any(|(author, r)| {
-            author != peer
-                && (r.doubts.get(peer).is_some_and(|i| *i >= inc)
-                    || r.suspects.get(peer).is_some_and(|i| *i >= inc))
-        })
+    /// The peers someone currently doubts or suspects: worth probing ourselves.
+    pub fn doubted(&self) -> &BTreeSet<String> {
+        &self.doubted
     }
 
     /// Consecutive failed exchanges with `peer`.
@@ -152,26 +158,31 @@ impl Detector {
             own.suspects.insert(peer.to_string(), inc);
             changed = true;
         }
-        if changed {
-            own.version += 1;
+        if !changed {
+            return Vec::new(); // statuses follow from the records alone
         }
+        own.version += 1;
         self.changes()
     }
 
     /// An exchange with `peer` was acknowledged.
     pub fn success(&mut self, peer: &str) -> Vec<Change> {
         self.strikes.remove(peer);
-        self.withdraw(peer);
+        if !self.withdraw(peer) {
+            return Vec::new();
+        }
         self.changes()
     }
 
-    fn withdraw(&mut self, peer: &str) {
+    /// Takes back our doubt and suspicion of `peer`; false if we had neither.
+    fn withdraw(&mut self, peer: &str) -> bool {
         let me = self.me.clone();
         let own = self.records.get_mut(&me).expect("own record");
         let had = own.doubts.remove(peer).is_some() | own.suspects.remove(peer).is_some();
         if had {
             own.version += 1;
         }
+        had
     }
 
     /// Merges records received from a peer; returns the authors whose record changed here
@@ -197,7 +208,11 @@ impl Detector {
         if self.refute() {
             updated.push(self.me.clone());
         }
-        (updated, self.changes())
+        if updated.is_empty() {
+            return (updated, Vec::new());
+        }
+        let changes = self.changes();
+        (updated, changes)
     }
 
     /// Raises our incarnation above any vote that names our current one.
@@ -222,12 +237,38 @@ impl Detector {
         }
     }
 
-    /// Status changes since the last call.
+    /// Re-derives every status and the doubted peers after a change to the records (in
+    /// one pass: under a partition every record names half the cluster); returns the
+    /// status changes.
     fn changes(&mut self) -> Vec<Change> {
-        let peers: Vec<String> = self.status.keys().cloned().collect();
+        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut doubted = BTreeSet::new();
+        for (author, r) in &self.records {
+            for (peer, inc, vote) in r
+                .suspects
+                .iter()
+                .map(|(p, i)| (p, i, true))
+                .chain(r.doubts.iter().map(|(p, i)| (p, i, false)))
+            {
+                if peer != author && *inc >= self.incarnation(peer) {
+                    doubted.insert(peer.clone());
+                    if vote {
+                        *votes.entry(peer).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let judged: Vec<(String, Status)> = self
+            .status
+            .keys()
+            .map(|peer| {
+                let n = votes.get(peer.as_str()).copied().unwrap_or(0);
+                (peer.clone(), self.judge(n))
+            })
+            .collect();
+        self.doubted = doubted;
         let mut changes = Vec::new();
-        for peer in peers {
-            let to = self.status(&peer);
+        for (peer, to) in judged {
             let from = self.status[&peer];
             if from != to {
                 self.status.insert(peer.clone(), to);
@@ -305,10 +346,10 @@ mod tests {
     fn with_two_nodes_own_suspicion_kills() {
         let mut d = Detector::new("n0", &nodes(2));
         d.strike("n1");
-        assert!(!d.is_doubted("n1"), "one late ack is no news");
+        assert!(!d.doubted().contains("n1"), "one late ack is no news");
         d.strike("n1");
         assert_eq!(d.status("n1"), Status::Alive, "two strikes are only doubt");
-        assert!(d.is_doubted("n1"));
+        assert!(d.doubted().contains("n1"));
         d.strike("n1");
         assert_eq!(d.status("n1"), Status::Dead);
     }
