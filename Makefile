@@ -81,7 +81,9 @@ simulate: $(SIMULATE)
 	@for config in "--nodes 5 --rate 10 --latency 0 --nemesis none" \
 	               "--nodes 5 --rate 10 --latency 0 --nemesis partition" \
 	               "--nodes 25 --nemesis none" "--nodes 25 --nemesis partition" \
-	               "--nodes 25 --nemesis pause" "--nodes 25 --latency-dist exponential --nemesis none"; do \
+	               "--nodes 25 --nemesis pause" "--nodes 25 --latency-dist exponential --nemesis none" \
+	               "--nodes 5 --rate 10 --latency 20 --nemesis link-loss,duplicate,partition,pause --nemesis-interval 2" \
+	               "--nodes 25 --nemesis link-loss,duplicate"; do \
 	  echo "== $$config"; $(SIMULATE) $$config --seed 0 --seeds $(SEEDS) --table | tail -n 1; done
 
 # Failure-detector figures in simulation: 25 nodes, latency 100, per fault and distribution.

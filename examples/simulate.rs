@@ -36,7 +36,7 @@ struct Args {
     latency: u64,
     #[arg(long, default_value = "constant")]
     latency_dist: String,
-    /// none, or a comma list of partition, pause, crash.
+    /// none, or a comma list of partition, pause, crash, link-loss, duplicate.
     #[arg(long, default_value = "none")]
     nemesis: String,
     #[arg(long, default_value_t = 10.0)]

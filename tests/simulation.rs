@@ -1,6 +1,6 @@
 //! Whole clusters of our node in virtual time, under the runner's network model, nemesis,
-//! generator and checkers: many seeds with partitions and pauses, zero lost values on
-//! every one; the efficiency target at 25 nodes; determinism. Failing seeds are printed
+//! generator and checkers: many seeds with partitions, pauses, lost links and duplicated
+//! messages, zero lost values on every one; the efficiency target at 25 nodes; determinism. Failing seeds are printed
 //! with the command that replays them.
 
 mod support;
@@ -45,6 +45,62 @@ fn twenty_five_nodes_lose_nothing_under_pauses() {
         100..130,
         |_| Ok(()),
     );
+}
+
+#[test]
+fn five_nodes_lose_nothing_under_lost_links_and_duplicates() {
+    // Latency 20 ms, so that duplicates arrive late and out of order.
+    for nemesis in [
+        vec![Fault::LinkLoss],
+        vec![Fault::Duplicate],
+        vec![
+            Fault::LinkLoss,
+            Fault::Duplicate,
+            Fault::Partition,
+            Fault::Pause,
+        ],
+    ] {
+        let mut opts = options(5, 20, 10.0, 20, &nemesis);
+        opts.nemesis_interval = Duration::from_secs(2);
+        sweep(opts, 0..30, |_| Ok(()));
+    }
+}
+
+#[test]
+fn twenty_five_nodes_lose_nothing_under_lost_links_and_duplicates() {
+    sweep(
+        options(25, 10, 100.0, 100, &[Fault::LinkLoss, Fault::Duplicate]),
+        200..215,
+        |_| Ok(()),
+    );
+}
+
+#[test]
+fn lost_links_and_duplication_take_effect() {
+    let run = |fault| {
+        let mut opts = options(5, 10, 10.0, 20, &[fault]);
+        opts.nemesis_interval = Duration::from_secs(1);
+        simulate(
+            &opts,
+            &mut |_: &str| -> Box<dyn maelstrom::driver::sim::SimNode> {
+                Box::new(NodeSim::new(Config::default()))
+            },
+        )
+    };
+    let nemesis_ops =
+        |o: &maelstrom::harness::Outcome, f: &str| o.history.iter().filter(|op| op.f == f).count();
+    let dup = run(Fault::Duplicate);
+    assert!(nemesis_ops(&dup, "start-duplication") > 0);
+    let s = dup.net.servers;
+    assert!(
+        s.recv_count > s.send_count + s.send_count / 10,
+        "copies delivered: {s:?}"
+    );
+    let lost = run(Fault::LinkLoss);
+    assert!(nemesis_ops(&lost, "start-link-loss") > 0);
+    let s = lost.net.servers;
+    // Without faults, every message of this seed is received.
+    assert!(s.recv_count + 10 <= s.send_count, "messages lost: {s:?}");
 }
 
 #[test]
@@ -96,7 +152,7 @@ fn other_crdt_workloads_lose_nothing_under_partitions() {
 
 #[test]
 fn same_seed_same_run() {
-    let mut opts = options(5, 5, 20.0, 50, &[Fault::Partition, Fault::Pause]);
+    let mut opts = options(5, 5, 20.0, 50, &Fault::ALL);
     opts.nemesis_interval = Duration::from_secs(1);
     opts.seed = 42;
     let factory = || {

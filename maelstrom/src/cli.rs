@@ -82,7 +82,8 @@ struct TestArgs {
     latency: u64,
     #[arg(long, default_value = "constant")]
     latency_dist: String,
-    /// Comma-separated faults: partition (Maelstrom's); pause and crash are ours.
+    /// Comma-separated faults: partition (Maelstrom's); pause, crash, link-loss and
+    /// duplicate are ours.
     #[arg(long)]
     nemesis: Option<String>,
     #[arg(long, default_value_t = 10.0)]

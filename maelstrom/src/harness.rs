@@ -30,26 +30,51 @@ pub const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 pub const RECOVERY: Duration = Duration::from_secs(10);
 
-/// A fault the nemesis injects. Only `Partition` exists in Maelstrom; `Pause` and `Crash`
-/// are our extensions.
+/// A fault the nemesis injects. Only `Partition` exists in Maelstrom; the others are our
+/// extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
     Partition,
     Pause,
     Crash,
+    /// One-way link loss: some nodes stop hearing one node, or it stops hearing them.
+    LinkLoss,
+    /// Messages between nodes are delivered twice, the copy usually late.
+    Duplicate,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 5] = [
+        Fault::Partition,
+        Fault::Pause,
+        Fault::Crash,
+        Fault::LinkLoss,
+        Fault::Duplicate,
+    ];
+
+    /// The name `--nemesis` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Partition => "partition",
+            Fault::Pause => "pause",
+            Fault::Crash => "crash",
+            Fault::LinkLoss => "link-loss",
+            Fault::Duplicate => "duplicate",
+        }
+    }
 }
 
 impl std::str::FromStr for Fault {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "partition" => Ok(Fault::Partition),
-            "pause" => Ok(Fault::Pause),
-            "crash" => Ok(Fault::Crash),
-            other => Err(format!(
-                "unknown nemesis fault {other:?} (partition; ours: pause, crash)"
-            )),
-        }
+        Fault::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown nemesis fault {s:?} (partition; ours: pause, crash, link-loss, duplicate)"
+                )
+            })
     }
 }
 
@@ -114,6 +139,9 @@ pub enum Action {
     Partition(crate::net::Grudge),
     /// Every partition healed (likewise informational).
     Heal,
+    /// One-way link loss started / every lost link came back (informational).
+    LoseLinks(crate::net::Grudge),
+    RestoreLinks,
     /// The test is over: check the nodes are alive and kill them.
     Teardown,
 }
@@ -172,6 +200,8 @@ pub struct Progress {
     pub info: u64,
     pub partitioned: bool,
     pub paused: usize,
+    pub links_lost: bool,
+    pub duplicating: bool,
 }
 
 pub struct Harness {
@@ -192,6 +222,8 @@ pub struct Harness {
     origin: Duration,
     progress: Progress,
     partitioned: bool,
+    links_lost: bool,
+    duplicating: bool,
     paused: BTreeSet<String>,
     ever_paused: BTreeSet<String>,
     crashed: BTreeSet<String>,
@@ -238,6 +270,8 @@ impl Harness {
             origin: Duration::ZERO,
             progress: Progress::default(),
             partitioned: false,
+            links_lost: false,
+            duplicating: false,
             paused: BTreeSet::new(),
             ever_paused: BTreeSet::new(),
             crashed: BTreeSet::new(),
@@ -312,6 +346,8 @@ impl Harness {
         Progress {
             partitioned: self.partitioned,
             paused: self.paused.len(),
+            links_lost: self.links_lost,
+            duplicating: self.duplicating,
             ..self.progress
         }
     }
@@ -636,10 +672,13 @@ impl Harness {
             return;
         }
         if self.opts.nemesis.contains(&Fault::Partition) {
-            self.nemesis_record("stop-partition", Edn::Nil, Edn::kw("network-healed"));
-            self.net.heal();
-            self.partitioned = false;
-            self.actions.push(Action::Heal);
+            self.heal();
+        }
+        if self.links_lost {
+            self.restore_links();
+        }
+        if self.duplicating {
+            self.stop_duplicating();
         }
         if !self.paused.is_empty() {
             self.resume_all();
@@ -648,6 +687,26 @@ impl Harness {
         self.phase = Phase::Recovery {
             until: self.now + RECOVERY,
         };
+    }
+
+    fn heal(&mut self) {
+        self.net.heal();
+        self.partitioned = false;
+        self.actions.push(Action::Heal);
+        self.nemesis_record("stop-partition", Edn::Nil, Edn::kw("network-healed"));
+    }
+
+    fn restore_links(&mut self) {
+        self.net.restore_links();
+        self.links_lost = false;
+        self.actions.push(Action::RestoreLinks);
+        self.nemesis_record("stop-link-loss", Edn::Nil, Edn::kw("links-restored"));
+    }
+
+    fn stop_duplicating(&mut self) {
+        self.net.set_duplicating(false);
+        self.duplicating = false;
+        self.nemesis_record("stop-duplication", Edn::Nil, Edn::kw("stopped"));
     }
 
     fn resume_all(&mut self) {
@@ -678,34 +737,32 @@ impl Harness {
             .cloned()
             .collect();
         match fault {
-            Fault::Partition if self.partitioned => {
-                self.net.heal();
-                self.partitioned = false;
-                self.actions.push(Action::Heal);
-                self.nemesis_record("stop-partition", Edn::Nil, Edn::kw("network-healed"));
-            }
+            Fault::Partition if self.partitioned => self.heal(),
             Fault::Partition => {
                 let spec = PartitionSpec::random(&mut self.rng);
                 let grudge = nemesis::grudge(spec, &self.opts.nodes, &mut self.rng);
                 self.net.partition(&grudge);
                 self.partitioned = true;
                 self.actions.push(Action::Partition(grudge.clone()));
-                let map = Edn::Map(
-                    grudge
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                Edn::Str(k.clone()),
-                                Edn::Set(v.iter().map(|s| Edn::Str(s.clone())).collect()),
-                            )
-                        })
-                        .collect(),
-                );
                 self.nemesis_record(
                     "start-partition",
                     Edn::kw(spec.keyword()),
-                    Edn::Vector(vec![Edn::kw("isolated"), map]),
+                    Edn::Vector(vec![Edn::kw("isolated"), grudge_edn(&grudge)]),
                 );
+            }
+            Fault::LinkLoss if self.links_lost => self.restore_links(),
+            Fault::LinkLoss => {
+                let lost = nemesis::lost_links(&self.opts.nodes, &mut self.rng);
+                self.net.lose_links(&lost);
+                self.links_lost = true;
+                self.actions.push(Action::LoseLinks(lost.clone()));
+                self.nemesis_record("start-link-loss", grudge_edn(&lost), Edn::kw("links-lost"));
+            }
+            Fault::Duplicate if self.duplicating => self.stop_duplicating(),
+            Fault::Duplicate => {
+                self.net.set_duplicating(true);
+                self.duplicating = true;
+                self.nemesis_record("start-duplication", Edn::Nil, Edn::kw("duplicating"));
             }
             Fault::Pause if !self.paused.is_empty() => self.resume_all(),
             Fault::Pause if live.is_empty() => {}
@@ -856,4 +913,19 @@ impl Harness {
             end: self.now,
         }
     }
+}
+
+/// A grudge as the nemesis records it: {receiver #{sender ...} ...}.
+fn grudge_edn(grudge: &crate::net::Grudge) -> Edn {
+    Edn::Map(
+        grudge
+            .iter()
+            .map(|(k, v)| {
+                (
+                    Edn::Str(k.clone()),
+                    Edn::Set(v.iter().map(|s| Edn::Str(s.clone())).collect()),
+                )
+            })
+            .collect(),
+    )
 }

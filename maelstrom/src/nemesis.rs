@@ -1,5 +1,5 @@
 //! The partition nemesis (spec 4): the four grudge shapes and the stagger schedule, plus
-//! the targets of our extension faults (pause, crash).
+//! the targets of our extension faults (pause, crash, link loss).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -222,6 +222,29 @@ pub fn pause_targets(nodes: &[String], rng: &mut ChaCha8Rng) -> Vec<String> {
     chosen
 }
 
+/// Our one-way link loss: a random node and a random non-empty set of the others; 50/50,
+/// the set stops hearing the node, or the node stops hearing the set. The reverse direction
+/// keeps working, which is what makes it harder than a partition: acks and gossip cross one
+/// way only.
+pub fn lost_links(nodes: &[String], rng: &mut ChaCha8Rng) -> Grudge {
+    let Some(node) = nodes.choose(rng).cloned() else {
+        return Grudge::new();
+    };
+    let others: Vec<String> = nodes.iter().filter(|n| **n != node).cloned().collect();
+    if others.is_empty() {
+        return Grudge::new();
+    }
+    let count = rng.random_range(1..=others.len());
+    let set: BTreeSet<String> = others.choose_multiple(rng, count).cloned().collect();
+    if rng.random_bool(0.5) {
+        set.into_iter()
+            .map(|receiver| (receiver, BTreeSet::from([node.clone()])))
+            .collect()
+    } else {
+        Grudge::from([(node, set)])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +384,34 @@ mod tests {
         }
         assert_eq!(seen, BTreeSet::from([1, 2]));
         assert_eq!(pause_targets(&nodes(1), &mut rng).len(), 1);
+    }
+
+    #[test]
+    fn lost_links_cut_one_direction_around_one_node() {
+        let all = nodes(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (mut inbound, mut outbound) = (0, 0);
+        for _ in 0..200 {
+            let lost = lost_links(&all, &mut rng);
+            assert!(!lost.is_empty());
+            let pairs: Vec<(&String, &String)> = lost
+                .iter()
+                .flat_map(|(r, ss)| ss.iter().map(move |s| (r, s)))
+                .collect();
+            for (r, s) in &pairs {
+                assert_ne!(r, s);
+                assert!(
+                    !lost.get(*s).is_some_and(|back| back.contains(*r)),
+                    "one way"
+                );
+            }
+            if lost.len() == 1 && pairs.len() > 1 {
+                inbound += 1;
+            } else if pairs.len() > 1 {
+                outbound += 1;
+            }
+        }
+        assert!(inbound > 20 && outbound > 20, "{inbound} {outbound}");
+        assert!(lost_links(&nodes(1), &mut rng).is_empty());
     }
 }

@@ -4,6 +4,10 @@
 //! moment, and otherwise delivers it at its deadline. A journal counts every send and
 //! every delivery for the `:net` statistics.
 //!
+//! Two faults are ours, not Maelstrom's: one-way link loss (a second grudge, kept apart
+//! from the partition's so that healing one leaves the other) and duplication (while on,
+//! a message between nodes is also delivered a second time, usually late).
+//!
 //! The model is driven by time passed in (a `Duration` since the test started), so the
 //! same code serves the wall-clock driver and the virtual-clock simulation. Contract:
 //! times passed to `send` and `poll` never decrease, and a driver calls `poll(now)` before
@@ -153,6 +157,11 @@ pub struct Network {
     rng: ChaCha8Rng,
     inboxes: BTreeMap<String, Inbox>,
     grudge: Grudge,
+    /// One-way link loss: receiver → senders it drops, apart from partitions.
+    lost_links: Grudge,
+    duplicating: bool,
+    /// `next_event`, while known: every delivery polls, and most polls find nothing due.
+    earliest: std::cell::Cell<Option<Option<Duration>>>,
     next_id: u64,
     seq: u64,
     stats: NetStats,
@@ -166,6 +175,9 @@ impl Network {
             rng,
             inboxes: BTreeMap::new(),
             grudge: Grudge::new(),
+            lost_links: Grudge::new(),
+            duplicating: false,
+            earliest: std::cell::Cell::new(Some(None)),
             next_id: 0,
             seq: 0,
             stats: NetStats::default(),
@@ -180,6 +192,7 @@ impl Network {
     /// Removes `id`'s queue; messages queued for it are discarded.
     pub fn unregister(&mut self, id: &str) {
         self.inboxes.remove(id);
+        self.earliest.set(None);
     }
 
     pub fn is_registered(&self, id: &str) -> bool {
@@ -188,7 +201,11 @@ impl Network {
 
     /// Accepts a message at `now`: assigns the next network-wide id (consumed even if the
     /// message is then refused, as in Maelstrom), checks both ids are registered, draws the
-    /// latency (0 when either end is a client), journals the send and enqueues it.
+    /// latency (0 when either end is a client), journals the send and enqueues it. While
+    /// duplicating, a message between nodes is enqueued a second time, with the same id,
+    /// at a fresh latency draw plus up to one mean latency more, so that it often lands
+    /// after newer messages even at constant latency: one send, two receives. (Not more:
+    /// a copy taken by the delivery slot holds up its queue until due, as any message.)
     pub fn send(
         &mut self,
         src: &str,
@@ -207,10 +224,11 @@ impl Network {
         if !self.inboxes.contains_key(src) || !self.inboxes.contains_key(dest) {
             return Err(NetError::InvalidDest(message.to_line()));
         }
-        let latency = if is_client(src) || is_client(dest) {
-            0
-        } else {
+        let latency_applies = !is_client(src) && !is_client(dest);
+        let latency = if latency_applies {
             self.draw_latency()
+        } else {
+            0
         };
         self.stats.count(&message, true);
         self.seq += 1;
@@ -219,9 +237,26 @@ impl Network {
             inbox.take_at = Some(now);
         }
         let deadline = now + Duration::from_millis(latency);
+        let copy = (self.duplicating && latency_applies).then(|| message.clone());
         inbox
             .queue
             .push(Reverse((deadline, self.seq, QueuedMessage(message))));
+        if let Some(copy) = copy {
+            let late = self.draw_latency() + self.rng.random_range(0..=self.latency_ms);
+            self.seq += 1;
+            let inbox = self.inboxes.get_mut(dest).expect("checked above");
+            inbox.queue.push(Reverse((
+                now + Duration::from_millis(late),
+                self.seq,
+                QueuedMessage(copy),
+            )));
+        }
+        // Sending only ever makes the destination's next event earlier.
+        if let Some(earliest) = self.earliest.get() {
+            let inbox = self.inboxes[dest].next_event();
+            self.earliest
+                .set(Some(earliest.into_iter().chain(inbox).min()));
+        }
         Ok(id)
     }
 
@@ -241,13 +276,22 @@ impl Network {
 
     /// The earliest time at which `poll` has work (a take or a delivery), if any.
     pub fn next_event(&self) -> Option<Duration> {
-        self.inboxes.values().filter_map(Inbox::next_event).min()
+        if let Some(known) = self.earliest.get() {
+            return known;
+        }
+        let earliest = self.inboxes.values().filter_map(Inbox::next_event).min();
+        self.earliest.set(Some(earliest));
+        earliest
     }
 
     /// Runs every take and delivery due at or before `now`, in time order, and returns the
     /// deliveries (journaled as `recv`).
     pub fn poll(&mut self, now: Duration) -> Vec<Delivery> {
         let mut deliveries = Vec::new();
+        if self.next_event().is_none_or(|t| t > now) {
+            return deliveries;
+        }
+        self.earliest.set(None);
         loop {
             let next = self
                 .inboxes
@@ -280,9 +324,13 @@ impl Network {
             return;
         }
         inbox.take_at = None;
-        let refused = self.grudge.get(id);
+        let refused = |src: &String| {
+            [&self.grudge, &self.lost_links]
+                .iter()
+                .any(|g| g.get(id).is_some_and(|r| r.contains(src)))
+        };
         while let Some(Reverse((deadline, _, QueuedMessage(message)))) = inbox.queue.pop() {
-            if refused.is_some_and(|r| r.contains(&message.src)) {
+            if refused(&message.src) {
                 continue; // dropped: sent, never received
             }
             inbox.slot = Some((deadline.max(at), message));
@@ -292,12 +340,7 @@ impl Network {
 
     /// Adds a grudge (start of a partition).
     pub fn partition(&mut self, grudge: &Grudge) {
-        for (receiver, senders) in grudge {
-            self.grudge
-                .entry(receiver.clone())
-                .or_default()
-                .extend(senders.iter().cloned());
-        }
+        add_grudge(&mut self.grudge, grudge);
     }
 
     /// Clears every grudge (stop-partition heals everything).
@@ -310,8 +353,31 @@ impl Network {
         &self.grudge
     }
 
+    /// Starts one-way link loss: each receiver drops messages from its senders, like a
+    /// grudge, until `restore_links`. Partitions and their healing leave it alone.
+    pub fn lose_links(&mut self, lost: &Grudge) {
+        add_grudge(&mut self.lost_links, lost);
+    }
+
+    pub fn restore_links(&mut self) {
+        self.lost_links.clear();
+    }
+
+    /// Turns duplication of messages between nodes on or off.
+    pub fn set_duplicating(&mut self, on: bool) {
+        self.duplicating = on;
+    }
+
     pub fn stats(&self) -> NetStats {
         self.stats
+    }
+}
+
+fn add_grudge(to: &mut Grudge, more: &Grudge) {
+    for (receiver, senders) in more {
+        to.entry(receiver.clone())
+            .or_default()
+            .extend(senders.iter().cloned());
     }
 }
 
@@ -460,5 +526,61 @@ mod tests {
         let s = net.stats();
         assert_eq!((s.all.send_count, s.all.recv_count), (2, 2));
         assert_eq!((s.clients.send_count, s.servers.send_count), (1, 1));
+    }
+
+    #[test]
+    fn lost_links_are_one_way_and_outlive_a_heal() {
+        let mut net = net(10, LatencyDist::Constant);
+        net.lose_links(&[("n2".to_string(), ["n1".to_string()].into())].into());
+        net.partition(&[("n3".to_string(), ["n1".to_string()].into())].into());
+        net.heal();
+        for t in 0..3 {
+            net.send("n1", "n2", json!({}), ms(t)).unwrap(); // lost
+            net.send("n2", "n1", json!({}), ms(t)).unwrap(); // the other way: delivered
+            net.send("n1", "n3", json!({}), ms(t)).unwrap(); // healed: delivered
+            net.poll(ms(t));
+        }
+        let d = net.poll(ms(100));
+        assert!(d.iter().all(|d| d.message.dest != "n2"));
+        assert_eq!(d.len(), 6);
+        net.restore_links();
+        net.send("n1", "n2", json!({}), ms(100)).unwrap();
+        net.poll(ms(100));
+        assert_eq!(net.poll(ms(200)).len(), 1, "restored");
+    }
+
+    #[test]
+    fn duplication_delivers_node_messages_twice_and_often_late() {
+        let mut net = net(100, LatencyDist::Constant);
+        net.set_duplicating(true);
+        let mut d = Vec::new();
+        for t in 0..50 {
+            net.send("n1", "n2", json!({}), ms(t * 10)).unwrap();
+            d.extend(net.poll(ms(t * 10)));
+        }
+        net.send("c1", "n1", json!({}), ms(500)).unwrap();
+        d.extend(net.poll(ms(10_000)));
+        assert_eq!(d.len(), 101, "each node message twice, the client's once");
+        let ids = ids(&d);
+        for id in 0..50 {
+            assert_eq!(ids.iter().filter(|i| **i == id).count(), 2, "id {id}");
+        }
+        assert!(
+            ids.windows(2).any(|w| w[0] > w[1]),
+            "copies land after newer messages"
+        );
+        let s = net.stats();
+        assert_eq!(
+            (
+                s.servers.send_count,
+                s.servers.recv_count,
+                s.servers.msg_count
+            ),
+            (50, 100, 50)
+        );
+        net.set_duplicating(false);
+        net.send("n1", "n2", json!({}), ms(10_000)).unwrap();
+        net.poll(ms(10_000));
+        assert_eq!(net.poll(ms(20_000)).len(), 1);
     }
 }

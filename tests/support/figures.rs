@@ -91,6 +91,8 @@ struct Watch {
     nodes: Vec<String>,
     /// When the network was partitioned: (start, end).
     partitions: Vec<(Duration, Option<Duration>)>,
+    /// When links were lost one way: (start, end).
+    link_losses: Vec<(Duration, Option<Duration>)>,
 }
 
 impl Watch {
@@ -109,7 +111,11 @@ impl Watch {
                     && !self.faults.iter().any(|f| {
                         (f.node == *peer || f.node == *observer) && near(f.start, f.end, *t)
                     })
-                    && !self.partitions.iter().any(|(a, b)| near(*a, *b, *t))
+                    && !self
+                        .partitions
+                        .iter()
+                        .chain(&self.link_losses)
+                        .any(|(a, b)| near(*a, *b, *t))
             })
             .count()
     }
@@ -184,6 +190,12 @@ impl Observer for Watch {
                     .collect();
                 for node in open {
                     self.close(&node, now);
+                }
+            }
+            Action::LoseLinks(_) => self.link_losses.push((now, None)),
+            Action::RestoreLinks => {
+                if let Some((_, end)) = self.link_losses.last_mut() {
+                    end.get_or_insert(now);
                 }
             }
             Action::Deliver { .. } | Action::Teardown => {}

@@ -26,15 +26,7 @@ pub fn options(
 }
 
 pub fn replay(opts: &TestOptions, seed: u64) -> String {
-    let nemesis: Vec<&str> = opts
-        .nemesis
-        .iter()
-        .map(|f| match f {
-            Fault::Partition => "partition",
-            Fault::Pause => "pause",
-            Fault::Crash => "crash",
-        })
-        .collect();
+    let nemesis: Vec<&str> = opts.nemesis.iter().map(|f| f.name()).collect();
     format!(
         "cargo run --release --example simulate -- --nodes {} --seed {seed} --time-limit {} --rate {} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {}",
         opts.nodes.len(),

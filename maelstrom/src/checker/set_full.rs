@@ -2,7 +2,7 @@
 //! are `:broadcast` ops) and g-set (`:add`). Includes the quirk that duplicates are never
 //! flagged.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::checker::quantiles;
 use crate::edn::Edn;
@@ -53,12 +53,16 @@ pub fn check(history: &History, add_f: &str) -> Edn {
             let Some(&inv) = invocation_of.get(&index) else {
                 continue;
             };
-            let seen: BTreeSet<&Edn> = match &op.value {
+            let mut seen: Vec<&Edn> = match &op.value {
                 Edn::Vector(items) | Edn::Set(items) => items.iter().collect(),
-                _ => BTreeSet::new(),
+                _ => Vec::new(),
             };
+            seen.sort_unstable();
+            // Both sorted: one walk through them, not a lookup per element.
+            let mut seen = seen.into_iter().peekable();
             for (value, e) in elements.iter_mut() {
-                if seen.contains(value) {
+                while seen.next_if(|s| *s < value).is_some() {}
+                if seen.next_if(|s| *s == value).is_some() {
                     e.known.get_or_insert(index);
                     e.last_present = Some(e.last_present.map_or(inv, |lp| lp.max(inv)));
                 } else {

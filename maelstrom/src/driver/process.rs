@@ -268,11 +268,20 @@ fn drive(
 
 fn progress_line(elapsed: Duration, p: Progress) {
     let mut err = std::io::stderr();
-    let faults = match (p.partitioned, p.paused) {
-        (false, 0) => "network whole".to_string(),
-        (true, 0) => "partitioned".to_string(),
-        (false, n) => format!("{n} paused"),
-        (true, n) => format!("partitioned, {n} paused"),
+    let paused = format!("{} paused", p.paused);
+    let faults: Vec<&str> = [
+        (p.partitioned, "partitioned"),
+        (p.links_lost, "links lost"),
+        (p.duplicating, "duplicating"),
+        (p.paused > 0, paused.as_str()),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    let faults = if faults.is_empty() {
+        "network whole".to_string()
+    } else {
+        faults.join(", ")
     };
     let _ = write!(
         err,
@@ -305,7 +314,11 @@ fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
                     p.exited = true;
                 }
             }
-            Action::Partition(_) | Action::Heal | Action::Teardown => {}
+            Action::Partition(_)
+            | Action::Heal
+            | Action::LoseLinks(_)
+            | Action::RestoreLinks
+            | Action::Teardown => {}
         }
     }
 }

@@ -115,7 +115,11 @@ impl Sim<'_> {
                     self.slots[i].crashed = true;
                     self.slots[i].held.clear();
                 }
-                Action::Partition(_) | Action::Heal | Action::Teardown => {}
+                Action::Partition(_)
+                | Action::Heal
+                | Action::LoseLinks(_)
+                | Action::RestoreLinks
+                | Action::Teardown => {}
             }
         }
     }
