@@ -445,7 +445,10 @@ impl Node {
         changes.extend(merged);
         let records_changed = !updated.is_empty() || self.detector.own_record().version != version;
         self.after_changes(changes, records_changed);
-        if g.probe && g.seq > 0 && !outcome.stale {
+        // A probe overtaken by a newer message is still answered at once (the ack owed
+        // covers it); a copy of one answered already is not.
+        let owed = self.links[peer].ack_owed_since.is_some();
+        if g.probe && g.seq > 0 && (!outcome.stale || owed) {
             self.send(config, peer, Kind::Ack, now, out);
         }
     }

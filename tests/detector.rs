@@ -78,3 +78,49 @@ fn time_this_node_was_stopped_is_not_held_against_its_peers() {
     }
     assert_eq!(m.status("n0"), Some(Status::Dead));
 }
+
+#[test]
+fn a_probe_is_answered_once_even_when_overtaken_or_copied() {
+    use node::protocol::Gossip;
+    let nodes: Vec<String> = (0..3).map(|i| format!("n{i}")).collect();
+    let mut m = StateMachine::new(Config::default());
+    let init = Payload::Init {
+        node_id: "n0".into(),
+        node_ids: nodes,
+    };
+    m.handle(Event::Message(request("n0", 1, init)), ms(0));
+    let from_n1 = |g: Gossip| Envelope {
+        src: "n1".into(),
+        dest: "n0".into(),
+        body: Body {
+            msg_id: None,
+            in_reply_to: None,
+            payload: Payload::Gossip(g),
+        },
+    };
+    let probe = Gossip {
+        seq: 1,
+        probe: true,
+        ..Gossip::default()
+    };
+    let acks_to_n1 = |out: &[Envelope]| {
+        out.iter()
+            .filter_map(|e| match &e.body.payload {
+                Payload::Gossip(g) if e.dest == "n1" => Some(g.ack),
+                _ => None,
+            })
+            .collect::<Vec<u64>>()
+    };
+    // Data message 2 overtook probe 1: the probe is still answered at once, by an ack of 2.
+    let data = Gossip {
+        seq: 2,
+        values: vec![7],
+        ..Gossip::default()
+    };
+    assert!(acks_to_n1(&m.handle(Event::Message(from_n1(data)), ms(100))).is_empty());
+    let out = m.handle(Event::Message(from_n1(probe.clone())), ms(110));
+    assert_eq!(acks_to_n1(&out), vec![2]);
+    // A late copy of the probe: answered already.
+    let out = m.handle(Event::Message(from_n1(probe)), ms(300));
+    assert!(acks_to_n1(&out).is_empty(), "{out:?}");
+}
