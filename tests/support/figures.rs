@@ -77,7 +77,16 @@ struct Fault {
     node: String,
     start: Duration,
     end: Option<Duration>,
-    crash: bool,
+    cause: Cause,
+}
+
+/// What ends a fault: nothing, a resume, or a heal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    Crash,
+    Pause,
+    /// A partition that cuts the node off from everyone else.
+    Isolation,
 }
 
 /// Records every status change every node sees, and the faults the nemesis injects.
@@ -120,23 +129,21 @@ impl Watch {
             .count()
     }
 
-    fn open(&mut self, node: &str, now: Duration, crash: bool) {
+    fn open(&mut self, node: &str, now: Duration, cause: Cause) {
         self.faults.push(Fault {
             node: node.to_string(),
             start: now,
             end: None,
-            crash,
+            cause,
         });
     }
 
-    fn close(&mut self, node: &str, now: Duration) {
-        if let Some(f) = self
-            .faults
-            .iter_mut()
-            .rev()
-            .find(|f| f.node == node && f.end.is_none() && !f.crash)
-        {
-            f.end = Some(now);
+    /// Ends the open faults of this cause (of `node`, or of every node).
+    fn close(&mut self, node: Option<&str>, now: Duration, cause: Cause) {
+        for f in &mut self.faults {
+            if f.cause == cause && f.end.is_none() && node.is_none_or(|n| n == f.node) {
+                f.end = Some(now);
+            }
         }
     }
 }
@@ -166,15 +173,17 @@ impl Observer for Watch {
 
     fn action(&mut self, action: &Action, now: Duration) {
         match action {
-            Action::Kill(node) => self.open(node, now, true),
-            Action::Pause(nodes) => nodes.iter().for_each(|n| self.open(n, now, false)),
-            Action::Resume(nodes) => nodes.iter().for_each(|n| self.close(n, now)),
+            Action::Kill(node) => self.open(node, now, Cause::Crash),
+            Action::Pause(nodes) => nodes.iter().for_each(|n| self.open(n, now, Cause::Pause)),
+            Action::Resume(nodes) => nodes
+                .iter()
+                .for_each(|n| self.close(Some(n), now, Cause::Pause)),
             Action::Partition(grudge) => {
                 self.partitions.push((now, None));
                 // An isolating partition: one node cut off from everyone else.
                 for (node, senders) in grudge {
                     if senders.len() + 1 == self.nodes.len() {
-                        self.open(node, now, false);
+                        self.open(node, now, Cause::Isolation);
                     }
                 }
             }
@@ -182,15 +191,8 @@ impl Observer for Watch {
                 if let Some((_, end)) = self.partitions.last_mut() {
                     end.get_or_insert(now);
                 }
-                let open: Vec<String> = self
-                    .faults
-                    .iter()
-                    .filter(|f| f.end.is_none() && !f.crash)
-                    .map(|f| f.node.clone())
-                    .collect();
-                for node in open {
-                    self.close(&node, now);
-                }
+                // Pauses outlast it: only a resume ends them.
+                self.close(None, now, Cause::Isolation);
             }
             Action::LoseLinks(_) => self.link_losses.push((now, None)),
             Action::RestoreLinks => {
@@ -345,7 +347,7 @@ fn measure_faults(
     let crashed: BTreeSet<&str> = watch
         .faults
         .iter()
-        .filter(|f| f.crash)
+        .filter(|f| f.cause == Cause::Crash)
         .map(|f| f.node.as_str())
         .collect();
     for fault in &watch.faults {
@@ -374,7 +376,7 @@ fn measure_faults(
                 .push((t - fault.start).as_millis() as u64),
             _ => figures.undetected += 1,
         }
-        if fault.crash {
+        if fault.cause == Cause::Crash {
             if let Some(dead_at) = detected {
                 let to_dead: Vec<&super::Sent> = sent
                     .values()
