@@ -61,8 +61,9 @@ pub fn check(history: &History, add_f: &str) -> Edn {
             // Both sorted: one walk through them, not a lookup per element.
             let mut seen = seen.into_iter().peekable();
             for (value, e) in elements.iter_mut() {
-                while seen.next_if(|s| *s < value).is_some() {}
-                if seen.next_if(|s| *s == value).is_some() {
+                // By `cmp`, as a set lookup would: 1 and 1.0 are the same element.
+                while seen.next_if(|s| (*s).cmp(value).is_lt()).is_some() {}
+                if seen.next_if(|s| (*s).cmp(value).is_eq()).is_some() {
                     e.known.get_or_insert(index);
                     e.last_present = Some(e.last_present.map_or(inv, |lp| lp.max(inv)));
                 } else {
@@ -198,6 +199,21 @@ mod tests {
         assert_eq!(r.get("valid?"), Some(&Edn::Bool(true)));
         assert_eq!(r.get("stable-count"), Some(&Edn::Int(2)));
         assert_eq!(r.get("duplicated-count"), Some(&Edn::Int(0)));
+    }
+
+    #[test]
+    fn reads_in_any_order_with_repeats() {
+        let mut b = Builder::default();
+        for v in [5, 1, 3, 2] {
+            add(&mut b, 0, v);
+        }
+        read(&mut b, 1, &[3, 3, 9, 1, 5, 1]);
+        let r = check(&b);
+        assert_eq!(r.get("stable-count"), Some(&Edn::Int(3)));
+        assert_eq!(r.get("lost").map(ToString::to_string), Some("[2]".into()));
+        read(&mut b, 1, &[2, 5, 3]);
+        let r = check(&b);
+        assert_eq!(r.get("lost").map(ToString::to_string), Some("[1]".into()));
     }
 
     #[test]
