@@ -96,13 +96,20 @@ impl Detector {
     }
 
     fn votes<'a>(&'a self, peer: &'a str) -> impl Iterator<Item = &'a String> {
-        let inc = self.incarnation(peer);
         self.records
             .iter()
             .filter(move |(author, r)| {
-                *author != peer && r.suspects.get(peer).is_some_and(|i| *i >= inc)
+                r.suspects
+                    .get(peer)
+                    .is_some_and(|inc| self.is_current(author, peer, *inc))
             })
             .map(|(author, _)| author)
+    }
+
+    /// A doubt or suspicion by `author` of `peer` at incarnation `inc` still stands: it is
+    /// not about the author itself, and the peer has not refuted it.
+    fn is_current(&self, author: &str, peer: &str, inc: u64) -> bool {
+        author != peer && inc >= self.incarnation(peer)
     }
 
     /// How this node sees `peer` now. (Kept up to date by every change to the records: it
@@ -244,17 +251,15 @@ impl Detector {
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         let mut doubted = BTreeSet::new();
         for (author, r) in &self.records {
-            for (peer, inc, vote) in r
-                .suspects
-                .iter()
-                .map(|(p, i)| (p, i, true))
-                .chain(r.doubts.iter().map(|(p, i)| (p, i, false)))
-            {
-                if peer != author && *inc >= self.incarnation(peer) {
+            for (peer, inc) in &r.suspects {
+                if self.is_current(author, peer, *inc) {
+                    *votes.entry(peer).or_default() += 1;
                     doubted.insert(peer.clone());
-                    if vote {
-                        *votes.entry(peer).or_default() += 1;
-                    }
+                }
+            }
+            for (peer, inc) in &r.doubts {
+                if self.is_current(author, peer, *inc) {
+                    doubted.insert(peer.clone());
                 }
             }
         }

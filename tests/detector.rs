@@ -25,16 +25,22 @@ fn request(dest: &str, msg_id: u64, payload: Payload) -> Envelope {
     }
 }
 
-/// Node n2 of n0..n2, initialised, with four values sent up to its parent n0 (whose acks
-/// never come) and the detector ticker run once at 50 ms.
-fn leaf_with_writes_in_flight() -> StateMachine {
+/// Node `id` of n0..n2, after its init.
+fn initialised(id: &str) -> StateMachine {
     let nodes: Vec<String> = (0..3).map(|i| format!("n{i}")).collect();
     let mut m = StateMachine::new(Config::default());
     let init = Payload::Init {
-        node_id: "n2".into(),
+        node_id: id.into(),
         node_ids: nodes,
     };
-    m.handle(Event::Message(request("n2", 1, init)), ms(0));
+    m.handle(Event::Message(request(id, 1, init)), ms(0));
+    m
+}
+
+/// Node n2 of n0..n2, initialised, with four values sent up to its parent n0 (whose acks
+/// never come) and the detector ticker run once at 50 ms.
+fn leaf_with_writes_in_flight() -> StateMachine {
+    let mut m = initialised("n2");
     for (i, at) in [10, 20, 30, 40].into_iter().enumerate() {
         let write = request("n2", 2 + i as u64, Payload::Broadcast { message: i as i64 });
         let out = m.handle(Event::Message(write), ms(at));
@@ -82,13 +88,7 @@ fn time_this_node_was_stopped_is_not_held_against_its_peers() {
 #[test]
 fn a_probe_is_answered_once_even_when_overtaken_or_copied() {
     use node::protocol::Gossip;
-    let nodes: Vec<String> = (0..3).map(|i| format!("n{i}")).collect();
-    let mut m = StateMachine::new(Config::default());
-    let init = Payload::Init {
-        node_id: "n0".into(),
-        node_ids: nodes,
-    };
-    m.handle(Event::Message(request("n0", 1, init)), ms(0));
+    let mut m = initialised("n0");
     let from_n1 = |g: Gossip| Envelope {
         src: "n1".into(),
         dest: "n0".into(),

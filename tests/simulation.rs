@@ -17,16 +17,20 @@ use support::sweep::{options, replay, sweep};
 
 #[test]
 fn five_nodes_lose_nothing_under_partitions_and_pauses() {
-    // fly.io 3c's shape, with faults every 2 s on average.
     for nemesis in [
         vec![Fault::Partition],
         vec![Fault::Pause],
         vec![Fault::Partition, Fault::Pause],
     ] {
-        let mut opts = options(5, 20, 10.0, 0, &nemesis);
-        opts.nemesis_interval = Duration::from_secs(2);
-        sweep(opts, 0..40, |_| Ok(()));
+        five_nodes_lose_nothing(&nemesis, 0, 0..40);
     }
+}
+
+/// fly.io 3c's shape (5 nodes, 20 s, rate 10), with faults every 2 s on average.
+fn five_nodes_lose_nothing(nemesis: &[Fault], latency: u64, seeds: std::ops::Range<u64>) {
+    let mut opts = options(5, 20, 10.0, latency, nemesis);
+    opts.nemesis_interval = Duration::from_secs(2);
+    sweep(opts, seeds, |_| Ok(()));
 }
 
 #[test]
@@ -60,9 +64,7 @@ fn five_nodes_lose_nothing_under_lost_links_and_duplicates() {
             Fault::Pause,
         ],
     ] {
-        let mut opts = options(5, 20, 10.0, 20, &nemesis);
-        opts.nemesis_interval = Duration::from_secs(2);
-        sweep(opts, 0..30, |_| Ok(()));
+        five_nodes_lose_nothing(&nemesis, 20, 0..30);
     }
 }
 

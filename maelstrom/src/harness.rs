@@ -223,7 +223,6 @@ pub struct Harness {
     progress: Progress,
     partitioned: bool,
     links_lost: bool,
-    duplicating: bool,
     paused: BTreeSet<String>,
     ever_paused: BTreeSet<String>,
     crashed: BTreeSet<String>,
@@ -271,7 +270,6 @@ impl Harness {
             progress: Progress::default(),
             partitioned: false,
             links_lost: false,
-            duplicating: false,
             paused: BTreeSet::new(),
             ever_paused: BTreeSet::new(),
             crashed: BTreeSet::new(),
@@ -347,7 +345,7 @@ impl Harness {
             partitioned: self.partitioned,
             paused: self.paused.len(),
             links_lost: self.links_lost,
-            duplicating: self.duplicating,
+            duplicating: self.net.is_duplicating(),
             ..self.progress
         }
     }
@@ -677,7 +675,7 @@ impl Harness {
         if self.links_lost {
             self.restore_links();
         }
-        if self.duplicating {
+        if self.net.is_duplicating() {
             self.stop_duplicating();
         }
         if !self.paused.is_empty() {
@@ -705,7 +703,6 @@ impl Harness {
 
     fn stop_duplicating(&mut self) {
         self.net.set_duplicating(false);
-        self.duplicating = false;
         self.nemesis_record("stop-duplication", Edn::Nil, Edn::kw("stopped"));
     }
 
@@ -758,10 +755,9 @@ impl Harness {
                 self.actions.push(Action::LoseLinks(lost.clone()));
                 self.nemesis_record("start-link-loss", grudge_edn(&lost), Edn::kw("links-lost"));
             }
-            Fault::Duplicate if self.duplicating => self.stop_duplicating(),
+            Fault::Duplicate if self.net.is_duplicating() => self.stop_duplicating(),
             Fault::Duplicate => {
                 self.net.set_duplicating(true);
-                self.duplicating = true;
                 self.nemesis_record("start-duplication", Edn::Nil, Edn::kw("duplicating"));
             }
             Fault::Pause if !self.paused.is_empty() => self.resume_all(),

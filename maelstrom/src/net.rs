@@ -368,6 +368,10 @@ impl Network {
         self.duplicating = on;
     }
 
+    pub fn is_duplicating(&self) -> bool {
+        self.duplicating
+    }
+
     pub fn stats(&self) -> NetStats {
         self.stats
     }
