@@ -45,6 +45,8 @@ pub struct Figures {
     /// many of them were not probes.
     pub msgs_to_dead_per_s: Option<f64>,
     pub non_probes_to_dead: usize,
+    /// FNV-1a of the history as EDN: equal across binaries iff the histories are equal.
+    pub history_digest: String,
 }
 
 impl Figures {
@@ -64,6 +66,7 @@ impl Figures {
             "false_deaths": self.false_deaths,
             "msgs_to_dead_per_s": self.msgs_to_dead_per_s.map(|v| (v * 100.0).round() / 100.0),
             "non_probes_to_dead": self.non_probes_to_dead,
+            "history_digest": self.history_digest,
         })
     }
 }
@@ -255,6 +258,13 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
         timeline: watch.changes.clone(),
         msgs_to_dead_per_s: None,
         non_probes_to_dead: 0,
+        history_digest: format!(
+            "{:016x}",
+            maelstrom::history::write_history_edn(&outcome.history)
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
+                    .wrapping_mul(0x0100_0000_01b3))
+        ),
     };
     measure_faults(&watch, &sent, outcome.end, &mut figures);
     figures
