@@ -145,10 +145,10 @@ impl Detector {
         self.status.get(peer).copied().unwrap_or(Status::Alive)
     }
 
-    fn judge(&self, votes: usize) -> Status {
+    fn judge(votes: usize, threshold: usize) -> Status {
         if votes == 0 {
             Status::Alive
-        } else if votes >= self.death_threshold() {
+        } else if votes >= threshold {
             Status::Dead
         } else {
             Status::Suspected
@@ -181,8 +181,7 @@ impl Detector {
         *strikes += 1;
         let strikes = *strikes;
         let inc = self.incarnation(peer);
-        let me = self.me.clone();
-        let own = self.records.get_mut(&me).expect("own record");
+        let own = self.records.get_mut(&self.me).expect("own record");
         let mut changed = false;
         if strikes >= STRIKES_TO_DOUBT && own.doubts.get(peer) != Some(&inc) {
             own.doubts.insert(peer.to_string(), inc);
@@ -210,8 +209,7 @@ impl Detector {
 
     /// Takes back our doubt and suspicion of `peer`; false if we had neither.
     fn withdraw(&mut self, peer: &str) -> bool {
-        let me = self.me.clone();
-        let own = self.records.get_mut(&me).expect("own record");
+        let own = self.records.get_mut(&self.me).expect("own record");
         let had = own.doubts.remove(peer).is_some() | own.suspects.remove(peer).is_some();
         if had {
             own.version += 1;
@@ -257,8 +255,7 @@ impl Detector {
             .max();
         match highest {
             Some(voted) if voted >= mine => {
-                let me = self.me.clone();
-                let own = self.records.get_mut(&me).expect("own record");
+                let own = self.records.get_mut(&self.me).expect("own record");
                 own.inc = voted + 1;
                 own.version += 1;
                 true
@@ -285,27 +282,22 @@ impl Detector {
                 }
             }
         }
-        let judged: Vec<(String, Status)> = self
-            .status
-            .keys()
-            .map(|peer| {
-                let n = votes.get(peer.as_str()).copied().unwrap_or(0);
-                (peer.clone(), self.judge(n))
-            })
-            .collect();
         self.doubted = doubted;
+        let threshold = self.death_threshold();
         let mut changes = Vec::new();
-        for (peer, to) in judged {
-            let from = self.status[&peer];
-            if from != to {
-                self.status.insert(peer.clone(), to);
+        for (peer, status) in &mut self.status {
+            let to = Self::judge(votes.get(peer.as_str()).copied().unwrap_or(0), threshold);
+            if *status != to {
                 changes.push(Change {
-                    voters: self.voters(&peer),
-                    peer,
-                    from,
+                    peer: peer.clone(),
+                    from: std::mem::replace(status, to),
                     to,
+                    voters: Vec::new(),
                 });
             }
+        }
+        for change in &mut changes {
+            change.voters = self.voters(&change.peer);
         }
         self.status_changes += changes.len() as u64;
         Changed {

@@ -111,3 +111,142 @@ impl Client {
         self.data.merge(delta)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::machine::StateMachine;
+    use crate::machine::testing::{begun, ms, node, request, run, sent};
+    use crate::wire::{Add, Element, Envelope, Payload, ReadOk};
+
+    fn reply(out: &[Envelope]) -> &Payload {
+        let replies: Vec<_> = out.iter().filter(|e| e.dest == "c1").collect();
+        assert_eq!(replies.len(), 1, "{out:?}");
+        &replies[0].body.payload
+    }
+
+    fn read(m: &mut StateMachine, at: u64) -> Payload {
+        let id = m.id().expect("initialised").to_string();
+        reply(&m.handle(request(&id, 90, Payload::Read), ms(at))).clone()
+    }
+
+    #[test]
+    fn echo_generate_and_membership_are_answered() {
+        let mut m = node("n0", 3);
+        let echo = Payload::Echo {
+            echo: json!({"a": 1}),
+        };
+        let out = m.handle(request("n0", 2, echo), ms(1));
+        assert_eq!(
+            *reply(&out),
+            Payload::EchoOk {
+                echo: json!({"a": 1})
+            }
+        );
+        assert_eq!(out[0].body.in_reply_to, Some(2));
+        let ids: Vec<Payload> = (3..5)
+            .map(|id| reply(&m.handle(request("n0", id, Payload::Generate), ms(2))).clone())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                Payload::GenerateOk { id: "n0-1".into() },
+                Payload::GenerateOk { id: "n0-2".into() }
+            ]
+        );
+        let out = m.handle(request("n0", 5, Payload::Membership), ms(3));
+        let Payload::MembershipOk(view) = reply(&out) else {
+            panic!("{out:?}")
+        };
+        assert_eq!(view.alive, ["n1", "n2"]);
+    }
+
+    #[test]
+    fn a_write_goes_up_to_the_parent_before_its_reply() {
+        let mut m = node("n1", 2);
+        let out = m.handle(
+            request("n1", 2, Payload::Broadcast { message: 5.into() }),
+            ms(1),
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        let (dest, g) = sent(&out)[0];
+        assert_eq!((dest, g.values.clone()), ("n0", vec![Element::Int(5)]));
+        assert_eq!(out[1].body.payload, Payload::BroadcastOk);
+        // A value known already still goes up: the write is answered only after it did.
+        let out = m.handle(
+            request("n1", 3, Payload::Broadcast { message: 5.into() }),
+            ms(2),
+        );
+        assert_eq!(sent(&out).len(), 1, "{out:?}");
+    }
+
+    #[test]
+    fn reads_follow_the_first_write() {
+        let mut m = node("n0", 1);
+        assert_eq!(
+            read(&mut m, 1),
+            Payload::ReadOk(ReadOk::Messages { messages: vec![] }),
+            "before any write, as broadcast"
+        );
+        let x = Element::try_from(json!("x")).unwrap();
+        for (id, element) in [(2, x.clone()), (3, 2.into()), (4, (-1).into())] {
+            let add = Payload::Add(Add::Element(element));
+            assert_eq!(
+                *reply(&m.handle(request("n0", id, add), ms(2))),
+                Payload::AddOk
+            );
+        }
+        assert_eq!(
+            read(&mut m, 3),
+            Payload::ReadOk(ReadOk::Elements {
+                value: vec![(-1).into(), 2.into(), x]
+            })
+        );
+
+        let mut m = node("n0", 1);
+        for (id, delta) in [(2, 5), (3, -7), (4, 1)] {
+            m.handle(request("n0", id, Payload::Add(Add::Delta(delta))), ms(1));
+        }
+        assert_eq!(
+            read(&mut m, 2),
+            Payload::ReadOk(ReadOk::Counter { value: -1 })
+        );
+    }
+
+    #[test]
+    fn gossip_waits_for_the_workload() {
+        let mut m = node("n1", 2);
+        assert!(
+            run(&mut m, 1, 3000).is_empty(),
+            "nothing before the workload"
+        );
+        m.handle(request("n1", 2, Payload::Echo { echo: json!(1) }), ms(3000));
+        assert!(
+            run(&mut m, 3001, 4000).is_empty(),
+            "echo is not the workload"
+        );
+        read(&mut m, 4000);
+        let out = run(&mut m, 4001, 4020);
+        let announce: Vec<_> = out.iter().map(|(t, e)| (*t, e.dest.as_str())).collect();
+        assert_eq!(
+            announce,
+            [(4010, "n0")],
+            "a read begins it: the parent hears of its child"
+        );
+    }
+
+    #[test]
+    fn replies_are_never_answered() {
+        let mut m = begun("n0", 2);
+        for reply in [
+            Payload::EchoOk { echo: json!(1) },
+            Payload::AddOk,
+            Payload::InitOk,
+        ] {
+            assert!(m.handle(request("n0", 7, reply), ms(1)).is_empty());
+        }
+        let error = Payload::error(crate::wire::ErrorCode::Other(1001), "?");
+        assert_eq!(m.handle(request("n0", 8, error), ms(1)), Vec::new());
+    }
+}

@@ -209,3 +209,62 @@ fn message(
     );
     Envelope::new(me, link.peer(), Payload::Gossip(g))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::machine::testing::{begun, gossip, ms, probes_to, request, run, sent};
+    use crate::wire::{Element, Gossip, Payload};
+
+    fn data(seq: u64, probe: bool) -> Gossip {
+        Gossip {
+            seq,
+            probe,
+            values: vec![Element::Int(seq as i64)],
+            ..Gossip::default()
+        }
+    }
+
+    #[test]
+    fn a_probe_is_answered_at_once_and_data_after_the_ack_delay() {
+        let mut m = begun("n0", 3);
+        let out = m.handle(gossip("n1", "n0", data(1, true)), ms(5));
+        let acks: Vec<_> = sent(&out).iter().map(|(d, g)| (*d, g.seq, g.ack)).collect();
+        assert_eq!(acks, [("n1", 0, 1)]);
+        m.handle(gossip("n2", "n0", data(1, false)), ms(5));
+        let out = run(&mut m, 6, 420);
+        let to_n2: Vec<_> = out
+            .iter()
+            .filter(|(_, e)| e.dest == "n2")
+            .map(|(t, e)| match &e.body.payload {
+                Payload::Gossip(g) => (*t, g.seq, g.ack, g.ack_delay),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // n2 is no child of ours: the ack goes alone, reporting how long it was held.
+        assert_eq!(to_n2, [(410, 0, 1, 405)]);
+    }
+
+    #[test]
+    fn timeouts_follow_the_measured_round_trip() {
+        let mut m = begun("n2", 3);
+        m.handle(
+            request("n2", 3, Payload::Broadcast { message: 1.into() }),
+            ms(0),
+        );
+        // n0 acknowledges after 100 ms: srtt 100, rttvar 50, so the timeout is
+        // 100 + 4·50 = 300 ms (above the 250 ms floor).
+        let ack = Gossip {
+            ack: 1,
+            ..Gossip::default()
+        };
+        m.handle(gossip("n0", "n2", ack), ms(100));
+        m.handle(
+            request("n2", 4, Payload::Broadcast { message: 2.into() }),
+            ms(200),
+        );
+        // A data message may wait out the ack delay (400) and a tick (25) on top: it
+        // fails at 925, and the first probe follows the strike.
+        let out = run(&mut m, 201, 1000);
+        assert_eq!(probes_to(&out, "n0").first(), Some(&925), "{out:?}");
+    }
+}

@@ -12,6 +12,8 @@ mod links;
 mod node;
 mod overlay;
 mod probing;
+#[cfg(test)]
+mod testing;
 
 use std::time::Duration;
 
@@ -170,4 +172,76 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{gossip, message, ms, node, request};
+    use super::*;
+    use crate::wire::{Element, Gossip, ReadOk};
+
+    fn error_code(out: &[Envelope]) -> Option<ErrorCode> {
+        match &out.first()?.body.payload {
+            Payload::Error { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn before_init_requests_wait_and_peer_messages_are_kept() {
+        let mut m = StateMachine::new(Config::default());
+        let out = m.handle(request("n0", 2, Payload::Read), ms(0));
+        assert_eq!(error_code(&out), Some(ErrorCode::TemporarilyUnavailable));
+        assert_eq!((out[0].src.as_str(), out[0].dest.as_str()), ("n0", "c1"));
+        let early = Gossip {
+            seq: 1,
+            values: vec![Element::Int(9)],
+            ..Gossip::default()
+        };
+        assert!(m.handle(gossip("n1", "n0", early), ms(1)).is_empty());
+        let init = Payload::Init {
+            node_id: "n0".into(),
+            node_ids: vec!["n0".into(), "n1".into()],
+        };
+        let out = m.handle(request("n0", 3, init.clone()), ms(2));
+        assert_eq!(out[0].body.payload, Payload::InitOk);
+        let out = m.handle(request("n0", 4, Payload::Read), ms(3));
+        assert_eq!(
+            out[0].body.payload,
+            Payload::ReadOk(ReadOk::Messages {
+                messages: vec![Element::Int(9)]
+            })
+        );
+        // The same init again is acknowledged again; another one is refused.
+        let out = m.handle(request("n0", 5, init), ms(4));
+        assert_eq!(out[0].body.payload, Payload::InitOk);
+        let other = Payload::Init {
+            node_id: "n0".into(),
+            node_ids: vec!["n0".into()],
+        };
+        let out = m.handle(request("n0", 6, other), ms(5));
+        assert_eq!(error_code(&out), Some(ErrorCode::PreconditionFailed));
+    }
+
+    #[test]
+    fn misaddressed_and_unreadable_input_is_answered_as_this_node() {
+        let mut m = node("n0", 2);
+        let out = m.handle(request("n1", 2, Payload::Read), ms(1));
+        assert_eq!(error_code(&out), Some(ErrorCode::MalformedRequest));
+        assert_eq!(out[0].src, "n0");
+        let out = m.handle(
+            Event::from_line(br#"{"src":"c1","dest":"n7","body":{"type":"txn","msg_id":3}}"#),
+            ms(2),
+        );
+        assert_eq!(error_code(&out), Some(ErrorCode::NotSupported));
+        assert_eq!(
+            (out[0].src.as_str(), out[0].body.in_reply_to),
+            ("n0", Some(3))
+        );
+        let stranger = message("n9", "n0", Some(4), Payload::Gossip(Gossip::default()));
+        assert_eq!(
+            error_code(&m.handle(stranger, ms(3))),
+            Some(ErrorCode::MalformedRequest)
+        );
+    }
 }

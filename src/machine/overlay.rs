@@ -221,3 +221,109 @@ impl Overlay {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::machine::testing::{begun, gossip, ms, node, probes_to, request, run, sent};
+    use crate::membership::Status;
+    use crate::wire::{Element, Gossip, Payload, Record};
+
+    fn from_child(seq: u64, values: &[i64]) -> Gossip {
+        Gossip {
+            seq,
+            parent: true,
+            values: values.iter().map(|v| Element::Int(*v)).collect(),
+            ..Gossip::default()
+        }
+    }
+
+    #[test]
+    fn the_first_node_is_the_root_and_the_others_its_children() {
+        assert_eq!(node("n0", 3).parent(), None);
+        assert_eq!(node("n2", 3).parent(), Some("n0"));
+        let mut m = node("n2", 3);
+        let out = m.handle(
+            request("n2", 2, Payload::Broadcast { message: 1.into() }),
+            ms(5),
+        );
+        let (dest, g) = sent(&out)[0];
+        assert_eq!(dest, "n0");
+        assert!(g.parent, "it tells its parent");
+        assert!(
+            g.probe,
+            "the first message to a parent asks for its ack at once"
+        );
+    }
+
+    #[test]
+    fn values_go_down_to_the_children_in_batches() {
+        let mut m = begun("n0", 3);
+        m.handle(gossip("n1", "n0", from_child(1, &[7])), ms(5));
+        m.handle(gossip("n2", "n0", from_child(1, &[])), ms(5));
+        let to_n2 = |out: &[(u64, crate::wire::Envelope)]| -> Vec<(u64, Vec<Element>)> {
+            out.iter()
+                .filter_map(|(t, e)| match &e.body.payload {
+                    Payload::Gossip(g) if e.dest == "n2" && !g.values.is_empty() => {
+                        Some((*t, g.values.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        // The first batch is due when the workload begins: on the next gossip tick.
+        assert_eq!(to_n2(&run(&mut m, 6, 20)), [(10, vec![Element::Int(7)])]);
+        m.handle(gossip("n1", "n0", from_child(2, &[8])), ms(20));
+        let out = run(&mut m, 21, 220);
+        // 7 is not acknowledged yet: it rides again with 8, in the next batch.
+        assert_eq!(to_n2(&out), [(210, vec![Element::Int(7), Element::Int(8)])]);
+        assert!(
+            out.iter().all(|(_, e)| e.dest != "n1"),
+            "n1 has both values: {out:?}"
+        );
+    }
+
+    #[test]
+    fn quiet_neighbours_and_unknown_peers_get_heartbeats() {
+        let mut m = begun("n0", 3);
+        m.handle(gossip("n1", "n0", from_child(1, &[])), ms(5));
+        let out = run(&mut m, 6, 1100);
+        // The root has never heard of n2 since the workload began at 0; its child n1 was
+        // last heard at 5.
+        assert_eq!(probes_to(&out, "n2"), [1000]);
+        assert_eq!(probes_to(&out, "n1"), [1010]);
+    }
+
+    #[test]
+    fn a_parent_ruled_out_is_replaced_by_the_next_node() {
+        let mut m = begun("n2", 3);
+        // With three nodes one vote is death: n1 suspects n0.
+        let record = Record {
+            version: 1,
+            suspects: BTreeMap::from([("n0".to_string(), 0)]),
+            ..Record::default()
+        };
+        let news = Gossip {
+            seq: 1,
+            members: BTreeMap::from([("n1".to_string(), record)]),
+            ..Gossip::default()
+        };
+        m.handle(gossip("n1", "n2", news), ms(5));
+        assert_eq!(m.status("n0"), Some(Status::Dead));
+        assert_eq!(m.parent(), Some("n1"));
+        let out = m.handle(
+            request("n2", 3, Payload::Broadcast { message: 4.into() }),
+            ms(6),
+        );
+        let to: Vec<_> = sent(&out)
+            .iter()
+            .map(|(d, g)| (*d, g.parent, g.probe))
+            .collect();
+        assert_eq!(
+            to,
+            [("n1", true, true)],
+            "the new parent is asked for its ack at once"
+        );
+    }
+}

@@ -154,3 +154,63 @@ fn probe_doubted(now: Duration, links: &mut Links, d: &Detector, out: &mut Vec<E
             .then_some(Kind::Probe)
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::event::{Event, Trigger};
+    use crate::machine::StateMachine;
+    use crate::machine::testing::{begun, ms, probes_to, request, run};
+    use crate::membership::Status;
+    use crate::wire::Payload;
+
+    /// n2 of three, whose first write (at 10 ms) goes to its parent n0, which never answers.
+    fn leaf_with_a_write() -> StateMachine {
+        let mut m = begun("n2", 3);
+        m.handle(
+            request("n2", 3, Payload::Broadcast { message: 1.into() }),
+            ms(10),
+        );
+        m
+    }
+
+    #[test]
+    fn a_peer_with_a_strike_is_probed_until_it_is_suspected() {
+        let mut m = leaf_with_a_write();
+        let out = run(&mut m, 11, 3000);
+        // The write was a probe (the first message to a parent), due back within the
+        // initial 500 ms timeout plus a tick: its strike at 550 starts probing, two deep,
+        // a third of a timeout apart; the third strike makes n0 suspected: with three
+        // nodes, dead.
+        let probes = probes_to(&out, "n0");
+        assert_eq!(probes[..2], [550, 725], "{probes:?}");
+        assert_eq!(m.status("n0"), Some(Status::Dead));
+    }
+
+    #[test]
+    fn time_this_node_was_stopped_is_not_held_against_its_peers() {
+        let mut m = leaf_with_a_write();
+        m.handle(Event::Trigger(Trigger::Detect), ms(25));
+        // Stopped for 5 s: the exchange due at 535 is not a strike yet (no probe follows)...
+        let out = m.handle(Event::Trigger(Trigger::Detect), ms(5_025));
+        assert!(out.is_empty(), "{out:?}");
+        // ... its deadline moved by the time lost less one tick, to 5 510: the strike comes
+        // on the next detector tick.
+        let probes = probes_to(&run(&mut m, 5_026, 5_600), "n0");
+        assert_eq!(probes[0], 5_525, "{probes:?}");
+    }
+
+    #[test]
+    fn dead_peers_are_probed_at_a_low_rate() {
+        let mut m = begun("n0", 2);
+        let out = run(&mut m, 1, 20_000);
+        assert_eq!(m.status("n1"), Some(Status::Dead));
+        // One node probes its only dead peer about once a probe period, and only probes.
+        let late = probes_to(&out, "n1")
+            .into_iter()
+            .filter(|t| *t >= 10_000)
+            .count();
+        assert!((8..=11).contains(&late), "{late} probes in 10 s");
+        let others = out.iter().filter(|(t, e)| *t >= 10_000 && e.dest == "n1");
+        assert_eq!(others.count(), late);
+    }
+}
