@@ -33,6 +33,19 @@ pub enum Status {
     Dead,
 }
 
+impl Status {
+    /// The status that `votes` current suspicions give, when `threshold` kill.
+    fn judge(votes: usize, threshold: usize) -> Status {
+        if votes == 0 {
+            Status::Alive
+        } else if votes >= threshold {
+            Status::Dead
+        } else {
+            Status::Suspected
+        }
+    }
+}
+
 pub struct Detector {
     me: String,
     /// Every node of the cluster, this one included, in `node_ids` order.
@@ -119,18 +132,15 @@ impl Detector {
 
     /// The nodes whose current vote says `peer` is suspected.
     pub fn voters(&self, peer: &str) -> Vec<String> {
-        self.votes(peer).cloned().collect()
-    }
-
-    fn votes<'a>(&'a self, peer: &'a str) -> impl Iterator<Item = &'a String> {
         self.records
             .iter()
-            .filter(move |(author, r)| {
+            .filter(|(author, r)| {
                 r.suspects
                     .get(peer)
                     .is_some_and(|inc| self.is_current(author, peer, *inc))
             })
-            .map(|(author, _)| author)
+            .map(|(author, _)| author.clone())
+            .collect()
     }
 
     /// A doubt or suspicion by `author` of `peer` at incarnation `inc` still stands: it is
@@ -143,16 +153,6 @@ impl Detector {
     /// is asked about every peer many times per tick.)
     pub fn status(&self, peer: &str) -> Status {
         self.status.get(peer).copied().unwrap_or(Status::Alive)
-    }
-
-    fn judge(votes: usize, threshold: usize) -> Status {
-        if votes == 0 {
-            Status::Alive
-        } else if votes >= threshold {
-            Status::Dead
-        } else {
-            Status::Suspected
-        }
     }
 
     pub fn is_dead(&self, peer: &str) -> bool {
@@ -286,7 +286,7 @@ impl Detector {
         let threshold = self.death_threshold();
         let mut changes = Vec::new();
         for (peer, status) in &mut self.status {
-            let to = Self::judge(votes.get(peer.as_str()).copied().unwrap_or(0), threshold);
+            let to = Status::judge(votes.get(peer.as_str()).copied().unwrap_or(0), threshold);
             if *status != to {
                 changes.push(Change {
                     peer: peer.clone(),

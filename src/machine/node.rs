@@ -25,7 +25,7 @@ pub(super) struct Node {
     probing: Probing,
     /// Gossip starts with the workload (topology or a client request), never before:
     /// right after `init`, peers may not be registered yet
-    /// (docs/maelstrom-compatibility.md 9, pitfall 6). Since when: peers never heard from
+    /// (docs/maelstrom-compatibility.md 9, note 6). Since when: peers never heard from
     /// by then are probed early.
     active_since: Option<Duration>,
 }
