@@ -35,7 +35,8 @@ pub struct Config {
     /// fail with it (they would have shared its ack).
     pub ack_delay: Duration,
     /// A peer in the overlay quiet this long is probed (a child gives its parent half as
-    /// long again). A root probes peers it has never heard from after a quarter of it.
+    /// long again). A root probes peers it has never heard from after as long, or a
+    /// quarter of it once some round trip has been measured.
     pub heartbeat: Duration,
     /// Period of the low-rate probes of suspected and dead peers: about three per period
     /// across the cluster.

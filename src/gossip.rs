@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
-use crate::wire::{Gossip, Records};
+use crate::wire::{Gossip, Record, Records};
 
 /// Smoothed round-trip time and variation (RFC 6298), measured on acks net of the time
 /// the peer held them.
@@ -170,7 +170,7 @@ impl Link {
     fn records_to_send<'a>(
         &'a self,
         records: &'a Records,
-    ) -> impl Iterator<Item = (&'a String, &'a crate::wire::Record)> {
+    ) -> impl Iterator<Item = (&'a String, &'a Record)> {
         records.iter().filter(|(author, r)| {
             **author != self.peer
                 && r.version > self.members_known.get(*author).copied().unwrap_or(0)
@@ -353,7 +353,7 @@ pub fn data_of(g: &Gossip) -> Data {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Element, Record};
+    use crate::wire::Element;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)

@@ -161,9 +161,11 @@ impl Overlay {
         let live_child = |peer: &str, link: &Link| link.is_child && !detector.is_dead(peer);
         let records = detector.records();
         links.send_each(records, now, out, |peer, link| {
-            live_child(peer, link)
-                .then(|| self.due(link, flush_down, now))
-                .flatten()
+            if live_child(peer, link) {
+                self.due(link, flush_down, now)
+            } else {
+                None
+            }
         });
         if let Some(parent) = self.parent()
             && !live_child(parent, links.get(parent))
