@@ -67,9 +67,9 @@ impl Node {
 
     /// A message addressed to this node.
     pub fn on_message(&mut self, env: &Envelope, now: Duration, out: &mut Vec<Envelope>) {
-        let request = match &env.body.payload {
+        match &env.body.payload {
             Payload::Gossip(g) if self.links.contains(&env.src) => {
-                return self.on_gossip(&env.src, g, now, out);
+                self.on_gossip(&env.src, g, now, out);
             }
             Payload::Gossip(_) => {
                 let text = format!("gossip from {}, which is not a peer", env.src);
@@ -77,11 +77,14 @@ impl Node {
                 if env.body.msg_id.is_some() {
                     out.push(env.error(ErrorCode::MalformedRequest, text));
                 }
-                return;
             }
-            request => request,
-        };
-        match self.client.serve(request, &self.detector) {
+            _ => self.serve(env, now, out),
+        }
+    }
+
+    /// A client request: its reply, after whatever it sets going.
+    fn serve(&mut self, env: &Envelope, now: Duration, out: &mut Vec<Envelope>) {
+        match self.client.serve(&env.body.payload, &self.detector) {
             None => debug!(src = %env.src, "ignoring a reply-type message"),
             Some(Served::Reply(reply)) => out.push(env.reply(reply)),
             Some(Served::Begin(reply)) => {
