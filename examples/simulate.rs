@@ -11,8 +11,9 @@ mod support;
 use std::time::Duration;
 
 use clap::Parser;
-use maelstrom::harness::{Fault, TestOptions};
+use maelstrom::nemesis::Fault;
 use maelstrom::net::LatencyDist;
+use maelstrom::options::TestOptions;
 use maelstrom::workload::Workload;
 use node::config::Config;
 use serde_json::{Value, json};

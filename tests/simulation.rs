@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use maelstrom::driver::sim::simulate;
-use maelstrom::harness::Fault;
+use maelstrom::nemesis::Fault;
 use maelstrom::workload::Workload;
 use node::config::Config;
 use serde_json::json;

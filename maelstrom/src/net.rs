@@ -156,9 +156,12 @@ pub struct Network {
     dist: LatencyDist,
     rng: ChaCha8Rng,
     inboxes: BTreeMap<String, Inbox>,
-    grudge: Grudge,
-    /// One-way link loss: receiver → senders it drops, apart from partitions.
-    lost_links: Grudge,
+    /// The partition in force, if any. One whose shape cuts nothing (a third of fewer than
+    /// four nodes) is in force all the same, until healed.
+    partition: Option<Grudge>,
+    /// One-way link loss in force, if any: receiver → senders it drops, apart from
+    /// partitions.
+    lost_links: Option<Grudge>,
     duplicating: bool,
     /// `next_event`, while known: every delivery polls, and most polls find nothing due.
     earliest: std::cell::Cell<Option<Option<Duration>>>,
@@ -174,8 +177,8 @@ impl Network {
             dist,
             rng,
             inboxes: BTreeMap::new(),
-            grudge: Grudge::new(),
-            lost_links: Grudge::new(),
+            partition: None,
+            lost_links: None,
             duplicating: false,
             earliest: std::cell::Cell::new(Some(None)),
             next_id: 0,
@@ -325,8 +328,9 @@ impl Network {
         }
         inbox.take_at = None;
         let refused = |src: &String| {
-            [&self.grudge, &self.lost_links]
-                .iter()
+            [&self.partition, &self.lost_links]
+                .into_iter()
+                .flatten()
                 .any(|g| g.get(id).is_some_and(|r| r.contains(src)))
         };
         while let Some(Reverse((deadline, _, QueuedMessage(message)))) = inbox.queue.pop() {
@@ -340,27 +344,32 @@ impl Network {
 
     /// Adds a grudge (start of a partition).
     pub fn partition(&mut self, grudge: &Grudge) {
-        add_grudge(&mut self.grudge, grudge);
+        add_grudge(self.partition.get_or_insert_default(), grudge);
     }
 
-    /// Clears every grudge (stop-partition heals everything).
+    /// Ends the partition, whatever its grudges (stop-partition heals everything).
     pub fn heal(&mut self) {
-        self.grudge.clear();
+        self.partition = None;
     }
 
-    /// The current grudge.
-    pub fn grudge(&self) -> &Grudge {
-        &self.grudge
+    /// Whether a partition is in force (since `partition`, until `heal`).
+    pub fn is_partitioned(&self) -> bool {
+        self.partition.is_some()
     }
 
     /// Starts one-way link loss: each receiver drops messages from its senders, like a
     /// grudge, until `restore_links`. Partitions and their healing leave it alone.
     pub fn lose_links(&mut self, lost: &Grudge) {
-        add_grudge(&mut self.lost_links, lost);
+        add_grudge(self.lost_links.get_or_insert_default(), lost);
     }
 
     pub fn restore_links(&mut self) {
-        self.lost_links.clear();
+        self.lost_links = None;
+    }
+
+    /// Whether link loss is in force (since `lose_links`, until `restore_links`).
+    pub fn links_lost(&self) -> bool {
+        self.lost_links.is_some()
     }
 
     /// Turns duplication of messages between nodes on or off.

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use maelstrom::harness::{Fault, TestOptions};
+use maelstrom::nemesis::Fault;
+use maelstrom::options::TestOptions;
 use maelstrom::workload::Workload;
 use node::config::Config;
 use serde_json::json;

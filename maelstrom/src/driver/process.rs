@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::edn::Edn;
-use crate::harness::{Action, Harness, Outcome, Progress, TestOptions};
+use crate::harness::{Harness, Outcome, Progress};
 use crate::message::{is_client, parse_line};
+use crate::options::TestOptions;
+use crate::record::Action;
 
 /// Lines kept per stream for crash reports.
 const RING: usize = 32;

@@ -1,0 +1,424 @@
+//! One deterministic model of a whole Maelstrom test: the network, the clients, the
+//! nemesis, the schedule, the phases and the history. It is driven by time passed in, so
+//! the wall-clock driver (real processes) and the virtual-clock simulation (in-process
+//! nodes) run exactly the same test logic.
+//!
+//! Phases (docs/maelstrom-compatibility.md 1.5, 5.3): init (10 s) → setup clients and
+//! topology (5 s, broadcast only) → the history's time origin → main phase until the time
+//! limit → wait for in-flight ops → (workloads with a final phase) heal, 10 s recovery, one
+//! final read per thread → teardown.
+
+pub mod clients;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use crate::history::History;
+use crate::message::{Envelope, LineError, Message, is_client};
+use crate::nemesis::Nemesis;
+use crate::net::{NetError, NetStats, Network};
+use crate::options::TestOptions;
+use crate::record::{Action, Env, Record};
+use crate::schedule::Schedule;
+use crate::topology::topology;
+use crate::workload::check_closed;
+use clients::Clients;
+
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const RECOVERY: Duration = Duration::from_secs(10);
+
+/// The result of a run, before checking.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub history: History,
+    pub net: NetStats,
+    /// Why the test aborted (Maelstrom exits 255), if it did.
+    pub abort: Option<String>,
+    /// Nodes whose output was ignored after a bad line (docs/maelstrom-compatibility.md 2.3).
+    pub silenced: BTreeMap<String, String>,
+    /// Sim-time of the history's origin.
+    pub origin: Duration,
+    /// Sim-time of the end of the run.
+    pub end: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    Init,
+    Setup,
+    Main,
+    /// Waiting for in-flight ops after the time limit.
+    Draining,
+    Recovery {
+        until: Duration,
+    },
+    Final,
+    Done,
+}
+
+/// Counters for a progress line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    pub partitioned: bool,
+    pub paused: usize,
+    pub links_lost: bool,
+    pub duplicating: bool,
+}
+
+pub struct Harness {
+    opts: TestOptions,
+    /// Every random choice of the test but the network's latencies.
+    rng: ChaCha8Rng,
+    net: Network,
+    now: Duration,
+    phase: Phase,
+    schedule: Schedule,
+    clients: Clients,
+    nemesis: Nemesis,
+    record: Record,
+    silenced: BTreeMap<String, String>,
+    abort: Option<String>,
+}
+
+/// The parts of a harness the clients and the nemesis act through, borrowed apart from
+/// the clients and the nemesis themselves.
+macro_rules! env {
+    ($h:expr) => {
+        Env {
+            now: $h.now,
+            net: &mut $h.net,
+            rng: &mut $h.rng,
+            record: &mut $h.record,
+        }
+    };
+}
+
+impl Harness {
+    /// Starts the test at time 0: registers the nodes and sends each its `init`.
+    pub fn new(opts: &TestOptions) -> Harness {
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let net = Network::new(
+            opts.latency_ms,
+            opts.latency_dist,
+            ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6e65_7477),
+        );
+        let mut h = Harness {
+            clients: Clients::new(opts),
+            nemesis: Nemesis::new(&opts.nemesis, &opts.nodes),
+            opts: opts.clone(),
+            rng: ChaCha8Rng::seed_from_u64(rand::Rng::random(&mut rng)),
+            net,
+            now: Duration::ZERO,
+            phase: Phase::Init,
+            schedule: Schedule::default(),
+            record: Record {
+                log_sends: opts.log_net_send,
+                ..Record::default()
+            },
+            silenced: BTreeMap::new(),
+            abort: None,
+        };
+        for node in &opts.nodes {
+            h.net.register(node);
+        }
+        for node in &opts.nodes {
+            let client = h.clients.open(&mut h.net);
+            let body = json!({"type": "init", "node_id": node, "node_ids": opts.nodes});
+            h.clients
+                .setup_rpc(&mut env!(h), &client, node, body, INIT_TIMEOUT);
+        }
+        h
+    }
+
+    pub fn options(&self) -> &TestOptions {
+        &self.opts
+    }
+
+    fn note(&mut self, line: String) {
+        env!(self).note(line);
+    }
+
+    /// Lines for the runner's log since the last call.
+    pub fn drain_log(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.record.log)
+    }
+
+    pub fn progress(&self) -> Progress {
+        let counts = self.clients.counts();
+        Progress {
+            ok: counts.ok,
+            fail: counts.fail,
+            info: counts.info,
+            partitioned: self.net.is_partitioned(),
+            paused: self.nemesis.paused_count(),
+            links_lost: self.net.links_lost(),
+            duplicating: self.net.is_duplicating(),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The earliest time the harness has something to do.
+    pub fn next_wakeup(&self) -> Option<Duration> {
+        if self.is_done() {
+            return None;
+        }
+        let mut times: Vec<Duration> = Vec::new();
+        times.extend(self.net.next_event());
+        times.extend(self.clients.deadlines());
+        match &self.phase {
+            Phase::Main => {
+                if self.clients.any_free() {
+                    times.extend(self.schedule.next_client());
+                }
+                times.extend(self.schedule.next_nemesis());
+            }
+            Phase::Recovery { until } => times.push(*until),
+            _ => {}
+        }
+        times.into_iter().min()
+    }
+
+    /// What a node wrote on stdout, parsed, at `now`.
+    pub fn node_output(&mut self, node: &str, line: Result<Envelope, LineError>, now: Duration) {
+        self.advance(now);
+        if self.silenced.contains_key(node) || self.nemesis.is_crashed(node) {
+            return;
+        }
+        let envelope = match line {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                self.silence(node, format!("{e}"));
+                return;
+            }
+        };
+        if self.clients.is_closed(&envelope.dest) && self.nemesis.was_paused(node) {
+            // A paused node answering a client that timed out meanwhile cannot know better;
+            // with our pause fault this is dropped instead of silencing the node.
+            self.note(format!(
+                "WARN dropping {node}'s message to closed client {}",
+                envelope.dest
+            ));
+            return;
+        }
+        let Envelope { src, dest, body } = envelope;
+        match self.net.send(&src, &dest, body, now) {
+            Ok(id) => env!(self).sent(id, &src, &dest),
+            Err(NetError::InvalidDest(m)) => {
+                self.silence(node, format!("Invalid dest for message {m}"))
+            }
+        }
+    }
+
+    /// Maelstrom stops reading a node's stdout after a bad line
+    /// (docs/maelstrom-compatibility.md 2.3).
+    fn silence(&mut self, node: &str, why: String) {
+        self.note(format!(
+            "ERROR {node}: {why}; Maelstrom stops reading this node's output for the rest of the test"
+        ));
+        self.silenced.insert(node.to_string(), why);
+    }
+
+    /// A node process ended. Unless our crash fault killed it, the test crashes.
+    pub fn node_exited(&mut self, node: &str, status: &str, last_lines: &[String], now: Duration) {
+        self.advance(now);
+        if self.nemesis.is_crashed(node) || self.phase == Phase::Done {
+            return;
+        }
+        self.fail(format!(
+            "node {node} exited before the end of the test ({status}); its last output:\n{}",
+            last_lines.join("\n")
+        ));
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.abort.is_none() {
+            self.note(format!("ERROR {why}"));
+            self.abort = Some(why);
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.phase = Phase::Done;
+        self.record.actions.push(Action::Teardown);
+    }
+
+    fn advance(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+    }
+
+    /// Advances to `now` and returns what the driver must do.
+    pub fn poll(&mut self, now: Duration) -> Vec<Action> {
+        self.advance(now);
+        if self.phase != Phase::Done {
+            for delivery in self.net.poll(now) {
+                if self.opts.log_net_recv {
+                    self.note(format!(":recv {}", delivery.message.to_line()));
+                }
+                let dest = delivery.message.dest.clone();
+                if is_client(&dest) {
+                    self.to_client(delivery.message);
+                } else if !self.nemesis.is_crashed(&dest) {
+                    self.record.actions.push(Action::Deliver {
+                        node: dest,
+                        message: delivery.message,
+                        due: delivery.due,
+                    });
+                }
+            }
+            self.expire_rpcs();
+            self.step();
+        }
+        std::mem::take(&mut self.record.actions)
+    }
+
+    fn expire_rpcs(&mut self) {
+        if let Some(node) = self.clients.setup_expired(self.now) {
+            let what = if self.phase == Phase::Init {
+                "init"
+            } else {
+                "topology"
+            };
+            let why = format!(
+                "{node} did not respond to {what} within its timeout (node did not respond)"
+            );
+            self.fail(why);
+            return;
+        }
+        self.clients.expire(&mut env!(self));
+    }
+
+    fn to_client(&mut self, message: Message) {
+        if let Some((node, body)) = self.clients.reply(&mut env!(self), message) {
+            self.setup_reply(&node, &body);
+        }
+    }
+
+    /// Judges the reply to a setup RPC: `init_ok`, or a closed-schema `topology_ok`.
+    fn setup_reply(&mut self, node: &str, body: &Value) {
+        let ok = match self.phase {
+            Phase::Init => match body.get("type").and_then(Value::as_str) {
+                Some("init_ok") => Ok(()),
+                _ => Err(format!("expected init_ok from {node}, got {body}")),
+            },
+            _ => body
+                .as_object()
+                .ok_or_else(|| "not an object".to_string())
+                .and_then(|m| check_closed(m, "topology_ok", None))
+                .map_err(|e| format!("malformed topology_ok from {node}: {e} in {body}")),
+        };
+        if let Err(why) = ok {
+            self.fail(why);
+        }
+    }
+
+    /// Moves the phases along.
+    fn step(&mut self) {
+        loop {
+            let before = self.phase.clone();
+            match self.phase.clone() {
+                Phase::Init if !self.clients.setting_up() => self.start_setup(),
+                Phase::Setup if !self.clients.setting_up() => self.start_main(),
+                Phase::Main => self.main_step(),
+                Phase::Draining if self.clients.idle() => self.start_recovery(),
+                Phase::Recovery { until } if self.now >= until => {
+                    self.phase = Phase::Final;
+                    self.clients.start_final_reads(&mut env!(self));
+                }
+                Phase::Final if self.clients.idle() => self.finish(),
+                _ => {}
+            }
+            if self.phase == before {
+                break;
+            }
+        }
+    }
+
+    fn start_setup(&mut self) {
+        for i in 0..self.opts.nodes.len() {
+            self.clients.close(&mut self.net, &format!("c{i}"));
+        }
+        self.phase = Phase::Setup;
+        // Jepsen sets the history's time origin just before client setup.
+        self.record.origin = self.now;
+        let nodes = &self.opts.nodes;
+        let map: serde_json::Map<String, Value> = topology(self.opts.topology, nodes)
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+        for node in nodes {
+            let client = self.clients.open(&mut self.net);
+            if self.opts.workload.sends_topology() {
+                let body = json!({"type": "topology", "topology": map});
+                self.clients
+                    .setup_rpc(&mut env!(self), &client, node, body, TOPOLOGY_TIMEOUT);
+            }
+        }
+    }
+
+    fn start_main(&mut self) {
+        self.phase = Phase::Main;
+        // The first op (client or nemesis) is emitted now, so the cutoff starts now.
+        let nemesis_interval =
+            (!self.opts.nemesis.is_empty()).then_some(self.opts.nemesis_interval);
+        self.schedule = Schedule::start(
+            self.now,
+            self.opts.time_limit,
+            self.opts.rate,
+            nemesis_interval,
+        );
+        self.note("Running the workload".into());
+    }
+
+    fn main_step(&mut self) {
+        while self.schedule.nemesis_due(self.now) {
+            self.nemesis.op(&mut env!(self));
+            self.schedule.nemesis_done(&mut self.rng);
+        }
+        while self.schedule.client_due(self.now) {
+            if !self.clients.start_next(&mut env!(self)) {
+                break;
+            }
+            self.schedule.client_done(&mut self.rng);
+        }
+        if self.schedule.is_over(self.now) {
+            self.phase = Phase::Draining;
+        }
+    }
+
+    /// After the main phase: workloads with a final generator heal, wait and read.
+    fn start_recovery(&mut self) {
+        if !self.opts.workload.has_final() {
+            self.finish();
+            return;
+        }
+        self.nemesis.stop_all(&mut env!(self));
+        self.note("Waiting for recovery...".into());
+        self.phase = Phase::Recovery {
+            until: self.now + RECOVERY,
+        };
+    }
+
+    /// The run's result; call once `is_done`.
+    pub fn outcome(self) -> Outcome {
+        Outcome {
+            history: self.record.history,
+            net: self.net.stats(),
+            abort: self.abort,
+            silenced: self.silenced,
+            origin: self.record.origin,
+            end: self.now,
+        }
+    }
+}
