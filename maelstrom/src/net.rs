@@ -31,17 +31,38 @@ pub enum LatencyDist {
     Exponential,
 }
 
+impl LatencyDist {
+    pub const ALL: [LatencyDist; 3] = [
+        LatencyDist::Constant,
+        LatencyDist::Uniform,
+        LatencyDist::Exponential,
+    ];
+
+    /// The name `--latency-dist` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyDist::Constant => "constant",
+            LatencyDist::Uniform => "uniform",
+            LatencyDist::Exponential => "exponential",
+        }
+    }
+}
+
 impl std::str::FromStr for LatencyDist {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "constant" => Ok(LatencyDist::Constant),
-            "uniform" => Ok(LatencyDist::Uniform),
-            "exponential" => Ok(LatencyDist::Exponential),
-            other => Err(format!(
-                "unknown latency distribution {other:?} (constant, uniform, exponential)"
-            )),
-        }
+        LatencyDist::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| {
+                format!("unknown latency distribution {s:?} (constant, uniform, exponential)")
+            })
+    }
+}
+
+impl std::fmt::Display for LatencyDist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::checker::Availability;
-use crate::nemesis::Fault;
+use crate::nemesis::{Fault, Faults};
 use crate::net::LatencyDist;
 use crate::topology::Topology;
 use crate::workload::Workload;
@@ -48,5 +48,54 @@ impl TestOptions {
             log_net_recv: false,
             seed: 0,
         }
+    }
+}
+
+impl TestOptions {
+    /// The command that replays this run, seed included, in simulation
+    /// (`examples/simulate.rs`): node count, timing, network, nemesis and workload.
+    pub fn replay_command(&self) -> String {
+        format!(
+            "cargo run --release --example simulate -- --nodes {} --seed {} --time-limit {} --rate {} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --workload {}",
+            self.nodes.len(),
+            self.seed,
+            self.time_limit.as_secs(),
+            self.rate,
+            self.latency_ms,
+            self.latency_dist,
+            Faults(self.nemesis.clone()),
+            self.nemesis_interval.as_secs_f64(),
+            self.workload.name(),
+        )
+    }
+}
+
+/// The network's options that the runner's command line and `examples/simulate.rs` share
+/// (`#[command(flatten)]`): the latency distribution and the nemesis. (`--latency` is not
+/// among them: its default differs.)
+#[derive(clap::Args, Clone, Debug)]
+pub struct NetworkArgs {
+    /// constant, uniform or exponential, around --latency.
+    #[arg(long, default_value = "constant")]
+    pub latency_dist: LatencyDist,
+    /// Comma-separated faults: partition (Maelstrom's); pause, crash, link-loss and
+    /// duplicate are ours; none for no nemesis.
+    #[arg(long, default_value = "none")]
+    pub nemesis: Faults,
+    /// Mean seconds between nemesis ops.
+    #[arg(long, default_value_t = 10.0)]
+    pub nemesis_interval: f64,
+}
+
+impl NetworkArgs {
+    /// Sets these options on `opts`; the nemesis interval must be positive.
+    pub fn apply(&self, opts: &mut TestOptions) -> Result<(), String> {
+        if !(self.nemesis_interval.is_finite() && self.nemesis_interval > 0.0) {
+            return Err("--nemesis-interval must be positive".into());
+        }
+        opts.latency_dist = self.latency_dist;
+        opts.nemesis = self.nemesis.0.clone();
+        opts.nemesis_interval = Duration::from_secs_f64(self.nemesis_interval);
+        Ok(())
     }
 }

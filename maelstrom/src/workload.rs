@@ -35,10 +35,33 @@ impl std::str::FromStr for Workload {
     }
 }
 
+/// What a client op does: Jepsen's `:f`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Echo,
+    Generate,
+    Broadcast,
+    Add,
+    Read,
+}
+
+impl Verb {
+    /// The keyword the history records, without its colon.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Echo => "echo",
+            Verb::Generate => "generate",
+            Verb::Broadcast => "broadcast",
+            Verb::Add => "add",
+            Verb::Read => "read",
+        }
+    }
+}
+
 /// One client operation to perform.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpSpec {
-    pub f: &'static str,
+    pub f: Verb,
     pub value: Edn,
     pub final_read: bool,
 }
@@ -110,6 +133,16 @@ impl Workload {
         self == Workload::Broadcast
     }
 
+    /// The workload's op besides `read`.
+    pub fn verb(self) -> Verb {
+        match self {
+            Workload::Echo => Verb::Echo,
+            Workload::UniqueIds => Verb::Generate,
+            Workload::Broadcast => Verb::Broadcast,
+            Workload::GSet | Workload::GCounter | Workload::PnCounter => Verb::Add,
+        }
+    }
+
     pub fn generator(self) -> Generator {
         Generator {
             workload: self,
@@ -120,7 +153,7 @@ impl Workload {
     /// The final read (broadcast and counters mark it `:final? true`; g-set does not).
     pub fn final_op(self) -> OpSpec {
         OpSpec {
-            f: "read",
+            f: Verb::Read,
             value: Edn::Nil,
             final_read: self != Workload::GSet,
         }
@@ -132,7 +165,7 @@ impl Workload {
         match (self, op.f) {
             (Workload::Echo, _) => json!({"type": "echo", "echo": v()}),
             (Workload::UniqueIds, _) => json!({"type": "generate"}),
-            (_, "read") => json!({"type": "read"}),
+            (_, Verb::Read) => json!({"type": "read"}),
             (Workload::Broadcast, _) => json!({"type": "broadcast", "message": v()}),
             (Workload::GSet, _) => json!({"type": "add", "element": v()}),
             (Workload::GCounter | Workload::PnCounter, _) => json!({"type": "add", "delta": v()}),
@@ -147,8 +180,8 @@ impl Workload {
         )
     }
 
-    fn idempotent(self, f: &str) -> bool {
-        self == Workload::Broadcast && f == "read"
+    fn idempotent(self, f: Verb) -> bool {
+        self == Workload::Broadcast && f == Verb::Read
     }
 
     /// Turns an RPC outcome into the completion op (spec 1.6, 5.4).
@@ -212,13 +245,13 @@ impl Workload {
 
     /// Checks a reply against its closed schema (spec 1.7) and extracts the ok value
     /// (`None`: the invocation's value stands).
-    fn validate(self, f: &str, body: &Value) -> Result<Option<Edn>, String> {
+    fn validate(self, f: Verb, body: &Value) -> Result<Option<Edn>, String> {
         let (kind, field): (&str, Option<(&str, Field)>) = match (self, f) {
             (Workload::Echo, _) => ("echo_ok", Some(("echo", Field::Any))),
             (Workload::UniqueIds, _) => ("generate_ok", Some(("id", Field::Any))),
-            (Workload::Broadcast, "read") => ("read_ok", Some(("messages", Field::Array))),
-            (Workload::GSet, "read") => ("read_ok", Some(("value", Field::Array))),
-            (Workload::GCounter | Workload::PnCounter, "read") => {
+            (Workload::Broadcast, Verb::Read) => ("read_ok", Some(("messages", Field::Array))),
+            (Workload::GSet, Verb::Read) => ("read_ok", Some(("value", Field::Array))),
+            (Workload::GCounter | Workload::PnCounter, Verb::Read) => {
                 ("read_ok", Some(("value", Field::Integer)))
             }
             (Workload::Broadcast, _) => ("broadcast_ok", None),
@@ -306,24 +339,17 @@ impl Generator {
         };
         match self.workload {
             Workload::Echo => op(
-                "echo",
+                Verb::Echo,
                 Edn::Str(format!("Please echo {}", rng.random_range(0..128))),
             ),
-            Workload::UniqueIds => op("generate", Edn::Nil),
+            Workload::UniqueIds => op(Verb::Generate, Edn::Nil),
             Workload::Broadcast | Workload::GSet => {
                 if rng.random_bool(0.5) {
                     let value = self.next_value;
                     self.next_value += 1;
-                    op(
-                        if self.workload == Workload::Broadcast {
-                            "broadcast"
-                        } else {
-                            "add"
-                        },
-                        Edn::Int(value),
-                    )
+                    op(self.workload.verb(), Edn::Int(value))
                 } else {
-                    op("read", Edn::Nil)
+                    op(Verb::Read, Edn::Nil)
                 }
             }
             Workload::PnCounter => pn_counter_op(rng),
@@ -341,13 +367,13 @@ impl Generator {
 fn pn_counter_op(rng: &mut ChaCha8Rng) -> OpSpec {
     if rng.random_bool(0.5) {
         OpSpec {
-            f: "add",
+            f: Verb::Add,
             value: Edn::Int(rng.random_range(-5..5)),
             final_read: false,
         }
     } else {
         OpSpec {
-            f: "read",
+            f: Verb::Read,
             value: Edn::Nil,
             final_read: false,
         }
@@ -370,7 +396,7 @@ mod tests {
         let ops: Vec<OpSpec> = (0..4000).map(|_| g.next(&mut r)).collect();
         let broadcasts: Vec<i64> = ops
             .iter()
-            .filter(|o| o.f == "broadcast")
+            .filter(|o| o.f == Verb::Broadcast)
             .filter_map(|o| o.value.as_i64())
             .collect();
         assert!((1800..2200).contains(&broadcasts.len()));
@@ -382,7 +408,7 @@ mod tests {
         let ops: Vec<OpSpec> = (0..6000).map(|_| g.next(&mut r)).collect();
         let adds: Vec<i64> = ops
             .iter()
-            .filter(|o| o.f == "add")
+            .filter(|o| o.f == Verb::Add)
             .filter_map(|o| o.value.as_i64())
             .collect();
         assert!(
@@ -394,7 +420,7 @@ mod tests {
         let mut g = Workload::PnCounter.generator();
         let adds: Vec<i64> = (0..4000)
             .map(|_| g.next(&mut r))
-            .filter(|o| o.f == "add")
+            .filter(|o| o.f == Verb::Add)
             .filter_map(|o| o.value.as_i64())
             .collect();
         assert!(
@@ -406,7 +432,7 @@ mod tests {
         assert!("lin-kvv".parse::<Workload>().is_err());
     }
 
-    fn op(f: &'static str, value: Edn) -> OpSpec {
+    fn op(f: Verb, value: Edn) -> OpSpec {
         OpSpec {
             f,
             value,
@@ -416,8 +442,8 @@ mod tests {
 
     #[test]
     fn outcomes_map_to_ok_fail_info() {
-        let read = op("read", Edn::Nil);
-        let add = op("broadcast", Edn::Int(3));
+        let read = op(Verb::Read, Edn::Nil);
+        let add = op(Verb::Broadcast, Edn::Int(3));
         let b = Workload::Broadcast;
         let ok = b.complete(
             &read,
@@ -455,13 +481,13 @@ mod tests {
         assert_eq!(extra.kind, OpType::Info);
         assert!(extra.exception.unwrap().contains("Malformed"));
         // g-set and counters turn every failure into an exception.
-        let g = Workload::GSet.complete(&op("add", Edn::Int(1)), &err(11));
+        let g = Workload::GSet.complete(&op(Verb::Add, Edn::Int(1)), &err(11));
         assert_eq!((g.kind, g.exception.is_some()), (OpType::Info, true));
     }
 
     #[test]
     fn closed_schemas() {
-        let v = |body: Value| Workload::PnCounter.validate("read", &body);
+        let v = |body: Value| Workload::PnCounter.validate(Verb::Read, &body);
         assert!(v(json!({"type":"read_ok","value":3,"in_reply_to":1,"msg_id":4})).is_ok());
         assert!(v(json!({"type":"read_ok","value":3.5,"in_reply_to":1})).is_err());
         assert!(v(json!({"type":"read_ok","value":3,"in_reply_to":1.0})).is_err());
@@ -470,7 +496,7 @@ mod tests {
         assert!(v(json!({"type":"add_ok","value":3,"in_reply_to":1})).is_err());
         let echo = Workload::Echo
             .validate(
-                "echo",
+                Verb::Echo,
                 &json!({"type":"echo_ok","echo":"x","in_reply_to":1}),
             )
             .unwrap();

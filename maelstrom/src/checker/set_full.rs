@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::checker::quantiles;
+use crate::checker::Quantiles;
 use crate::edn::Edn;
 use crate::history::{History, Op, OpType, pairs};
+use crate::workload::Verb;
 
 /// What the history says about one element.
 #[derive(Default)]
@@ -25,7 +26,15 @@ enum Outcome {
     NeverRead,
 }
 
-pub fn check(history: &History, add_f: &str) -> Edn {
+/// The checker's results map, and what `check_all` reports of it, typed.
+pub struct SetFull {
+    pub results: Edn,
+    pub lost_count: usize,
+    pub stable_latencies: Option<Quantiles>,
+}
+
+/// Checks the adds (`add` ops: `broadcast` or g-set's `add`) against the ok reads.
+pub fn check(history: &History, add: Verb) -> SetFull {
     let invocation_of: BTreeMap<usize, usize> = pairs(history)
         .into_iter()
         .filter_map(|(i, c)| c.map(|c| (c, i)))
@@ -36,7 +45,7 @@ pub fn check(history: &History, add_f: &str) -> Edn {
         if !op.is_client() {
             continue;
         }
-        if op.f == add_f {
+        if op.f == add.name() {
             match op.kind {
                 OpType::Invoke if !elements.contains_key(&op.value) => {
                     elements.insert(op.value.clone(), Element::default());
@@ -49,7 +58,7 @@ pub fn check(history: &History, add_f: &str) -> Edn {
                 }
                 _ => {}
             }
-        } else if op.f == "read" && op.kind == OpType::Ok {
+        } else if op.f == Verb::Read.name() && op.kind == OpType::Ok {
             let Some(&inv) = invocation_of.get(&index) else {
                 continue;
             };
@@ -131,6 +140,8 @@ pub fn check(history: &History, add_f: &str) -> Edn {
     } else {
         Edn::Bool(true)
     };
+    let lost_count = lost.len();
+    let stable_latencies = Quantiles::of(&stable_latencies);
     let mut entries = vec![
         ("valid?", valid),
         ("attempt-count", Edn::Int(order.len() as i64)),
@@ -146,17 +157,21 @@ pub fn check(history: &History, add_f: &str) -> Edn {
             Edn::Vector(stale.into_iter().take(8).map(|(_, r)| r).collect()),
         ),
     ];
-    if !stable_latencies.is_empty() {
-        entries.push(("stable-latencies", quantiles(&stable_latencies)));
+    if let Some(q) = &stable_latencies {
+        entries.push(("stable-latencies", q.to_edn()));
     }
-    if !lost_latencies.is_empty() {
-        entries.push(("lost-latencies", quantiles(&lost_latencies)));
+    if let Some(q) = Quantiles::of(&lost_latencies) {
+        entries.push(("lost-latencies", q.to_edn()));
     }
     // Jepsen 0.3.7 means to flag a value twice in one read, but its comparison is inverted:
     // nothing is ever flagged.
     entries.push(("duplicated-count", Edn::Int(0)));
     entries.push(("duplicated", Edn::Map(Vec::new())));
-    Edn::kw_map(entries)
+    SetFull {
+        results: Edn::kw_map(entries),
+        lost_count,
+        stable_latencies,
+    }
 }
 
 fn record(history: &[Op], value: &Edn, e: &Element, outcome: &str, latency: i64) -> Edn {
@@ -186,7 +201,7 @@ mod tests {
     }
 
     fn check(b: &Builder) -> Edn {
-        super::check(&b.history, "broadcast")
+        super::check(&b.history, Verb::Broadcast).results
     }
 
     #[test]
@@ -290,7 +305,7 @@ mod tests {
         b.ok(0, "add", Edn::Int(1));
         read(&mut b, 1, &[1]);
         assert_eq!(
-            super::check(&b.history, "add").get("valid?"),
+            super::check(&b.history, Verb::Add).results.get("valid?"),
             Some(&Edn::Bool(true))
         );
     }

@@ -188,7 +188,7 @@ impl Clients {
         let invoke = env.op(
             Process::Worker(process),
             OpType::Invoke,
-            op.f,
+            op.f.name(),
             op.value.clone(),
         );
         invoke.final_read = op.final_read;
@@ -260,7 +260,7 @@ impl Clients {
             exception,
         } = self.workload.complete(&op, &result);
         let process = self.workers[thread].process;
-        let completion = env.op(Process::Worker(process), kind, op.f, value);
+        let completion = env.op(Process::Worker(process), kind, op.f.name(), value);
         completion.error = error;
         completion.final_read = op.final_read;
         completion.exception = exception;
