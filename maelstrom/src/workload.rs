@@ -277,6 +277,7 @@ impl Workload {
 #[derive(Clone, Copy, Debug)]
 pub enum Field {
     Any,
+    /// An array of any JSON values (Maelstrom's `[s/Any]`): broadcast's and g-set's reads.
     Array,
     Integer,
 }
@@ -483,6 +484,32 @@ mod tests {
         // g-set and counters turn every failure into an exception.
         let g = Workload::GSet.complete(&op(Verb::Add, Edn::Int(1)), &err(11));
         assert_eq!((g.kind, g.exception.is_some()), (OpType::Info, true));
+    }
+
+    #[test]
+    fn broadcast_and_g_set_values_are_any_json_value() {
+        let any = json!(["x", {"a": [1, null]}, 2.5, null, true, 7]);
+        for (workload, field) in [(Workload::Broadcast, "messages"), (Workload::GSet, "value")] {
+            let reply = json!({"type": "read_ok", field: any, "in_reply_to": 1});
+            let read = workload.complete(&op(Verb::Read, Edn::Nil), &RpcResult::Reply(reply));
+            assert_eq!(read.kind, OpType::Ok, "{workload:?}");
+            assert_eq!(read.value, Edn::from_json(&any), "returned as given");
+            let not_an_array = json!({"type": "read_ok", field: "x", "in_reply_to": 1});
+            assert!(workload.validate(Verb::Read, &not_an_array).is_err());
+        }
+        let message = op(Verb::Broadcast, Edn::Str("x".into()));
+        assert_eq!(
+            Workload::Broadcast.request(&message),
+            json!({"type": "broadcast", "message": "x"})
+        );
+        let element = op(Verb::Add, Edn::from_json(&json!({"k": [1]})));
+        assert_eq!(
+            Workload::GSet.request(&element),
+            json!({"type": "add", "element": {"k": [1]}})
+        );
+        // Only the counters' values are integers.
+        let counter = json!({"type": "read_ok", "value": "7", "in_reply_to": 1});
+        assert!(Workload::GCounter.validate(Verb::Read, &counter).is_err());
     }
 
     #[test]

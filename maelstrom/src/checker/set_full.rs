@@ -299,6 +299,41 @@ mod tests {
     }
 
     #[test]
+    fn elements_of_any_json_value_are_compared_as_values() {
+        let json = |text: &str| Edn::from_json(&serde_json::from_str(text).unwrap());
+        let elements = [
+            r#""x""#,
+            r#"{"a": 1, "b": [1, 2]}"#,
+            "[1, 2]",
+            "1.5",
+            "null",
+            "1",
+        ];
+        let mut b = Builder::default();
+        for (p, e) in elements.iter().enumerate() {
+            b.invoke(p as u64, "broadcast", json(e));
+            b.ok(p as u64, "broadcast", json(e));
+        }
+        // A read returns them in its own order and form: keys reordered, 1.0 for 1, the
+        // string "1" too (another value).
+        let read = json(r#"[{"b": [1, 2.0], "a": 1}, "1", 1.0, null, [1, 2], 1.5, "x"]"#);
+        b.invoke(9, "read", Edn::Nil);
+        b.ok(9, "read", read);
+        let r = check(&b);
+        assert_eq!(r.get("valid?"), Some(&Edn::Bool(true)));
+        assert_eq!(r.get("stable-count"), Some(&Edn::Int(6)));
+        // Then the object is missing from a read: lost, and only it.
+        b.invoke(9, "read", Edn::Nil);
+        b.ok(9, "read", json(r#"["x", [1, 2], 1.5, null, 1]"#));
+        let r = check(&b);
+        assert_eq!(r.get("valid?"), Some(&Edn::Bool(false)));
+        assert_eq!(
+            r.get("lost").map(ToString::to_string),
+            Some(r#"[{"a" 1, "b" [1 2]}]"#.into())
+        );
+    }
+
+    #[test]
     fn g_set_adds_are_add_ops() {
         let mut b = Builder::default();
         b.invoke(0, "add", Edn::Int(1));
