@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use maelstrom::checker::Validity;
+use maelstrom::net::Lossy;
 use maelstrom::options::{NetworkArgs, TestOptions};
 use maelstrom::workload::Workload;
 use node::config::Config;
@@ -38,6 +39,10 @@ struct Args {
     latency: u64,
     #[command(flatten)]
     network: NetworkArgs,
+    /// Ours, for tests: drop and hold back messages between nodes until a time of the
+    /// test: DROP,MAX_DELAY_MS,UNTIL_MS (e.g. 0.3,200,10000).
+    #[arg(long)]
+    lossy: Option<Lossy>,
     #[arg(long, default_value = "broadcast")]
     workload: String,
     /// Arguments for the node, e.g. --node="--batch-ms 150".
@@ -77,6 +82,7 @@ fn main() {
     opts.rate = args.rate;
     opts.latency_ms = args.latency;
     args.network.apply(&mut opts).unwrap_or_else(|e| fail(&e));
+    opts.lossy = args.lossy;
     let node_args = args.node.split_whitespace();
     let mut config = Config::try_parse_from(std::iter::once("node").chain(node_args))
         .unwrap_or_else(|e| fail(&e.to_string()));

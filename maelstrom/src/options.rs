@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::checker::Availability;
 use crate::nemesis::{Fault, Faults};
-use crate::net::LatencyDist;
+use crate::net::{LatencyDist, Lossy};
 use crate::topology::Topology;
 use crate::workload::Workload;
 
@@ -27,6 +27,8 @@ pub struct TestOptions {
     pub log_net_send: bool,
     pub log_net_recv: bool,
     pub seed: u64,
+    /// Ours, for tests: a lossy, reordering network for a while (see `Lossy`).
+    pub lossy: Option<Lossy>,
 }
 
 impl TestOptions {
@@ -47,6 +49,7 @@ impl TestOptions {
             log_net_send: false,
             log_net_recv: false,
             seed: 0,
+            lossy: None,
         }
     }
 }
@@ -55,8 +58,12 @@ impl TestOptions {
     /// The command that replays this run, seed included, in simulation
     /// (`examples/simulate.rs`): node count, timing, network, nemesis and workload.
     pub fn replay_command(&self) -> String {
+        let lossy = match self.lossy {
+            Some(lossy) => format!(" --lossy {lossy}"),
+            None => String::new(),
+        };
         format!(
-            "cargo run --release --example simulate -- --nodes {} --seed {} --time-limit {} --rate {} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --workload {}",
+            "cargo run --release --example simulate -- --nodes {} --seed {} --time-limit {} --rate {} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --workload {}{lossy}",
             self.nodes.len(),
             self.seed,
             self.time_limit.as_secs(),

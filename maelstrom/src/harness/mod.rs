@@ -105,11 +105,14 @@ impl Harness {
     /// Starts the test at time 0: registers the nodes and sends each its `init`.
     pub fn new(opts: &TestOptions) -> Harness {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-        let net = Network::new(
+        let mut net = Network::new(
             opts.latency_ms,
             opts.latency_dist,
             ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6e65_7477),
         );
+        if let Some(lossy) = opts.lossy {
+            net.set_lossy(lossy, ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6c6f_7373));
+        }
         let mut h = Harness {
             clients: Clients::new(opts),
             nemesis: Nemesis::new(&opts.nemesis, &opts.nodes),

@@ -1,4 +1,5 @@
-//! The simulated network (spec 3): one inbound queue per registered id, ordered by
+//! The simulated network (docs/maelstrom-compatibility.md 3): one inbound queue per
+//! registered id, ordered by
 //! deadline; one delivery "slot" per destination that takes the queue head at once (even
 //! if not yet due), drops it if the destination holds a grudge against its source at that
 //! moment, and otherwise delivers it at its deadline. A journal counts every send and
@@ -6,7 +7,8 @@
 //!
 //! Two faults are ours, not Maelstrom's: one-way link loss (a second grudge, kept apart
 //! from the partition's so that healing one leaves the other) and duplication (while on,
-//! a message between nodes is also delivered a second time, usually late).
+//! a message between nodes is also delivered a second time, usually late). So is the
+//! `Lossy` option for tests: messages dropped and held back for a while.
 //!
 //! The model is driven by time passed in (a `Duration` since the test started), so the
 //! same code serves the wall-clock driver and the virtual-clock simulation. Contract:
@@ -22,6 +24,12 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::message::{Message, is_client};
+
+mod lossy;
+mod stats;
+
+pub use lossy::Lossy;
+pub use stats::{Counts, NetStats};
 
 /// `--latency-dist`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +74,7 @@ impl std::fmt::Display for LatencyDist {
     }
 }
 
-/// receiver → the senders it drops messages from (spec 3.4).
+/// receiver → the senders it drops messages from (docs/maelstrom-compatibility.md 3.4).
 pub type Grudge = BTreeMap<String, BTreeSet<String>>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,44 +97,6 @@ impl std::fmt::Display for NetError {
 pub struct Delivery {
     pub message: Message,
     pub due: Duration,
-}
-
-/// send/recv/msg counts of one journal group (spec 3.5).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub send_count: u64,
-    pub recv_count: u64,
-    pub msg_count: u64,
-}
-
-/// The three journal groups.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NetStats {
-    pub all: Counts,
-    pub clients: Counts,
-    pub servers: Counts,
-}
-
-impl NetStats {
-    fn count(&mut self, message: &Message, send: bool) {
-        let client = is_client(&message.src) || is_client(&message.dest);
-        for counts in [
-            &mut self.all,
-            if client {
-                &mut self.clients
-            } else {
-                &mut self.servers
-            },
-        ] {
-            if send {
-                counts.send_count += 1;
-                // Every id is sent exactly once, so distinct ids = sends.
-                counts.msg_count += 1;
-            } else {
-                counts.recv_count += 1;
-            }
-        }
-    }
 }
 
 /// A queued message: ordered by deadline, then by send order.
@@ -184,6 +154,11 @@ pub struct Network {
     /// partitions.
     lost_links: Option<Grudge>,
     duplicating: bool,
+    /// The lossy option, with its own random source, if on.
+    lossy: Option<(Lossy, ChaCha8Rng)>,
+    /// Messages the lossy option holds back, by the time they reach their destination's
+    /// queue (then send order): destination, latency, message.
+    held: BTreeMap<(Duration, u64), (String, Duration, Message)>,
     /// `next_event`, while known: every delivery polls, and most polls find nothing due.
     earliest: std::cell::Cell<Option<Option<Duration>>>,
     next_id: u64,
@@ -201,6 +176,8 @@ impl Network {
             partition: None,
             lost_links: None,
             duplicating: false,
+            lossy: None,
+            held: BTreeMap::new(),
             earliest: std::cell::Cell::new(Some(None)),
             next_id: 0,
             seq: 0,
@@ -255,33 +232,80 @@ impl Network {
             0
         };
         self.stats.count(&message, true);
+        let copy = (self.duplicating && latency_applies).then(|| message.clone());
+        let between_nodes = latency_applies;
+        self.route(
+            dest,
+            now,
+            Duration::from_millis(latency),
+            message,
+            between_nodes,
+        );
+        if let Some(copy) = copy {
+            let late = self.draw_latency() + self.rng.random_range(0..=self.latency_ms);
+            self.route(dest, now, Duration::from_millis(late), copy, between_nodes);
+        }
+        Ok(id)
+    }
+
+    /// Hands a message sent at `now` on: to its destination's queue, or, with the lossy
+    /// option, to nowhere (sent, never received) or held back.
+    fn route(
+        &mut self,
+        dest: &str,
+        now: Duration,
+        latency: Duration,
+        message: Message,
+        between_nodes: bool,
+    ) {
+        if let Some((lossy, rng)) = self.lossy.as_mut()
+            && between_nodes
+            && now < lossy.until
+        {
+            let Some(extra) = lossy.fate(rng) else {
+                return;
+            };
+            if !extra.is_zero() {
+                self.seq += 1;
+                self.held.insert(
+                    (now + extra, self.seq),
+                    (dest.to_string(), latency, message),
+                );
+                self.sooner(Some(now + extra));
+                return;
+            }
+        }
+        self.enqueue(dest, now, now + latency, message);
+    }
+
+    /// Puts a message that reached `dest` at `now` in its queue. (A destination gone
+    /// meanwhile takes nothing.)
+    fn enqueue(&mut self, dest: &str, now: Duration, deadline: Duration, message: Message) {
         self.seq += 1;
-        let inbox = self.inboxes.get_mut(dest).expect("checked above");
+        let Some(inbox) = self.inboxes.get_mut(dest) else {
+            return;
+        };
         if inbox.slot.is_none() && inbox.take_at.is_none() {
             inbox.take_at = Some(now);
         }
-        let deadline = now + Duration::from_millis(latency);
-        let copy = (self.duplicating && latency_applies).then(|| message.clone());
         inbox
             .queue
             .push(Reverse((deadline, self.seq, QueuedMessage(message))));
-        if let Some(copy) = copy {
-            let late = self.draw_latency() + self.rng.random_range(0..=self.latency_ms);
-            self.seq += 1;
-            let inbox = self.inboxes.get_mut(dest).expect("checked above");
-            inbox.queue.push(Reverse((
-                now + Duration::from_millis(late),
-                self.seq,
-                QueuedMessage(copy),
-            )));
-        }
-        // Sending only ever makes the destination's next event earlier.
+        let next = inbox.next_event();
+        self.sooner(next);
+    }
+
+    /// Something new is due at `next`: it can only make the next event earlier.
+    fn sooner(&self, next: Option<Duration>) {
         if let Some(earliest) = self.earliest.get() {
-            let inbox = self.inboxes[dest].next_event();
             self.earliest
-                .set(Some(earliest.into_iter().chain(inbox).min()));
+                .set(Some(earliest.into_iter().chain(next).min()));
         }
-        Ok(id)
+    }
+
+    /// Turns on the lossy option, drawing from `rng` (see `Lossy`).
+    pub fn set_lossy(&mut self, lossy: Lossy, rng: ChaCha8Rng) {
+        self.lossy = Some((lossy, rng));
     }
 
     fn draw_latency(&mut self) -> u64 {
@@ -303,13 +327,16 @@ impl Network {
         if let Some(known) = self.earliest.get() {
             return known;
         }
-        let earliest = self.inboxes.values().filter_map(Inbox::next_event).min();
+        let held = self.held.first_key_value().map(|((t, _), _)| *t);
+        let inboxes = self.inboxes.values().filter_map(Inbox::next_event);
+        let earliest = inboxes.chain(held).min();
         self.earliest.set(Some(earliest));
         earliest
     }
 
     /// Runs every take and delivery due at or before `now`, in time order, and returns the
-    /// deliveries (journaled as `recv`).
+    /// deliveries (journaled as `recv`). Messages held back reach their queues in time
+    /// order too, after the takes and deliveries of the same instant (as a send would).
     pub fn poll(&mut self, now: Duration) -> Vec<Delivery> {
         let mut deliveries = Vec::new();
         if self.next_event().is_none_or(|t| t > now) {
@@ -322,6 +349,12 @@ impl Network {
                 .iter()
                 .filter_map(|(id, inbox)| inbox.next_event().map(|t| (t, id)))
                 .min();
+            let held = self.held.first_key_value().map(|((t, _), _)| *t);
+            if held.is_some_and(|h| h <= now && next.is_none_or(|(at, _)| h < at)) {
+                let ((at, _), (dest, latency, message)) = self.held.pop_first().expect("checked");
+                self.enqueue(&dest, at, at + latency, message);
+                continue;
+            }
             let Some((at, id)) = next else { break };
             if at > now {
                 break;
