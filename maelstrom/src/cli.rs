@@ -1,5 +1,6 @@
-//! Maelstrom's command line (spec 5.1), plus ours: `--seed`, `--store`, and the
-//! `summarize` subcommand. Bad command lines exit 254, as Jepsen's CLI does.
+//! Maelstrom's command line (docs/maelstrom-compatibility.md 5.1), plus ours: `--seed`,
+//! `--store`, and the `summarize` subcommand. Bad command lines exit 254, as Jepsen's CLI
+//! does.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
-//! The workloads (spec 5.3-5.4): their op mixes, the request each op sends, the closed
-//! schema of the reply, and how an outcome becomes a history op (spec 1.6).
+//! The workloads (docs/maelstrom-compatibility.md 5.3-5.4): their op mixes, the request
+//! each op sends, the closed schema of the reply, and how an outcome becomes a history op
+//! (docs/maelstrom-compatibility.md 1.6).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -82,7 +83,8 @@ pub struct Completion {
     pub exception: Option<String>,
 }
 
-/// Maelstrom's error codes: name and whether the failure is definite (spec 1.6).
+/// Maelstrom's error codes: name and whether the failure is definite
+/// (docs/maelstrom-compatibility.md 1.6).
 pub fn error_code(code: i64) -> (&'static str, bool) {
     match code {
         0 => ("timeout", false),
@@ -184,7 +186,7 @@ impl Workload {
         self == Workload::Broadcast && f == Verb::Read
     }
 
-    /// Turns an RPC outcome into the completion op (spec 1.6, 5.4).
+    /// Turns an RPC outcome into the completion op (docs/maelstrom-compatibility.md 1.6, 5.4).
     pub fn complete(self, op: &OpSpec, result: &RpcResult) -> Completion {
         let indeterminate = |message: String| Completion {
             kind: OpType::Info,
@@ -243,8 +245,8 @@ impl Workload {
         }
     }
 
-    /// Checks a reply against its closed schema (spec 1.7) and extracts the ok value
-    /// (`None`: the invocation's value stands).
+    /// Checks a reply against its closed schema (docs/maelstrom-compatibility.md 1.7) and
+    /// extracts the ok value (`None`: the invocation's value stands).
     fn validate(self, f: Verb, body: &Value) -> Result<Option<Edn>, String> {
         let (kind, field): (&str, Option<(&str, Field)>) = match (self, f) {
             (Workload::Echo, _) => ("echo_ok", Some(("echo", Field::Any))),

@@ -1,6 +1,6 @@
-//! Jepsen's `set-full` checker, non-linearizable mode (spec 6.3), used by broadcast (adds
-//! are `:broadcast` ops) and g-set (`:add`). Includes the quirk that duplicates are never
-//! flagged.
+//! Jepsen's `set-full` checker, non-linearizable mode
+//! (docs/maelstrom-compatibility.md 6.3), used by broadcast (adds are `:broadcast` ops) and
+//! g-set (`:add`). Includes the quirk that duplicates are never flagged.
 
 use std::collections::BTreeMap;
 

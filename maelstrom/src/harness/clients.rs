@@ -16,7 +16,7 @@ use crate::options::TestOptions;
 use crate::record::Env;
 use crate::workload::{Completion, Generator, OpSpec, RpcResult, Workload};
 
-/// How long a client waits for the reply to an op (docs/maelstrom-compatibility.md 1.6).
+/// How long a client waits for the reply to an op before it records a timeout.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An RPC awaiting its reply.
