@@ -281,3 +281,132 @@ impl Clients {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::LatencyDist;
+    use crate::record::Record;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    struct World {
+        net: Network,
+        rng: ChaCha8Rng,
+        record: Record,
+        now: Duration,
+    }
+
+    impl World {
+        fn new(opts: &TestOptions) -> Self {
+            let mut net = Network::new(0, LatencyDist::Constant, ChaCha8Rng::seed_from_u64(1));
+            opts.nodes.iter().for_each(|n| net.register(n));
+            World {
+                net,
+                rng: ChaCha8Rng::seed_from_u64(2),
+                record: Record::default(),
+                now: Duration::ZERO,
+            }
+        }
+
+        fn env(&mut self) -> Env<'_> {
+            Env {
+                now: self.now,
+                net: &mut self.net,
+                rng: &mut self.rng,
+                record: &mut self.record,
+            }
+        }
+
+        /// The requests the nodes received, answered by `answer`.
+        fn answer(&mut self, answer: impl Fn(&Value) -> Value) -> Vec<Message> {
+            let requests = self.net.poll(self.now);
+            requests
+                .into_iter()
+                .map(|d| {
+                    let mut body = answer(&d.message.body);
+                    body["in_reply_to"] = d.message.body["msg_id"].clone();
+                    Message {
+                        id: 0,
+                        src: d.message.dest,
+                        dest: d.message.src,
+                        body,
+                    }
+                })
+                .collect()
+        }
+
+        fn history(&self) -> Vec<String> {
+            let ops = &self.record.history;
+            ops.iter()
+                .map(|op| format!("{:?} {} {}", op.kind, op.f, op.value))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn setup_replies_go_back_to_the_harness_and_op_replies_complete_ops() {
+        let opts = TestOptions::new(Workload::Broadcast, 2);
+        let mut w = World::new(&opts);
+        let mut clients = Clients::new(&opts);
+        let client = clients.open(&mut w.net);
+        clients.setup_rpc(
+            &mut w.env(),
+            &client,
+            "n1",
+            json!({"type": "init"}),
+            Duration::from_secs(10),
+        );
+        assert!(clients.setting_up());
+        let [init_ok] = &w.answer(|_| json!({"type": "init_ok"}))[..] else {
+            panic!("one init")
+        };
+        let judged = clients.reply(&mut w.env(), init_ok.clone());
+        assert_eq!(judged.map(|(node, _)| node), Some("n1".to_string()));
+        assert!(!clients.setting_up());
+        // Two ops on the two threads, then both answered.
+        assert!(clients.start_next(&mut w.env()) && clients.start_next(&mut w.env()));
+        assert!(!clients.start_next(&mut w.env()), "no thread is free");
+        for reply in w.answer(|request| match request["type"].as_str() {
+            Some("read") => json!({"type": "read_ok", "messages": [0]}),
+            _ => json!({"type": "broadcast_ok"}),
+        }) {
+            assert_eq!(clients.reply(&mut w.env(), reply), None);
+        }
+        assert!(clients.idle());
+        assert_eq!(clients.counts().ok, 2);
+        let history = w.history();
+        assert_eq!(history.len(), 4);
+        assert!(history[..2].iter().all(|op| op.starts_with("Invoke")));
+        assert!(history[2..].iter().all(|op| op.starts_with("Ok")));
+    }
+
+    #[test]
+    fn a_timeout_completes_the_op_and_moves_the_thread_to_a_new_process_and_client() {
+        let opts = TestOptions {
+            concurrency: 1,
+            ..TestOptions::new(Workload::GSet, 1)
+        };
+        let mut w = World::new(&opts);
+        let mut clients = Clients::new(&opts);
+        assert!(clients.start_next(&mut w.env()));
+        assert_eq!(clients.deadlines().collect::<Vec<_>>(), [RPC_TIMEOUT]);
+        w.now = RPC_TIMEOUT;
+        clients.expire(&mut w.env());
+        assert!(clients.idle());
+        assert_eq!(clients.counts().info, 1);
+        let timed_out = &w.record.history[1];
+        assert_eq!(timed_out.kind, OpType::Info);
+        assert!(
+            timed_out.exception.is_some(),
+            "g-set: an indeterminate exception"
+        );
+        assert!(clients.is_closed("c0"), "its client is closed");
+        assert!(clients.start_next(&mut w.env()));
+        let next = &w.record.history[2];
+        assert_eq!(next.process, Process::Worker(1), "a new process");
+        let sent = w.net.poll(w.now);
+        let srcs: Vec<&str> = sent.iter().map(|d| d.message.src.as_str()).collect();
+        assert_eq!(srcs, ["c0", "c1"], "the retry goes through a new client");
+    }
+}

@@ -1,12 +1,10 @@
 //! One deterministic model of a whole Maelstrom test: the network, the clients, the
 //! nemesis, the schedule, the phases and the history. It is driven by time passed in, so
 //! the wall-clock driver (real processes) and the virtual-clock simulation (in-process
-//! nodes) run exactly the same test logic.
-//!
-//! Phases (docs/maelstrom-compatibility.md 1.5, 5.3): init (10 s) → setup clients and
-//! topology (5 s, broadcast only) → the history's time origin → main phase until the time
-//! limit → wait for in-flight ops → (workloads with a final phase) heal, 10 s recovery, one
-//! final read per thread → teardown.
+//! nodes) run exactly the same test logic. The parts own their state: the clients
+//! (`clients.rs`), the nemesis (`crate::nemesis`), the schedule of the main phase
+//! (`crate::schedule`); the harness moves the phases along (`phases.rs`) and routes
+//! what the nodes write and what the network delivers.
 
 pub mod clients;
 
@@ -15,7 +13,7 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::history::History;
 use crate::message::{Envelope, LineError, Message, is_client};
@@ -24,9 +22,8 @@ use crate::net::{NetError, NetStats, Network};
 use crate::options::TestOptions;
 use crate::record::{Action, Env, Record};
 use crate::schedule::Schedule;
-use crate::topology::topology;
-use crate::workload::check_closed;
 use clients::Clients;
+use phases::Phase;
 
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,20 +42,6 @@ pub struct Outcome {
     pub origin: Duration,
     /// Sim-time of the end of the run.
     pub end: Duration,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Phase {
-    Init,
-    Setup,
-    Main,
-    /// Waiting for in-flight ops after the time limit.
-    Draining,
-    Recovery {
-        until: Duration,
-    },
-    Final,
-    Done,
 }
 
 /// Counters for a progress line.
@@ -100,6 +83,8 @@ macro_rules! env {
         }
     };
 }
+
+mod phases;
 
 impl Harness {
     /// Starts the test at time 0: registers the nodes and sends each its `init`.
@@ -286,131 +271,10 @@ impl Harness {
         std::mem::take(&mut self.record.actions)
     }
 
-    fn expire_rpcs(&mut self) {
-        if let Some(node) = self.clients.setup_expired(self.now) {
-            let what = if self.phase == Phase::Init {
-                "init"
-            } else {
-                "topology"
-            };
-            let why = format!(
-                "{node} did not respond to {what} within its timeout (node did not respond)"
-            );
-            self.fail(why);
-            return;
-        }
-        self.clients.expire(&mut env!(self));
-    }
-
     fn to_client(&mut self, message: Message) {
         if let Some((node, body)) = self.clients.reply(&mut env!(self), message) {
             self.setup_reply(&node, &body);
         }
-    }
-
-    /// Judges the reply to a setup RPC: `init_ok`, or a closed-schema `topology_ok`.
-    fn setup_reply(&mut self, node: &str, body: &Value) {
-        let ok = match self.phase {
-            Phase::Init => match body.get("type").and_then(Value::as_str) {
-                Some("init_ok") => Ok(()),
-                _ => Err(format!("expected init_ok from {node}, got {body}")),
-            },
-            _ => body
-                .as_object()
-                .ok_or_else(|| "not an object".to_string())
-                .and_then(|m| check_closed(m, "topology_ok", None))
-                .map_err(|e| format!("malformed topology_ok from {node}: {e} in {body}")),
-        };
-        if let Err(why) = ok {
-            self.fail(why);
-        }
-    }
-
-    /// Moves the phases along.
-    fn step(&mut self) {
-        loop {
-            let before = self.phase.clone();
-            match self.phase.clone() {
-                Phase::Init if !self.clients.setting_up() => self.start_setup(),
-                Phase::Setup if !self.clients.setting_up() => self.start_main(),
-                Phase::Main => self.main_step(),
-                Phase::Draining if self.clients.idle() => self.start_recovery(),
-                Phase::Recovery { until } if self.now >= until => {
-                    self.phase = Phase::Final;
-                    self.clients.start_final_reads(&mut env!(self));
-                }
-                Phase::Final if self.clients.idle() => self.finish(),
-                _ => {}
-            }
-            if self.phase == before {
-                break;
-            }
-        }
-    }
-
-    fn start_setup(&mut self) {
-        for i in 0..self.opts.nodes.len() {
-            self.clients.close(&mut self.net, &format!("c{i}"));
-        }
-        self.phase = Phase::Setup;
-        // Jepsen sets the history's time origin just before client setup.
-        self.record.origin = self.now;
-        let nodes = &self.opts.nodes;
-        let map: serde_json::Map<String, Value> = topology(self.opts.topology, nodes)
-            .into_iter()
-            .map(|(k, v)| (k, json!(v)))
-            .collect();
-        for node in nodes {
-            let client = self.clients.open(&mut self.net);
-            if self.opts.workload.sends_topology() {
-                let body = json!({"type": "topology", "topology": map});
-                self.clients
-                    .setup_rpc(&mut env!(self), &client, node, body, TOPOLOGY_TIMEOUT);
-            }
-        }
-    }
-
-    fn start_main(&mut self) {
-        self.phase = Phase::Main;
-        // The first op (client or nemesis) is emitted now, so the cutoff starts now.
-        let nemesis_interval =
-            (!self.opts.nemesis.is_empty()).then_some(self.opts.nemesis_interval);
-        self.schedule = Schedule::start(
-            self.now,
-            self.opts.time_limit,
-            self.opts.rate,
-            nemesis_interval,
-        );
-        self.note("Running the workload".into());
-    }
-
-    fn main_step(&mut self) {
-        while self.schedule.nemesis_due(self.now) {
-            self.nemesis.op(&mut env!(self));
-            self.schedule.nemesis_done(&mut self.rng);
-        }
-        while self.schedule.client_due(self.now) {
-            if !self.clients.start_next(&mut env!(self)) {
-                break;
-            }
-            self.schedule.client_done(&mut self.rng);
-        }
-        if self.schedule.is_over(self.now) {
-            self.phase = Phase::Draining;
-        }
-    }
-
-    /// After the main phase: workloads with a final generator heal, wait and read.
-    fn start_recovery(&mut self) {
-        if !self.opts.workload.has_final() {
-            self.finish();
-            return;
-        }
-        self.nemesis.stop_all(&mut env!(self));
-        self.note("Waiting for recovery...".into());
-        self.phase = Phase::Recovery {
-            until: self.now + RECOVERY,
-        };
     }
 
     /// The run's result; call once `is_done`.

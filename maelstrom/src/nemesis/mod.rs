@@ -280,3 +280,153 @@ fn grudge_edn(grudge: &Grudge) -> Edn {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{LatencyDist, Network};
+    use crate::record::Record;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::time::Duration;
+
+    /// A network of `n` nodes, a random source and a record, for a nemesis to act on.
+    struct World {
+        net: Network,
+        rng: ChaCha8Rng,
+        record: Record,
+        nodes: Vec<String>,
+    }
+
+    impl World {
+        fn new(n: usize) -> Self {
+            let nodes: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+            let mut net = Network::new(0, LatencyDist::Constant, ChaCha8Rng::seed_from_u64(1));
+            nodes.iter().for_each(|node| net.register(node));
+            World {
+                net,
+                rng: ChaCha8Rng::seed_from_u64(2),
+                record: Record::default(),
+                nodes,
+            }
+        }
+
+        fn env(&mut self) -> Env<'_> {
+            Env {
+                now: Duration::from_secs(1),
+                net: &mut self.net,
+                rng: &mut self.rng,
+                record: &mut self.record,
+            }
+        }
+
+        /// The history's `:f`s, one per nemesis op (invocation and completion are alike).
+        fn fs(&self) -> Vec<&str> {
+            let ops = &self.record.history;
+            ops.iter().step_by(2).map(|op| op.f.as_str()).collect()
+        }
+
+        fn take_actions(&mut self) -> Vec<Action> {
+            std::mem::take(&mut self.record.actions)
+        }
+    }
+
+    #[test]
+    fn each_op_starts_a_fault_or_stops_it() {
+        let mut w = World::new(5);
+        let mut nemesis = Nemesis::new(&[Fault::Partition], &w.nodes);
+        nemesis.op(&mut w.env());
+        assert!(w.net.is_partitioned());
+        assert!(matches!(w.take_actions()[..], [Action::Partition(_)]));
+        nemesis.op(&mut w.env());
+        assert!(!w.net.is_partitioned());
+        assert_eq!(w.take_actions(), vec![Action::Heal]);
+        assert_eq!(w.fs(), ["start-partition", "stop-partition"]);
+        assert!(w.record.history.iter().all(|op| op.kind == OpType::Info));
+        assert_eq!(w.record.log.len(), 2, "one log line per op");
+    }
+
+    #[test]
+    fn a_partition_that_cuts_nothing_is_in_force_all_the_same() {
+        // A third of 3 nodes is nobody: the minority-third grudge is empty.
+        let mut w = World::new(3);
+        let mut nemesis = Nemesis::new(&[Fault::Partition], &w.nodes);
+        let mut cut_nothing = 0;
+        for _ in 0..20 {
+            nemesis.op(&mut w.env());
+            let empty = matches!(&w.take_actions()[..], [Action::Partition(g)] if g.is_empty());
+            cut_nothing += usize::from(empty);
+        }
+        assert!(cut_nothing > 0);
+        let fs = w.fs();
+        assert!(
+            fs.chunks(2)
+                .all(|c| c == ["start-partition", "stop-partition"])
+        );
+    }
+
+    #[test]
+    fn stop_all_ends_every_fault_in_force_before_the_final_phase() {
+        let mut w = World::new(5);
+        let mut nemesis = Nemesis::new(&[Fault::Pause, Fault::Partition], &w.nodes);
+        while nemesis.paused_count() == 0 {
+            nemesis.op(&mut w.env());
+        }
+        w.net
+            .lose_links(&Grudge::from([("n1".into(), ["n2".into()].into())]));
+        w.net.set_duplicating(true);
+        w.net.heal();
+        w.record = Record::default();
+        nemesis.stop_all(&mut w.env());
+        assert_eq!(
+            w.fs(),
+            [
+                "stop-partition",
+                "stop-link-loss",
+                "stop-duplication",
+                "resume"
+            ],
+            "stop-partition is recorded even with no partition in force"
+        );
+        assert!(!w.net.is_partitioned() && !w.net.links_lost() && !w.net.is_duplicating());
+        assert_eq!(nemesis.paused_count(), 0);
+        assert!(matches!(w.take_actions().last(), Some(Action::Resume(_))));
+        w.record = Record::default();
+        nemesis.stop_all(&mut w.env());
+        assert_eq!(w.fs(), ["stop-partition"], "nothing else is in force");
+    }
+
+    #[test]
+    fn a_crash_is_for_good_and_ends_a_pause() {
+        let mut w = World::new(3);
+        let mut pauses = Nemesis::new(&[Fault::Pause], &w.nodes);
+        pauses.op(&mut w.env());
+        let Some(Action::Pause(paused)) = w.take_actions().pop() else {
+            panic!("paused")
+        };
+        let mut nemesis = Nemesis {
+            faults: vec![Fault::Crash],
+            ..pauses
+        };
+        nemesis.op(&mut w.env());
+        let Some(Action::Kill(node)) = w.take_actions().pop() else {
+            panic!("killed")
+        };
+        assert!(nemesis.is_crashed(&node));
+        let still_paused = paused.iter().filter(|n| **n != node).count();
+        assert_eq!(nemesis.paused_count(), still_paused);
+        assert!(paused.iter().all(|n| nemesis.was_paused(n)));
+        nemesis.op(&mut w.env());
+        assert!(w.take_actions().is_empty(), "one crash per test");
+    }
+
+    #[test]
+    fn fault_lists() {
+        assert_eq!("none".parse(), Ok(Faults::default()));
+        let faults: Faults = "partition, link-loss".parse().unwrap();
+        assert_eq!(faults.0, [Fault::Partition, Fault::LinkLoss]);
+        assert_eq!(faults.to_string(), "partition,link-loss");
+        assert_eq!(Faults::default().to_string(), "none");
+        assert!("partition,bogus".parse::<Faults>().is_err());
+    }
+}
