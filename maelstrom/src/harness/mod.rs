@@ -256,7 +256,7 @@ impl Harness {
                 }
                 let dest = delivery.message.dest.clone();
                 if is_client(&dest) {
-                    self.to_client(delivery.message);
+                    self.deliver_to_client(delivery.message);
                 } else if !self.nemesis.is_crashed(&dest) {
                     self.record.actions.push(Action::Deliver {
                         node: dest,
@@ -271,7 +271,7 @@ impl Harness {
         std::mem::take(&mut self.record.actions)
     }
 
-    fn to_client(&mut self, message: Message) {
+    fn deliver_to_client(&mut self, message: Message) {
         if let Some((node, body)) = self.clients.reply(&mut env!(self), message) {
             self.setup_reply(&node, &body);
         }
