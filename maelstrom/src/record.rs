@@ -1,6 +1,6 @@
 //! What a run produces as it goes, and what its parts act through: the history, the
-//! runner's log and the actions for the driver (`Record`), and, with the network, the clock
-//! and the random source, the `Env` that the clients and the nemesis are handed.
+//! runner's log and the actions for the driver (`Record`), and, with the clock, the
+//! network and the random source, the `Env` that the clients and the nemesis are handed.
 
 use std::time::Duration;
 
@@ -49,15 +49,17 @@ pub struct Record {
     pub log_sends: bool,
 }
 
-/// What the clients and the nemesis act through, at one moment.
-pub struct Env<'a> {
+/// What the clients and the nemesis act through: the clock, the network, the random
+/// source of the test's choices, and the record.
+pub struct Env {
     pub now: Duration,
-    pub net: &'a mut Network,
-    pub rng: &'a mut ChaCha8Rng,
-    pub record: &'a mut Record,
+    pub net: Network,
+    /// Every random choice of the test but the network's own draws.
+    pub rng: ChaCha8Rng,
+    pub record: Record,
 }
 
-impl Env<'_> {
+impl Env {
     /// A line for the runner's log, stamped with the time.
     pub fn note(&mut self, line: String) {
         self.record

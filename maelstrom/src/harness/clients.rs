@@ -159,10 +159,10 @@ impl Clients {
         let free: Vec<usize> = (0..self.workers.len())
             .filter(|i| self.workers[*i].busy.is_none())
             .collect();
-        let Some(&thread) = free.choose(env.rng) else {
+        let Some(&thread) = free.choose(&mut env.rng) else {
             return false;
         };
-        let op = self.generator.next(env.rng);
+        let op = self.generator.next(&mut env.rng);
         self.invoke(env, thread, op);
         true
     }
@@ -179,7 +179,7 @@ impl Clients {
         let client = match self.workers[thread].client.clone() {
             Some(client) => client,
             None => {
-                let client = self.open(env.net);
+                let client = self.open(&mut env.net);
                 self.workers[thread].client = Some(client.clone());
                 client
             }
@@ -276,7 +276,7 @@ impl Clients {
             if !self.workload.reusable_client()
                 && let Some(client) = worker.client.take()
             {
-                self.close(env.net, &client);
+                self.close(&mut env.net, &client);
             }
         }
     }
@@ -290,92 +290,74 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    struct World {
-        net: Network,
-        rng: ChaCha8Rng,
-        record: Record,
-        now: Duration,
+    fn world(opts: &TestOptions) -> Env {
+        let mut net = Network::new(0, LatencyDist::Constant, ChaCha8Rng::seed_from_u64(1));
+        opts.nodes.iter().for_each(|n| net.register(n));
+        Env {
+            now: Duration::ZERO,
+            net,
+            rng: ChaCha8Rng::seed_from_u64(2),
+            record: Record::default(),
+        }
     }
 
-    impl World {
-        fn new(opts: &TestOptions) -> Self {
-            let mut net = Network::new(0, LatencyDist::Constant, ChaCha8Rng::seed_from_u64(1));
-            opts.nodes.iter().for_each(|n| net.register(n));
-            World {
-                net,
-                rng: ChaCha8Rng::seed_from_u64(2),
-                record: Record::default(),
-                now: Duration::ZERO,
-            }
-        }
+    /// The requests the nodes received, answered by `answer`.
+    fn answer(env: &mut Env, answer: impl Fn(&Value) -> Value) -> Vec<Message> {
+        let requests = env.net.poll(env.now);
+        requests
+            .into_iter()
+            .map(|d| {
+                let mut body = answer(&d.message.body);
+                body["in_reply_to"] = d.message.body["msg_id"].clone();
+                Message {
+                    id: 0,
+                    src: d.message.dest,
+                    dest: d.message.src,
+                    body,
+                }
+            })
+            .collect()
+    }
 
-        fn env(&mut self) -> Env<'_> {
-            Env {
-                now: self.now,
-                net: &mut self.net,
-                rng: &mut self.rng,
-                record: &mut self.record,
-            }
-        }
-
-        /// The requests the nodes received, answered by `answer`.
-        fn answer(&mut self, answer: impl Fn(&Value) -> Value) -> Vec<Message> {
-            let requests = self.net.poll(self.now);
-            requests
-                .into_iter()
-                .map(|d| {
-                    let mut body = answer(&d.message.body);
-                    body["in_reply_to"] = d.message.body["msg_id"].clone();
-                    Message {
-                        id: 0,
-                        src: d.message.dest,
-                        dest: d.message.src,
-                        body,
-                    }
-                })
-                .collect()
-        }
-
-        fn history(&self) -> Vec<String> {
-            let ops = &self.record.history;
-            ops.iter()
-                .map(|op| format!("{:?} {} {}", op.kind, op.f, op.value))
-                .collect()
-        }
+    fn history(env: &Env) -> Vec<String> {
+        let ops = &env.record.history;
+        ops.iter()
+            .map(|op| format!("{:?} {} {}", op.kind, op.f, op.value))
+            .collect()
     }
 
     #[test]
     fn setup_replies_go_back_to_the_harness_and_op_replies_complete_ops() {
         let opts = TestOptions::new(Workload::Broadcast, 2);
-        let mut w = World::new(&opts);
+        let mut env = world(&opts);
         let mut clients = Clients::new(&opts);
-        let client = clients.open(&mut w.net);
+        let client = clients.open(&mut env.net);
         clients.setup_rpc(
-            &mut w.env(),
+            &mut env,
             &client,
             "n1",
             json!({"type": "init"}),
             Duration::from_secs(10),
         );
         assert!(clients.setting_up());
-        let [init_ok] = &w.answer(|_| json!({"type": "init_ok"}))[..] else {
+        let [init_ok] = &answer(&mut env, |_| json!({"type": "init_ok"}))[..] else {
             panic!("one init")
         };
-        let judged = clients.reply(&mut w.env(), init_ok.clone());
+        let judged = clients.reply(&mut env, init_ok.clone());
         assert_eq!(judged.map(|(node, _)| node), Some("n1".to_string()));
         assert!(!clients.setting_up());
         // Two ops on the two threads, then both answered.
-        assert!(clients.start_next(&mut w.env()) && clients.start_next(&mut w.env()));
-        assert!(!clients.start_next(&mut w.env()), "no thread is free");
-        for reply in w.answer(|request| match request["type"].as_str() {
+        assert!(clients.start_next(&mut env) && clients.start_next(&mut env));
+        assert!(!clients.start_next(&mut env), "no thread is free");
+        for reply in answer(&mut env, |request| match request["type"].as_str() {
             Some("read") => json!({"type": "read_ok", "messages": [0]}),
             _ => json!({"type": "broadcast_ok"}),
         }) {
-            assert_eq!(clients.reply(&mut w.env(), reply), None);
+            assert_eq!(clients.reply(&mut env, reply), None);
         }
         assert!(clients.idle());
         assert_eq!(clients.counts().ok, 2);
-        let history = w.history();
+        let history = history(&env);
         assert_eq!(history.len(), 4);
         assert!(history[..2].iter().all(|op| op.starts_with("Invoke")));
         assert!(history[2..].iter().all(|op| op.starts_with("Ok")));
@@ -387,25 +369,25 @@ mod tests {
             concurrency: 1,
             ..TestOptions::new(Workload::GSet, 1)
         };
-        let mut w = World::new(&opts);
+        let mut env = world(&opts);
         let mut clients = Clients::new(&opts);
-        assert!(clients.start_next(&mut w.env()));
+        assert!(clients.start_next(&mut env));
         assert_eq!(clients.deadlines().collect::<Vec<_>>(), [RPC_TIMEOUT]);
-        w.now = RPC_TIMEOUT;
-        clients.expire(&mut w.env());
+        env.now = RPC_TIMEOUT;
+        clients.expire(&mut env);
         assert!(clients.idle());
         assert_eq!(clients.counts().info, 1);
-        let timed_out = &w.record.history[1];
+        let timed_out = &env.record.history[1];
         assert_eq!(timed_out.kind, OpType::Info);
         assert!(
             timed_out.exception.is_some(),
             "g-set: an indeterminate exception"
         );
         assert!(clients.is_closed("c0"), "its client is closed");
-        assert!(clients.start_next(&mut w.env()));
-        let next = &w.record.history[2];
+        assert!(clients.start_next(&mut env));
+        let next = &env.record.history[2];
         assert_eq!(next.process, Process::Worker(1), "a new process");
-        let sent = w.net.poll(w.now);
+        let sent = env.net.poll(env.now);
         let srcs: Vec<&str> = sent.iter().map(|d| d.message.src.as_str()).collect();
         assert_eq!(srcs, ["c0", "c1"], "the retry goes through a new client");
     }

@@ -58,30 +58,15 @@ pub struct Progress {
 
 pub struct Harness {
     opts: TestOptions,
-    /// Every random choice of the test but the network's latencies.
-    rng: ChaCha8Rng,
-    net: Network,
-    now: Duration,
+    /// The clock, the network, the random source and the record, which the clients and
+    /// the nemesis act through.
+    env: Env,
     phase: Phase,
     schedule: Schedule,
     clients: Clients,
     nemesis: Nemesis,
-    record: Record,
     silenced: BTreeMap<String, String>,
     abort: Option<String>,
-}
-
-/// The parts of a harness the clients and the nemesis act through, borrowed apart from
-/// the clients and the nemesis themselves.
-macro_rules! env {
-    ($h:expr) => {
-        Env {
-            now: $h.now,
-            net: &mut $h.net,
-            rng: &mut $h.rng,
-            record: &mut $h.record,
-        }
-    };
 }
 
 mod phases;
@@ -102,26 +87,28 @@ impl Harness {
             clients: Clients::new(opts),
             nemesis: Nemesis::new(&opts.nemesis, &opts.nodes),
             opts: opts.clone(),
-            rng: ChaCha8Rng::seed_from_u64(rand::Rng::random(&mut rng)),
-            net,
-            now: Duration::ZERO,
+            env: Env {
+                now: Duration::ZERO,
+                net,
+                rng: ChaCha8Rng::seed_from_u64(rand::Rng::random(&mut rng)),
+                record: Record {
+                    log_sends: opts.log_net_send,
+                    ..Record::default()
+                },
+            },
             phase: Phase::Init,
             schedule: Schedule::default(),
-            record: Record {
-                log_sends: opts.log_net_send,
-                ..Record::default()
-            },
             silenced: BTreeMap::new(),
             abort: None,
         };
         for node in &opts.nodes {
-            h.net.register(node);
+            h.env.net.register(node);
         }
         for node in &opts.nodes {
-            let client = h.clients.open(&mut h.net);
+            let client = h.clients.open(&mut h.env.net);
             let body = json!({"type": "init", "node_id": node, "node_ids": opts.nodes});
             h.clients
-                .setup_rpc(&mut env!(h), &client, node, body, INIT_TIMEOUT);
+                .setup_rpc(&mut h.env, &client, node, body, INIT_TIMEOUT);
         }
         h
     }
@@ -131,12 +118,12 @@ impl Harness {
     }
 
     fn note(&mut self, line: String) {
-        env!(self).note(line);
+        self.env.note(line);
     }
 
     /// Lines for the runner's log since the last call.
     pub fn drain_log(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.record.log)
+        std::mem::take(&mut self.env.record.log)
     }
 
     pub fn progress(&self) -> Progress {
@@ -145,10 +132,10 @@ impl Harness {
             ok: counts.ok,
             fail: counts.fail,
             info: counts.info,
-            partitioned: self.net.is_partitioned(),
+            partitioned: self.env.net.is_partitioned(),
             paused: self.nemesis.paused_count(),
-            links_lost: self.net.links_lost(),
-            duplicating: self.net.is_duplicating(),
+            links_lost: self.env.net.links_lost(),
+            duplicating: self.env.net.is_duplicating(),
         }
     }
 
@@ -162,7 +149,7 @@ impl Harness {
             return None;
         }
         let mut times: Vec<Duration> = Vec::new();
-        times.extend(self.net.next_event());
+        times.extend(self.env.net.next_event());
         times.extend(self.clients.deadlines());
         match &self.phase {
             Phase::Main => {
@@ -200,8 +187,8 @@ impl Harness {
             return;
         }
         let Envelope { src, dest, body } = envelope;
-        match self.net.send(&src, &dest, body, now) {
-            Ok(id) => env!(self).sent(id, &src, &dest),
+        match self.env.net.send(&src, &dest, body, now) {
+            Ok(id) => self.env.sent(id, &src, &dest),
             Err(NetError::InvalidDest(m)) => {
                 self.silence(node, format!("Invalid dest for message {m}"))
             }
@@ -239,18 +226,18 @@ impl Harness {
 
     fn finish(&mut self) {
         self.phase = Phase::Done;
-        self.record.actions.push(Action::Teardown);
+        self.env.record.actions.push(Action::Teardown);
     }
 
     fn advance(&mut self, now: Duration) {
-        self.now = self.now.max(now);
+        self.env.now = self.env.now.max(now);
     }
 
     /// Advances to `now` and returns what the driver must do.
     pub fn poll(&mut self, now: Duration) -> Vec<Action> {
         self.advance(now);
         if self.phase != Phase::Done {
-            for delivery in self.net.poll(now) {
+            for delivery in self.env.net.poll(now) {
                 if self.opts.log_net_recv {
                     self.note(format!(":recv {}", delivery.message.to_line()));
                 }
@@ -258,7 +245,7 @@ impl Harness {
                 if is_client(&dest) {
                     self.deliver_to_client(delivery.message);
                 } else if !self.nemesis.is_crashed(&dest) {
-                    self.record.actions.push(Action::Deliver {
+                    self.env.record.actions.push(Action::Deliver {
                         node: dest,
                         message: delivery.message,
                         due: delivery.due,
@@ -268,11 +255,11 @@ impl Harness {
             self.expire_rpcs();
             self.step();
         }
-        std::mem::take(&mut self.record.actions)
+        std::mem::take(&mut self.env.record.actions)
     }
 
     fn deliver_to_client(&mut self, message: Message) {
-        if let Some((node, body)) = self.clients.reply(&mut env!(self), message) {
+        if let Some((node, body)) = self.clients.reply(&mut self.env, message) {
             self.setup_reply(&node, &body);
         }
     }
@@ -280,12 +267,12 @@ impl Harness {
     /// The run's result; call once `is_done`.
     pub fn outcome(self) -> Outcome {
         Outcome {
-            history: self.record.history,
-            net: self.net.stats(),
+            history: self.env.record.history,
+            net: self.env.net.stats(),
             abort: self.abort,
             silenced: self.silenced,
-            origin: self.record.origin,
-            end: self.now,
+            origin: self.env.record.origin,
+            end: self.env.now,
         }
     }
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Harness, RECOVERY, TOPOLOGY_TIMEOUT};
-use crate::record::Env;
 use crate::schedule::Schedule;
 use crate::topology::topology;
 use crate::workload::check_closed;
@@ -30,7 +29,7 @@ pub(super) enum Phase {
 impl Harness {
     /// Setup RPCs that time out end the test; ops that time out complete as timeouts.
     pub(super) fn expire_rpcs(&mut self) {
-        if let Some(node) = self.clients.setup_expired(self.now) {
+        if let Some(node) = self.clients.setup_expired(self.env.now) {
             let what = if self.phase == Phase::Init {
                 "init"
             } else {
@@ -42,7 +41,7 @@ impl Harness {
             self.fail(why);
             return;
         }
-        self.clients.expire(&mut env!(self));
+        self.clients.expire(&mut self.env);
     }
 
     /// Judges the reply to a setup RPC: `init_ok`, or a closed-schema `topology_ok`.
@@ -72,9 +71,9 @@ impl Harness {
                 Phase::Setup if !self.clients.setting_up() => self.start_main(),
                 Phase::Main => self.main_step(),
                 Phase::Draining if self.clients.idle() => self.start_recovery(),
-                Phase::Recovery { until } if self.now >= until => {
+                Phase::Recovery { until } if self.env.now >= until => {
                     self.phase = Phase::Final;
-                    self.clients.start_final_reads(&mut env!(self));
+                    self.clients.start_final_reads(&mut self.env);
                 }
                 Phase::Final if self.clients.idle() => self.finish(),
                 _ => {}
@@ -87,22 +86,22 @@ impl Harness {
 
     fn start_setup(&mut self) {
         for i in 0..self.opts.nodes.len() {
-            self.clients.close(&mut self.net, &format!("c{i}"));
+            self.clients.close(&mut self.env.net, &format!("c{i}"));
         }
         self.phase = Phase::Setup;
         // Jepsen sets the history's time origin just before client setup.
-        self.record.origin = self.now;
+        self.env.record.origin = self.env.now;
         let nodes = &self.opts.nodes;
         let map: serde_json::Map<String, Value> = topology(self.opts.topology, nodes)
             .into_iter()
             .map(|(k, v)| (k, json!(v)))
             .collect();
         for node in nodes {
-            let client = self.clients.open(&mut self.net);
+            let client = self.clients.open(&mut self.env.net);
             if self.opts.workload.sends_topology() {
                 let body = json!({"type": "topology", "topology": map});
                 self.clients
-                    .setup_rpc(&mut env!(self), &client, node, body, TOPOLOGY_TIMEOUT);
+                    .setup_rpc(&mut self.env, &client, node, body, TOPOLOGY_TIMEOUT);
             }
         }
     }
@@ -113,7 +112,7 @@ impl Harness {
         let nemesis_interval =
             (!self.opts.nemesis.is_empty()).then_some(self.opts.nemesis_interval);
         self.schedule = Schedule::start(
-            self.now,
+            self.env.now,
             self.opts.time_limit,
             self.opts.rate,
             nemesis_interval,
@@ -122,17 +121,17 @@ impl Harness {
     }
 
     fn main_step(&mut self) {
-        while self.schedule.nemesis_due(self.now) {
-            self.nemesis.op(&mut env!(self));
-            self.schedule.nemesis_done(&mut self.rng);
+        while self.schedule.nemesis_due(self.env.now) {
+            self.nemesis.op(&mut self.env);
+            self.schedule.nemesis_done(&mut self.env.rng);
         }
-        while self.schedule.client_due(self.now) {
-            if !self.clients.start_next(&mut env!(self)) {
+        while self.schedule.client_due(self.env.now) {
+            if !self.clients.start_next(&mut self.env) {
                 break;
             }
-            self.schedule.client_done(&mut self.rng);
+            self.schedule.client_done(&mut self.env.rng);
         }
-        if self.schedule.is_over(self.now) {
+        if self.schedule.is_over(self.env.now) {
             self.phase = Phase::Draining;
         }
     }
@@ -143,10 +142,10 @@ impl Harness {
             self.finish();
             return;
         }
-        self.nemesis.stop_all(&mut env!(self));
+        self.nemesis.stop_all(&mut self.env);
         self.note("Waiting for recovery...".into());
         self.phase = Phase::Recovery {
-            until: self.now + RECOVERY,
+            until: self.env.now + RECOVERY,
         };
     }
 }

@@ -128,7 +128,10 @@ impl Nemesis {
 
     /// One nemesis op: a random fault, started if inactive, stopped if active.
     pub fn op(&mut self, env: &mut Env) {
-        let fault = *self.faults.choose(env.rng).expect("nemesis has faults");
+        let fault = *self
+            .faults
+            .choose(&mut env.rng)
+            .expect("nemesis has faults");
         let live: Vec<String> = self
             .nodes
             .iter()
@@ -138,8 +141,8 @@ impl Nemesis {
         match fault {
             Fault::Partition if env.net.is_partitioned() => heal(env),
             Fault::Partition => {
-                let spec = PartitionSpec::random(env.rng);
-                let grudge = shapes::grudge(spec, &self.nodes, env.rng);
+                let spec = PartitionSpec::random(&mut env.rng);
+                let grudge = shapes::grudge(spec, &self.nodes, &mut env.rng);
                 env.net.partition(&grudge);
                 env.act(Action::Partition(grudge.clone()));
                 record(
@@ -151,7 +154,7 @@ impl Nemesis {
             }
             Fault::LinkLoss if env.net.links_lost() => restore_links(env),
             Fault::LinkLoss => {
-                let lost = shapes::lost_links(&self.nodes, env.rng);
+                let lost = shapes::lost_links(&self.nodes, &mut env.rng);
                 env.net.lose_links(&lost);
                 env.act(Action::LoseLinks(lost.clone()));
                 record(
@@ -169,7 +172,7 @@ impl Nemesis {
             Fault::Pause if !self.paused.is_empty() => self.resume_all(env),
             Fault::Pause if live.is_empty() => {}
             Fault::Pause => {
-                let targets = shapes::pause_targets(&live, env.rng);
+                let targets = shapes::pause_targets(&live, &mut env.rng);
                 record(
                     env,
                     "pause",
@@ -182,7 +185,7 @@ impl Nemesis {
             }
             Fault::Crash if !self.crashed.is_empty() || live.is_empty() => {}
             Fault::Crash => {
-                let node = live.choose(env.rng).expect("non-empty").clone();
+                let node = live.choose(&mut env.rng).expect("non-empty").clone();
                 let target = [node.clone()];
                 record(
                     env,
@@ -291,74 +294,58 @@ mod tests {
     use std::time::Duration;
 
     /// A network of `n` nodes, a random source and a record, for a nemesis to act on.
-    struct World {
-        net: Network,
-        rng: ChaCha8Rng,
-        record: Record,
-        nodes: Vec<String>,
+    fn world(n: usize) -> (Env, Vec<String>) {
+        let nodes: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+        let mut net = Network::new(0, LatencyDist::Constant, ChaCha8Rng::seed_from_u64(1));
+        nodes.iter().for_each(|node| net.register(node));
+        let env = Env {
+            now: Duration::from_secs(1),
+            net,
+            rng: ChaCha8Rng::seed_from_u64(2),
+            record: Record::default(),
+        };
+        (env, nodes)
     }
 
-    impl World {
-        fn new(n: usize) -> Self {
-            let nodes: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
-            let mut net = Network::new(0, LatencyDist::Constant, ChaCha8Rng::seed_from_u64(1));
-            nodes.iter().for_each(|node| net.register(node));
-            World {
-                net,
-                rng: ChaCha8Rng::seed_from_u64(2),
-                record: Record::default(),
-                nodes,
-            }
-        }
+    /// The history's `:f`s, one per nemesis op (invocation and completion are alike).
+    fn fs(env: &Env) -> Vec<&str> {
+        let ops = &env.record.history;
+        ops.iter().step_by(2).map(|op| op.f.as_str()).collect()
+    }
 
-        fn env(&mut self) -> Env<'_> {
-            Env {
-                now: Duration::from_secs(1),
-                net: &mut self.net,
-                rng: &mut self.rng,
-                record: &mut self.record,
-            }
-        }
-
-        /// The history's `:f`s, one per nemesis op (invocation and completion are alike).
-        fn fs(&self) -> Vec<&str> {
-            let ops = &self.record.history;
-            ops.iter().step_by(2).map(|op| op.f.as_str()).collect()
-        }
-
-        fn take_actions(&mut self) -> Vec<Action> {
-            std::mem::take(&mut self.record.actions)
-        }
+    fn take_actions(env: &mut Env) -> Vec<Action> {
+        std::mem::take(&mut env.record.actions)
     }
 
     #[test]
     fn each_op_starts_a_fault_or_stops_it() {
-        let mut w = World::new(5);
-        let mut nemesis = Nemesis::new(&[Fault::Partition], &w.nodes);
-        nemesis.op(&mut w.env());
-        assert!(w.net.is_partitioned());
-        assert!(matches!(w.take_actions()[..], [Action::Partition(_)]));
-        nemesis.op(&mut w.env());
-        assert!(!w.net.is_partitioned());
-        assert_eq!(w.take_actions(), vec![Action::Heal]);
-        assert_eq!(w.fs(), ["start-partition", "stop-partition"]);
-        assert!(w.record.history.iter().all(|op| op.kind == OpType::Info));
-        assert_eq!(w.record.log.len(), 2, "one log line per op");
+        let (mut env, nodes) = world(5);
+        let mut nemesis = Nemesis::new(&[Fault::Partition], &nodes);
+        nemesis.op(&mut env);
+        assert!(env.net.is_partitioned());
+        assert!(matches!(take_actions(&mut env)[..], [Action::Partition(_)]));
+        nemesis.op(&mut env);
+        assert!(!env.net.is_partitioned());
+        assert_eq!(take_actions(&mut env), vec![Action::Heal]);
+        assert_eq!(fs(&env), ["start-partition", "stop-partition"]);
+        assert!(env.record.history.iter().all(|op| op.kind == OpType::Info));
+        assert_eq!(env.record.log.len(), 2, "one log line per op");
     }
 
     #[test]
     fn a_partition_that_cuts_nothing_is_in_force_all_the_same() {
         // A third of 3 nodes is nobody: the minority-third grudge is empty.
-        let mut w = World::new(3);
-        let mut nemesis = Nemesis::new(&[Fault::Partition], &w.nodes);
+        let (mut env, nodes) = world(3);
+        let mut nemesis = Nemesis::new(&[Fault::Partition], &nodes);
         let mut cut_nothing = 0;
         for _ in 0..20 {
-            nemesis.op(&mut w.env());
-            let empty = matches!(&w.take_actions()[..], [Action::Partition(g)] if g.is_empty());
+            nemesis.op(&mut env);
+            let empty =
+                matches!(&take_actions(&mut env)[..], [Action::Partition(g)] if g.is_empty());
             cut_nothing += usize::from(empty);
         }
         assert!(cut_nothing > 0);
-        let fs = w.fs();
+        let fs = fs(&env);
         assert!(
             fs.chunks(2)
                 .all(|c| c == ["start-partition", "stop-partition"])
@@ -367,19 +354,19 @@ mod tests {
 
     #[test]
     fn stop_all_ends_every_fault_in_force_before_the_final_phase() {
-        let mut w = World::new(5);
-        let mut nemesis = Nemesis::new(&[Fault::Pause, Fault::Partition], &w.nodes);
+        let (mut env, nodes) = world(5);
+        let mut nemesis = Nemesis::new(&[Fault::Pause, Fault::Partition], &nodes);
         while nemesis.paused_count() == 0 {
-            nemesis.op(&mut w.env());
+            nemesis.op(&mut env);
         }
-        w.net
+        env.net
             .lose_links(&Grudge::from([("n1".into(), ["n2".into()].into())]));
-        w.net.set_duplicating(true);
-        w.net.heal();
-        w.record = Record::default();
-        nemesis.stop_all(&mut w.env());
+        env.net.set_duplicating(true);
+        env.net.heal();
+        env.record = Record::default();
+        nemesis.stop_all(&mut env);
         assert_eq!(
-            w.fs(),
+            fs(&env),
             [
                 "stop-partition",
                 "stop-link-loss",
@@ -388,36 +375,39 @@ mod tests {
             ],
             "stop-partition is recorded even with no partition in force"
         );
-        assert!(!w.net.is_partitioned() && !w.net.links_lost() && !w.net.is_duplicating());
+        assert!(!env.net.is_partitioned() && !env.net.links_lost() && !env.net.is_duplicating());
         assert_eq!(nemesis.paused_count(), 0);
-        assert!(matches!(w.take_actions().last(), Some(Action::Resume(_))));
-        w.record = Record::default();
-        nemesis.stop_all(&mut w.env());
-        assert_eq!(w.fs(), ["stop-partition"], "nothing else is in force");
+        assert!(matches!(
+            take_actions(&mut env).last(),
+            Some(Action::Resume(_))
+        ));
+        env.record = Record::default();
+        nemesis.stop_all(&mut env);
+        assert_eq!(fs(&env), ["stop-partition"], "nothing else is in force");
     }
 
     #[test]
     fn a_crash_is_for_good_and_ends_a_pause() {
-        let mut w = World::new(3);
-        let mut pauses = Nemesis::new(&[Fault::Pause], &w.nodes);
-        pauses.op(&mut w.env());
-        let Some(Action::Pause(paused)) = w.take_actions().pop() else {
+        let (mut env, nodes) = world(3);
+        let mut pauses = Nemesis::new(&[Fault::Pause], &nodes);
+        pauses.op(&mut env);
+        let Some(Action::Pause(paused)) = take_actions(&mut env).pop() else {
             panic!("paused")
         };
         let mut nemesis = Nemesis {
             faults: vec![Fault::Crash],
             ..pauses
         };
-        nemesis.op(&mut w.env());
-        let Some(Action::Kill(node)) = w.take_actions().pop() else {
+        nemesis.op(&mut env);
+        let Some(Action::Kill(node)) = take_actions(&mut env).pop() else {
             panic!("killed")
         };
         assert!(nemesis.is_crashed(&node));
         let still_paused = paused.iter().filter(|n| **n != node).count();
         assert_eq!(nemesis.paused_count(), still_paused);
         assert!(paused.iter().all(|n| nemesis.was_paused(n)));
-        nemesis.op(&mut w.env());
-        assert!(w.take_actions().is_empty(), "one crash per test");
+        nemesis.op(&mut env);
+        assert!(take_actions(&mut env).is_empty(), "one crash per test");
     }
 
     #[test]

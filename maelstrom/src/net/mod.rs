@@ -1,9 +1,8 @@
 //! The simulated network (docs/maelstrom-compatibility.md 3): one inbound queue per
-//! registered id, ordered by
-//! deadline; one delivery "slot" per destination that takes the queue head at once (even
-//! if not yet due), drops it if the destination holds a grudge against its source at that
-//! moment, and otherwise delivers it at its deadline. A journal counts every send and
-//! every delivery for the `:net` statistics.
+//! registered id, ordered by deadline; one delivery "slot" per destination that takes the
+//! queue head at once (even if not yet due), drops it if the destination holds a grudge
+//! against its source at that moment, and otherwise delivers it at its deadline. A journal
+//! counts every send and every delivery for the `:net` statistics.
 //!
 //! Two faults are ours, not Maelstrom's: one-way link loss (a second grudge, kept apart
 //! from the partition's so that healing one leaves the other) and duplication (while on,
@@ -226,15 +225,14 @@ impl Network {
         if !self.inboxes.contains_key(src) || !self.inboxes.contains_key(dest) {
             return Err(NetError::InvalidDest(message.to_line()));
         }
-        let latency_applies = !is_client(src) && !is_client(dest);
-        let latency = if latency_applies {
+        let between_nodes = !is_client(src) && !is_client(dest);
+        let latency = if between_nodes {
             self.draw_latency()
         } else {
             0
         };
         self.stats.count(&message, true);
-        let copy = (self.duplicating && latency_applies).then(|| message.clone());
-        let between_nodes = latency_applies;
+        let copy = (self.duplicating && between_nodes).then(|| message.clone());
         self.route(
             dest,
             now,
@@ -323,7 +321,8 @@ impl Network {
         }
     }
 
-    /// The earliest time at which `poll` has work (a take or a delivery), if any.
+    /// The earliest time at which `poll` has work (a take, a delivery, or a held message
+    /// reaching its queue), if any.
     pub fn next_event(&self) -> Option<Duration> {
         if let Some(known) = self.earliest.get() {
             return known;
