@@ -74,7 +74,7 @@ pn-counter: build
 	$(call run_test,$(MAELSTROM) test -w pn-counter --bin $(NODE) pn-counter --node-count 5 --time-limit 20 --rate 10)
 
 $(SIMULATE): build
-	$(CARGO) build --release --example simulate
+	$(CARGO) build --release --example simulate --features sim
 
 # Deterministic simulation: a representative sweep, SEEDS seeds per configuration.
 simulate: $(SIMULATE)

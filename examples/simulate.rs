@@ -5,9 +5,6 @@
 //! prints one JSON object per seed and a summary line; `--table` prints a table instead.
 //! A failed seed is printed with the command that replays it.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
 use clap::Parser;
@@ -17,8 +14,8 @@ use maelstrom::options::{NetworkArgs, TestOptions};
 use maelstrom::workload::Workload;
 use node::cli;
 use node::config::Config;
+use node::sim::figures::{self, Figures};
 use serde_json::{Value, json};
-use support::figures::Figures;
 
 #[derive(Parser, Debug)]
 #[command(about = "Simulate a cluster of nodes in virtual time")]
@@ -89,7 +86,7 @@ fn main() {
         .unwrap_or_else(|e| fail(&e.to_string()))
         .into();
     // As `make g-set` and friends do: tell the node which workload it serves.
-    config.workload = config.workload.or(support::mode(workload));
+    config.workload = config.workload.or(node::sim::mode(workload));
     if args.table {
         say!(
             "{:>6} {:>7} {:>5} {:>8} {:>7} {:>7} {:>14} {:>14} {:>12} {:>7}",
@@ -124,7 +121,7 @@ fn main() {
                     }
                     let mut opts = opts.clone();
                     opts.seed = seed;
-                    let f = support::figures::run(&opts, config);
+                    let f = figures::run(&opts, config);
                     if results.send(f).is_err() {
                         return;
                     }

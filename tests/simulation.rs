@@ -1,18 +1,20 @@
 //! Whole clusters of our node in virtual time, under the runner's network model, nemesis,
-//! generator and checkers: many seeds with partitions, pauses, lost links and duplicated
-//! messages, zero lost values on every one; the efficiency target at 25 nodes; determinism. Failing seeds are printed
-//! with the command that replays them.
-
-mod support;
+//! generator and checkers: many seeds with partitions, pauses, lost links, duplicated
+//! messages and a lossy, reordering network, zero lost values on every one; the efficiency
+//! target at 25 nodes; determinism. Failing seeds are printed with the command that replays
+//! them.
 
 use std::time::Duration;
 
 use maelstrom::driver::sim::simulate;
+use maelstrom::harness::Outcome;
 use maelstrom::nemesis::Fault;
+use maelstrom::net::Lossy;
+use maelstrom::options::TestOptions;
 use maelstrom::workload::Workload;
 use node::config::Config;
-use support::NodeSim;
-use support::sweep::{options, sweep};
+use node::sim::NodeSim;
+use node::sim::sweep::{options, sweep};
 
 #[test]
 fn five_nodes_lose_nothing_under_partitions_and_pauses() {
@@ -76,32 +78,64 @@ fn twenty_five_nodes_lose_nothing_under_lost_links_and_duplicates() {
     );
 }
 
+/// 30% of node-to-node messages dropped and the others held back up to 200 ms, so that later
+/// ones overtake them, for the first 10 s; whole afterwards.
+const LOSSY: Lossy = Lossy {
+    drop: 0.3,
+    delay: Duration::from_millis(200),
+    until: Duration::from_secs(10),
+};
+
 #[test]
-fn lost_links_and_duplication_take_effect() {
-    let run = |fault| {
+fn five_nodes_lose_nothing_through_a_lossy_reordering_network() {
+    // 20 s at rate 25: about 250 broadcasts, half of them while the network is lossy. Once
+    // it is whole, no node is declared dead; once nothing new is written, the cluster sends
+    // little more than heartbeats (two a second per child).
+    let mut opts = options(5, 20, 25.0, 20, &[]);
+    opts.lossy = Some(LOSSY);
+    sweep(opts, 0..200, |f| {
+        let idle = f.idle_msgs_per_s.expect("broadcast has a final phase");
+        if f.false_deaths > 0 {
+            return Err(format!(
+                "{} deaths after the network healed",
+                f.false_deaths
+            ));
+        }
+        if idle > 4.0 * 5.0 {
+            return Err(format!("{idle} messages per second in an idle cluster"));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn lost_links_duplication_and_the_lossy_network_take_effect() {
+    let run = |opts: &TestOptions| simulate(opts, &mut NodeSim::factory(&Config::default()));
+    let with = |fault| {
         let mut opts = options(5, 10, 10.0, 20, &[fault]);
         opts.nemesis_interval = Duration::from_secs(1);
-        simulate(
-            &opts,
-            &mut |_: &str| -> Box<dyn maelstrom::driver::sim::SimNode> {
-                Box::new(NodeSim::new(Config::default()))
-            },
-        )
+        run(&opts)
     };
-    let nemesis_ops =
-        |o: &maelstrom::harness::Outcome, f: &str| o.history.iter().filter(|op| op.f == f).count();
-    let dup = run(Fault::Duplicate);
+    let nemesis_ops = |o: &Outcome, f: &str| o.history.iter().filter(|op| op.f == f).count();
+    let dup = with(Fault::Duplicate);
     assert!(nemesis_ops(&dup, "start-duplication") > 0);
     let s = dup.net.servers;
     assert!(
         s.recv_count > s.send_count + s.send_count / 10,
         "copies delivered: {s:?}"
     );
-    let lost = run(Fault::LinkLoss);
+    let lost = with(Fault::LinkLoss);
     assert!(nemesis_ops(&lost, "start-link-loss") > 0);
     let s = lost.net.servers;
     // Without faults, every message of this seed is received.
     assert!(s.recv_count + 10 <= s.send_count, "messages lost: {s:?}");
+    let mut opts = options(5, 10, 10.0, 20, &[]);
+    opts.lossy = Some(LOSSY);
+    let s = run(&opts).net.servers;
+    assert!(
+        s.recv_count * 10 <= s.send_count * 8,
+        "messages dropped: {s:?}"
+    );
 }
 
 #[test]
@@ -133,12 +167,12 @@ fn other_crdt_workloads_lose_nothing_under_partitions() {
         opts.workload = workload;
         opts.nemesis_interval = Duration::from_secs(3);
         let config = Config {
-            workload: support::mode(workload),
+            workload: node::sim::mode(workload),
             ..Config::default()
         };
         for seed in 0..30 {
             opts.seed = seed;
-            let f = support::figures::run(&opts, &config);
+            let f = node::sim::figures::run(&opts, &config);
             assert!(
                 f.passed(),
                 "{} seed {seed}: {}\n  replay: {}",
@@ -155,11 +189,8 @@ fn same_seed_same_run() {
     let mut opts = options(5, 5, 20.0, 50, &Fault::ALL);
     opts.nemesis_interval = Duration::from_secs(1);
     opts.seed = 42;
-    let factory = || {
-        |_: &str| -> Box<dyn maelstrom::driver::sim::SimNode> {
-            Box::new(NodeSim::new(Config::default()))
-        }
-    };
+    let config = Config::default();
+    let factory = || NodeSim::factory(&config);
     let a = simulate(&opts, &mut factory());
     let b = simulate(&opts, &mut factory());
     assert_eq!(a.history, b.history);

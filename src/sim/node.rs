@@ -1,27 +1,21 @@
 //! Our node's state machine as a `SimNode` of the runner's simulation driver: messages go
 //! through the same parsing and serialisation as on stdin/stdout, tickers become timers at
-//! the periods the real runtime uses. Shared by the simulation tests and
-//! `examples/simulate.rs`.
-
-#![allow(dead_code)]
-
-pub mod figures;
-pub mod sweep;
+//! the periods the real runtime uses.
 
 use std::time::Duration;
 
 use maelstrom::driver::sim::SimNode;
 use maelstrom::message::Message;
-use node::config::Config;
-use node::event::{Event, Trigger};
-use node::machine::StateMachine;
-use node::wire::Payload;
 use serde_json::Value;
 
+use crate::config::{Config, Mode};
+use crate::event::{Event, Trigger};
+use crate::machine::StateMachine;
+use crate::wire::Payload;
+
 /// The node argument that serves a workload (`None`: the node needs none).
-pub fn mode(workload: maelstrom::workload::Workload) -> Option<node::config::Mode> {
+pub fn mode(workload: maelstrom::workload::Workload) -> Option<Mode> {
     use maelstrom::workload::Workload::*;
-    use node::config::Mode;
     match workload {
         Broadcast => Some(Mode::Broadcast),
         GSet => Some(Mode::GSet),
@@ -38,6 +32,7 @@ pub struct Sent {
     pub probe: bool,
 }
 
+/// One node of a simulated cluster: the state machine, and what it sent to its peers.
 pub struct NodeSim {
     pub machine: StateMachine,
     schedule: Vec<(Trigger, Duration)>,
@@ -54,6 +49,11 @@ impl NodeSim {
             schedule,
             sent: Vec::new(),
         }
+    }
+
+    /// Nodes with this configuration, as `simulate` creates them.
+    pub fn factory(config: &Config) -> impl FnMut(&str) -> Box<dyn SimNode> + '_ {
+        |_| Box::new(NodeSim::new(config.clone()))
     }
 
     fn handle(&mut self, event: Event, now: Duration) -> Vec<Value> {

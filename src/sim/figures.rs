@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use maelstrom::checker::{Validity, check_all};
 use maelstrom::driver::sim::{Observer, SimNode, simulate_observed};
+use maelstrom::harness::RECOVERY;
 use maelstrom::options::TestOptions;
 use maelstrom::record::Action;
-use node::config::Config;
-use node::membership::Status;
 use serde_json::{Value, json};
 
-use super::NodeSim;
+use super::{NodeSim, Sent};
+use crate::config::Config;
+use crate::membership::Status;
 
 /// The figures of one seed.
 #[derive(Clone, Debug)]
@@ -35,7 +36,8 @@ pub struct Figures {
     /// Faults after which the node never came back alive everywhere.
     pub not_revived: usize,
     /// Status changes to suspected / dead of a node that was under no fault, while the
-    /// network was whole: the detector's mistakes.
+    /// network was whole (no partition, lost links or lossy window): the detector's
+    /// mistakes.
     pub false_suspicions: usize,
     pub false_deaths: usize,
     /// Every status change any node saw: (time, observer, peer, status), for `--timeline`.
@@ -44,6 +46,10 @@ pub struct Figures {
     /// many of them were not probes.
     pub msgs_to_dead_per_s: Option<f64>,
     pub non_probes_to_dead: usize,
+    /// Node-to-node messages per second over the last half of the recovery before the
+    /// final reads (nothing new written, the network whole): what an idle cluster sends.
+    /// `None` for workloads without a final phase.
+    pub idle_msgs_per_s: Option<f64>,
     /// FNV-1a of the history as EDN: equal across binaries iff the histories are equal.
     pub history_digest: String,
 }
@@ -109,6 +115,8 @@ struct Watch {
     partitions: Vec<(Duration, Option<Duration>)>,
     /// When links were lost one way: (start, end).
     link_losses: Vec<(Duration, Option<Duration>)>,
+    /// When the network dropped and held back messages (the lossy option): (start, end).
+    lossy: Vec<(Duration, Option<Duration>)>,
 }
 
 impl Watch {
@@ -131,6 +139,7 @@ impl Watch {
                         .partitions
                         .iter()
                         .chain(&self.link_losses)
+                        .chain(&self.lossy)
                         .any(|(a, b)| near(*a, *b, *t))
             })
             .count()
@@ -217,10 +226,15 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
     let started = Instant::now();
     let mut watch = Watch {
         nodes: opts.nodes.clone(),
+        lossy: opts
+            .lossy
+            .iter()
+            .map(|l| (Duration::ZERO, Some(l.until)))
+            .collect(),
         ..Watch::default()
     };
-    let mut sent: BTreeMap<String, Vec<super::Sent>> = BTreeMap::new();
-    let mut factory = |_: &str| -> Box<dyn SimNode> { Box::new(NodeSim::new(config.clone())) };
+    let mut sent: BTreeMap<String, Vec<Sent>> = BTreeMap::new();
+    let mut factory = NodeSim::factory(config);
     let mut collector = Collector {
         watch: &mut watch,
         sent: &mut sent,
@@ -245,6 +259,10 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
         timeline: watch.changes.clone(),
         msgs_to_dead_per_s: None,
         non_probes_to_dead: 0,
+        idle_msgs_per_s: opts
+            .workload
+            .has_final()
+            .then(|| idle_rate(&sent, outcome.end)),
         history_digest: format!(
             "{:016x}",
             maelstrom::history::write_history_edn(&outcome.history)
@@ -257,10 +275,18 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
     figures
 }
 
+/// Node-to-node messages per second over the last half of the recovery before `end`.
+fn idle_rate(sent: &BTreeMap<String, Vec<Sent>>, end: Duration) -> f64 {
+    let idle = RECOVERY / 2;
+    let from = end.saturating_sub(idle);
+    let count = sent.values().flatten().filter(|s| s.at >= from).count();
+    count as f64 / idle.as_secs_f64()
+}
+
 /// Forwards observations to the watch and keeps the nodes' send logs at the end.
 struct Collector<'a> {
     watch: &'a mut Watch,
-    sent: &'a mut BTreeMap<String, Vec<super::Sent>>,
+    sent: &'a mut BTreeMap<String, Vec<Sent>>,
 }
 
 impl Observer for Collector<'_> {
@@ -337,7 +363,7 @@ fn all_see(
 
 fn measure_faults(
     watch: &Watch,
-    sent: &BTreeMap<String, Vec<super::Sent>>,
+    sent: &BTreeMap<String, Vec<Sent>>,
     end: Duration,
     figures: &mut Figures,
 ) {
@@ -375,7 +401,7 @@ fn measure_faults(
         }
         if fault.cause == Cause::Crash {
             if let Some(dead_at) = detected {
-                let to_dead: Vec<&super::Sent> = sent
+                let to_dead: Vec<&Sent> = sent
                     .values()
                     .flatten()
                     .filter(|s| s.dest == fault.node && s.at > dead_at)

@@ -4,13 +4,11 @@
 //! probes sent to a node once it is dead. `make fd-bench` prints the same figures over more
 //! seeds.
 
-mod support;
-
 use maelstrom::nemesis::Fault;
 use maelstrom::net::LatencyDist;
 use maelstrom::options::TestOptions;
-use support::figures::Figures;
-use support::sweep::{options, sweep};
+use node::sim::figures::Figures;
+use node::sim::sweep::{options, sweep};
 
 fn with_latency(mut opts: TestOptions, dist: LatencyDist) -> TestOptions {
     opts.latency_dist = dist;

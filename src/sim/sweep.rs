@@ -6,10 +6,11 @@ use std::time::Duration;
 use maelstrom::nemesis::Fault;
 use maelstrom::options::TestOptions;
 use maelstrom::workload::Workload;
-use node::config::Config;
 
 use super::figures::{Figures, run};
+use crate::config::Config;
 
+/// A broadcast test: node count, time limit (s), rate (ops/s), latency (ms), faults.
 pub fn options(
     nodes: usize,
     time_limit: u64,

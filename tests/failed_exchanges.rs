@@ -7,22 +7,11 @@ use node::config::Config;
 use node::event::{Event, Trigger};
 use node::machine::StateMachine;
 use node::membership::Status;
-use node::wire::{Body, Envelope, Payload};
+use node::sim::requests::request;
+use node::wire::{Envelope, Payload};
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
-}
-
-fn request(dest: &str, msg_id: u64, payload: Payload) -> Envelope {
-    Envelope {
-        src: "c1".into(),
-        dest: dest.into(),
-        body: Body {
-            msg_id: Some(msg_id),
-            in_reply_to: None,
-            payload,
-        },
-    }
 }
 
 /// Node `id` of n0..n2, after its init.
@@ -95,15 +84,7 @@ fn time_this_node_was_stopped_is_not_held_against_its_peers() {
 fn a_probe_is_answered_once_even_when_overtaken_or_copied() {
     use node::wire::Gossip;
     let mut m = initialised("n0");
-    let from_n1 = |g: Gossip| Envelope {
-        src: "n1".into(),
-        dest: "n0".into(),
-        body: Body {
-            msg_id: None,
-            in_reply_to: None,
-            payload: Payload::Gossip(g),
-        },
-    };
+    let from_n1 = |g: Gossip| Envelope::new("n1", "n0", Payload::Gossip(g));
     let probe = Gossip {
         seq: 1,
         probe: true,

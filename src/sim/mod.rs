@@ -1,0 +1,12 @@
+//! Our node in the runner's deterministic simulation, shared by the tests and
+//! `examples/simulate.rs` (feature `sim`): the state machine as a `SimNode` (`node`), one
+//! measured run with the failure detector's figures (`figures`), seed sweeps that print
+//! replay commands (`sweep`), and hand-built client requests for tests that drive one state
+//! machine directly (`requests`).
+
+pub mod figures;
+mod node;
+pub mod requests;
+pub mod sweep;
+
+pub use node::{NodeSim, Sent, mode};
