@@ -4,6 +4,7 @@
 //! around `machine::StateMachine`, a sans-IO, deterministic state machine: it takes
 //! `Event`s and the current time and returns the envelopes to send.
 
+pub mod cluster;
 pub mod config;
 pub mod crdt;
 pub mod event;

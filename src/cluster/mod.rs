@@ -1,0 +1,5 @@
+//! Cluster mode: the same state machine as a member of a cluster of processes speaking
+//! JSON over mutually authenticated TLS connections.
+
+pub mod certs;
+pub mod tls;
