@@ -1,5 +1,7 @@
 //! Cluster mode: the same state machine as a member of a cluster of processes speaking
 //! JSON over mutually authenticated TLS connections.
 
+pub mod backoff;
 pub mod certs;
+pub mod frame;
 pub mod tls;
