@@ -54,7 +54,10 @@ mod tests {
         for attempt in 0..12u32 {
             let ceiling = (base * 2u32.pow(attempt.min(10))).min(cap);
             let delay = backoff.next_delay(&mut rng);
-            assert!(delay <= ceiling, "attempt {attempt}: {delay:?} > {ceiling:?}");
+            assert!(
+                delay <= ceiling,
+                "attempt {attempt}: {delay:?} > {ceiling:?}"
+            );
         }
         // Jitter is full: over many draws at the cap, delays spread over the whole range.
         let draws: Vec<Duration> = (0..200).map(|_| backoff.next_delay(&mut rng)).collect();

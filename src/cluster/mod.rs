@@ -4,4 +4,5 @@
 pub mod backoff;
 pub mod certs;
 pub mod frame;
+pub mod pool;
 pub mod tls;
