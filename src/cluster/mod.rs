@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod certs;
+pub mod client;
 pub mod frame;
 pub mod pool;
 pub mod tls;
