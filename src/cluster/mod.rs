@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod certs;
 pub mod client;
+pub mod config;
 pub mod frame;
 pub mod pool;
 pub mod tls;

@@ -112,7 +112,7 @@ pub struct Pool {
 }
 
 /// Where and how to reach one peer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
     pub id: String,
     /// `host:port`; the host is resolved again on every dial.
