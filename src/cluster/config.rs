@@ -95,16 +95,16 @@ impl ServeArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                self.from_file(&text)
+                self.read_file(&text)
                     .with_context(|| format!("in {}", path.display()))?
             }
-            None => self.from_flags()?,
+            None => self.read_flags()?,
         };
         membership.validate(self.insecure)?;
         Ok(membership)
     }
 
-    fn from_file(&self, text: &str) -> anyhow::Result<Membership> {
+    fn read_file(&self, text: &str) -> anyhow::Result<Membership> {
         let file: ClusterFile = toml::from_str(text)?;
         let Some(me) = file.node.iter().find(|n| n.id == self.id) else {
             bail!("this node, {}, is not listed", self.id);
@@ -126,7 +126,7 @@ impl ServeArgs {
         })
     }
 
-    fn from_flags(&self) -> anyhow::Result<Membership> {
+    fn read_flags(&self) -> anyhow::Result<Membership> {
         let Some(listen) = self.listen.clone() else {
             bail!("--listen is needed without --cluster");
         };
@@ -250,7 +250,7 @@ mod tests {
             address = "127.0.0.1:7100"
         "#;
         let serve = args(&["--id", "b", "--insecure", "--cluster", "x.toml"]);
-        let m = serve.from_file(text).unwrap();
+        let m = serve.read_file(text).unwrap();
         m.validate(true).unwrap();
         assert_eq!(m.nodes, ["b", "a"]);
         assert_eq!(m.listen, "127.0.0.1:7101");
@@ -263,8 +263,8 @@ mod tests {
             }]
         );
         let stranger = args(&["--id", "c", "--insecure", "--cluster", "x.toml"]);
-        assert!(stranger.from_file(text).is_err());
-        assert!(serve.from_file("[[node]]\nid = \"b\"\nport = 1\n").is_err());
+        assert!(stranger.read_file(text).is_err());
+        assert!(serve.read_file("[[node]]\nid = \"b\"\nport = 1\n").is_err());
     }
 
     #[test]
