@@ -14,6 +14,7 @@ use clap::Parser;
 use maelstrom::harness::{Fault, TestOptions};
 use maelstrom::net::LatencyDist;
 use maelstrom::workload::Workload;
+use node::cli;
 use node::config::Config;
 use serde_json::{Value, json};
 
@@ -92,8 +93,9 @@ fn main() {
             .collect(),
     };
     let node_args = args.node.split_whitespace();
-    let mut config = Config::try_parse_from(std::iter::once("node").chain(node_args))
-        .unwrap_or_else(|e| fail(&e.to_string()));
+    let mut config: Config = cli::Args::try_parse_from(std::iter::once("node").chain(node_args))
+        .unwrap_or_else(|e| fail(&e.to_string()))
+        .into();
     // As `make g-set` and friends do: tell the node which workload it serves.
     config.workload = config.workload.or(support::mode(workload));
     if args.table {

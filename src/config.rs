@@ -1,10 +1,9 @@
-//! The node's command line: the workload it serves and the tunables of gossip and the
-//! failure detector. Every flag also reads an environment variable, because real
-//! Maelstrom passes only positional arguments through to a node.
+//! The node's settings as plain values: what the machine is built from. `cli` fills them
+//! from the command line; `Config::default()` reads nothing from the environment.
 
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 
 /// Which CRDT the node serves; `read_ok` differs between them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -19,56 +18,56 @@ pub enum Mode {
     Counter,
 }
 
-#[derive(Clone, Debug, Parser)]
-#[command(name = "node", version, about = "A gossip node for Maelstrom")]
+/// Gossip and failure-detector tunables. Timers are checked on ticks, so every period is
+/// in effect rounded up to a multiple of the tick that checks it.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// The workload to serve. Without it the node follows the first write it sees
-    /// (`broadcast` → broadcast, `add` with `element` → g-set, `add` with `delta` →
-    /// counter) and answers reads before any write as broadcast.
-    #[arg(value_enum, env = "NODE_WORKLOAD")]
+    /// The workload served; `None`: the first write decides, reads before it answer as
+    /// broadcast.
     pub workload: Option<Mode>,
-
-    /// Seed of the node's random choices; default: derived from the node id.
-    #[arg(long, env = "NODE_SEED")]
+    /// Seed of the node's random choices; `None`: derived from the node id.
     pub seed: Option<u64>,
+    /// How long a relay gathers values before it forwards them to its children. Zero
+    /// forwards on every gossip tick.
+    pub batch: Duration,
+    /// How long a node may hold an acknowledgement hoping to piggyback it. Also widens the
+    /// ack timeout of data messages, and data messages sent within it of a failed one
+    /// fail with it (they would have shared its ack).
+    pub ack_delay: Duration,
+    /// A peer in the overlay quiet this long is probed (a child gives its parent half as
+    /// long again). A root probes peers it has never heard from after as long, or a
+    /// quarter of it once some round trip has been measured.
+    pub heartbeat: Duration,
+    /// Period of the low-rate probes of suspected and dead peers: about three per period
+    /// across the cluster.
+    pub probe_period: Duration,
+    /// Lower bound of the adaptive ack timeout (srtt + 4·rttvar); before any round trip
+    /// is measured the timeout is 500 ms.
+    pub min_rto: Duration,
+    /// Period of the gossip ticker. Not zero: a ticker needs a period.
+    pub gossip_tick: Duration,
+    /// Period of the failure-detector ticker. Not zero; a tick four periods late (and at
+    /// least 100 ms) tells the node it was stopped.
+    pub detect_tick: Duration,
+}
 
-    /// How long a relay gathers values before it forwards them to the nodes below it.
-    #[arg(long, env = "NODE_BATCH_MS", default_value_t = 200)]
-    pub batch_ms: u64,
-
-    /// How long a node may hold an acknowledgement hoping to piggyback it.
-    #[arg(long, env = "NODE_ACK_DELAY_MS", default_value_t = 400)]
-    pub ack_delay_ms: u64,
-
-    /// A peer in the overlay that has been quiet this long is sent a heartbeat.
-    #[arg(long, env = "NODE_HEARTBEAT_MS", default_value_t = 1000)]
-    pub heartbeat_ms: u64,
-
-    /// Period of the low-rate probes of suspected and dead peers.
-    #[arg(long, env = "NODE_PROBE_MS", default_value_t = 1000)]
-    pub probe_ms: u64,
-
-    /// Lower bound of the adaptive ack timeout (network round trip part).
-    #[arg(long, env = "NODE_MIN_RTO_MS", default_value_t = 250)]
-    pub min_rto_ms: u64,
-
-    /// Period of the gossip ticker.
-    #[arg(long, env = "NODE_GOSSIP_TICK_MS", default_value_t = 10)]
-    pub gossip_tick_ms: u64,
-
-    /// Period of the failure-detector ticker.
-    #[arg(long, env = "NODE_DETECT_TICK_MS", default_value_t = 25)]
-    pub detect_tick_ms: u64,
+impl Config {
+    /// The defaults, also those of the command line.
+    pub const DEFAULT: Config = Config {
+        workload: None,
+        seed: None,
+        batch: Duration::from_millis(200),
+        ack_delay: Duration::from_millis(400),
+        heartbeat: Duration::from_millis(1000),
+        probe_period: Duration::from_millis(1000),
+        min_rto: Duration::from_millis(250),
+        gossip_tick: Duration::from_millis(10),
+        detect_tick: Duration::from_millis(25),
+    };
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config::parse_from(["node"])
-    }
-}
-
-impl Config {
-    pub fn ms(v: u64) -> Duration {
-        Duration::from_millis(v)
+        Config::DEFAULT
     }
 }

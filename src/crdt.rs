@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::wire::Element;
+
 /// A state-based CRDT usable as its own delta.
 pub trait Crdt: Default + Clone {
     /// Merges `other` into `self` and returns the part of `other` that was new here.
@@ -20,9 +22,9 @@ pub trait Crdt: Default + Clone {
     fn is_empty(&self) -> bool;
 }
 
-/// A grow-only set of integers: broadcast values and g-set elements.
+/// A grow-only set: broadcast values and g-set elements.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GSet(pub BTreeSet<i64>);
+pub struct GSet(pub BTreeSet<Element>);
 
 impl Crdt for GSet {
     fn merge(&mut self, other: &Self) -> Self {
@@ -30,14 +32,14 @@ impl Crdt for GSet {
             other
                 .0
                 .iter()
-                .filter(|v| self.0.insert(**v))
-                .copied()
+                .filter(|v| self.0.insert((*v).clone()))
+                .cloned()
                 .collect(),
         )
     }
 
     fn absorb(&mut self, other: &Self) {
-        self.0.extend(other.0.iter().copied());
+        self.0.extend(other.0.iter().cloned());
     }
 
     fn forget(&mut self, covered: &Self) {
@@ -146,7 +148,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn set(v: &[i64]) -> GSet {
-        GSet(v.iter().copied().collect())
+        GSet(v.iter().map(|n| Element::Int(*n)).collect())
     }
 
     #[test]
@@ -188,8 +190,8 @@ mod tests {
         fn merge_is_a_join(a in counter_strategy(), b in counter_strategy(), c in counter_strategy(),
                            x in proptest::collection::btree_set(0i64..50, 0..10),
                            y in proptest::collection::btree_set(0i64..50, 0..10)) {
-            let da = Data { set: GSet(x), counter: a };
-            let db = Data { set: GSet(y), counter: b };
+            let da = Data { set: GSet(x.into_iter().map(Element::Int).collect()), counter: a };
+            let db = Data { set: GSet(y.into_iter().map(Element::Int).collect()), counter: b };
             let mut ab = da.clone(); ab.merge(&db);
             let mut ba = db.clone(); ba.merge(&da);
             prop_assert_eq!(&ab, &ba);

@@ -1,19 +1,30 @@
-//! What drives the state machine: messages from stdin, triggers from ticker tasks, and
-//! lines that could not be understood.
+//! What drives the state machine: messages, ticks, and lines that could not be
+//! understood. The machine does not know where they come from (stdin, a socket, a
+//! simulation), so a new transport adds variants here and handlers in `machine`.
 
 use std::time::Duration;
 
-use crate::protocol::{Envelope, ErrorCode};
+use crate::wire::{self, Envelope, Rejected};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// An envelope read from stdin.
+    /// A message read from the transport.
     Message(Envelope),
     /// A tick from one of the ticker tasks.
     Trigger(Trigger),
     /// A line that could not be turned into an `Envelope`; answered with an `error` when
     /// its `src` and `msg_id` could be read.
     Rejected(Rejected),
+}
+
+impl Event {
+    /// The event one input line (without its newline) stands for.
+    pub fn from_line(line: &[u8]) -> Event {
+        match wire::parse_line(line) {
+            Ok(envelope) => Event::Message(envelope),
+            Err(rejected) => Event::Rejected(rejected),
+        }
+    }
 }
 
 /// Periodic work, injected by ticker tasks (and by timer events in simulations).
@@ -23,16 +34,6 @@ pub enum Trigger {
     Gossip,
     /// Failure detection: ack timeouts (strikes), probes.
     Detect,
-}
-
-/// A line the receiver could not parse into an envelope, with what could be recovered.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rejected {
-    pub src: Option<String>,
-    pub dest: Option<String>,
-    pub msg_id: Option<u64>,
-    pub code: ErrorCode,
-    pub text: String,
 }
 
 /// How often each trigger fires.

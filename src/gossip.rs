@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
-use crate::protocol::{Gossip, Record};
+use crate::wire::{Gossip, Record, Records};
 
 /// Smoothed round-trip time and variation (RFC 6298), measured on acks net of the time
 /// the peer held them.
@@ -71,8 +71,12 @@ pub struct Outcome {
     pub stale: bool,
 }
 
-#[derive(Clone, Debug, Default)]
+/// Our side of the exchange with one peer.
+#[derive(Clone, Debug)]
 pub struct Link {
+    peer: String,
+    /// We chose this peer as our parent in the overlay: every message to it says so.
+    pub parent: bool,
     /// Data the peer is not known to have.
     pub pending: Data,
     /// `pending` (or a lost message) has something not yet sent.
@@ -114,6 +118,33 @@ pub enum Kind {
 }
 
 impl Link {
+    pub fn new(peer: &str) -> Self {
+        Link {
+            peer: peer.to_string(),
+            parent: false,
+            pending: Data::default(),
+            dirty: false,
+            ack_now: false,
+            members_known: BTreeMap::new(),
+            next_seq: 0,
+            in_flight: VecDeque::new(),
+            received: 0,
+            received_at: Duration::ZERO,
+            ack_heard: 0,
+            ack_owed_since: None,
+            last_sent: Duration::ZERO,
+            last_heard: None,
+            is_child: false,
+            rtt: Rtt::default(),
+            failed_data_sent_at: None,
+        }
+    }
+
+    /// The peer's name.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
     /// Marks `new` as data this peer may lack.
     pub fn offer(&mut self, new: &Data) {
         if !new.is_empty() {
@@ -128,33 +159,27 @@ impl Link {
     }
 
     /// The peer showed it has these records.
-    pub fn has_records(&mut self, records: &BTreeMap<String, Record>) {
+    pub fn has_records(&mut self, records: &Records) {
         for (author, r) in records {
             let known = self.members_known.entry(author.clone()).or_default();
             *known = (*known).max(r.version);
         }
     }
 
-    /// Records the peer is not known to have.
-    fn records_to_send(
-        &self,
-        records: &BTreeMap<String, Record>,
-        peer: &str,
-    ) -> BTreeMap<String, Record> {
-        records
-            .iter()
-            .filter(|(author, r)| {
-                *author != peer && r.version > self.members_known.get(*author).copied().unwrap_or(0)
-            })
-            .map(|(a, r)| (a.clone(), r.clone()))
-            .collect()
+    /// Records the peer is not known to have (never its own: it authors that one).
+    fn records_to_send<'a>(
+        &'a self,
+        records: &'a Records,
+    ) -> impl Iterator<Item = (&'a String, &'a Record)> {
+        records.iter().filter(|(author, r)| {
+            **author != self.peer
+                && r.version > self.members_known.get(*author).copied().unwrap_or(0)
+        })
     }
 
     /// Some record is newer than what the peer is known to have.
-    pub fn records_stale(&self, records: &BTreeMap<String, Record>, peer: &str) -> bool {
-        records.iter().any(|(author, r)| {
-            author != peer && r.version > self.members_known.get(author).copied().unwrap_or(0)
-        })
+    pub fn records_stale(&self, records: &Records) -> bool {
+        self.records_to_send(records).next().is_some()
     }
 
     pub fn has_in_flight(&self) -> bool {
@@ -167,22 +192,23 @@ impl Link {
         (probes.clone().count(), probes.map(|m| m.sent_at).max())
     }
 
-    /// Builds the next message to this peer. `timeout` bounds how long we wait for its ack
-    /// (for messages that need one).
+    /// Builds the next message to this peer, with the `records` it lacks. `timeout` bounds
+    /// how long we wait for its ack (for messages that need one).
     pub fn build(
         &mut self,
         kind: Kind,
-        peer: &str,
-        records: &BTreeMap<String, Record>,
-        parent: bool,
+        records: &Records,
         now: Duration,
         timeout: Duration,
     ) -> Gossip {
         let ack_now = kind == Kind::Data && std::mem::take(&mut self.ack_now);
         let mut g = Gossip {
-            parent,
+            parent: self.parent,
             probe: kind == Kind::Probe || ack_now,
-            members: self.records_to_send(records, peer),
+            members: self
+                .records_to_send(records)
+                .map(|(a, r)| (a.clone(), r.clone()))
+                .collect(),
             ..Gossip::default()
         };
         if self.ack_owed_since.take().is_some() {
@@ -190,7 +216,7 @@ impl Link {
             g.ack_delay = (now - self.received_at).as_millis() as u64;
         }
         if kind == Kind::Data {
-            g.values = self.pending.set.0.iter().copied().collect();
+            g.values = self.pending.set.0.iter().cloned().collect();
             g.counts = self.pending.counter.0.clone();
             self.dirty = false;
         }
@@ -319,7 +345,7 @@ impl Link {
 /// Turns a gossip message's data fields into the CRDT delta they carry.
 pub fn data_of(g: &Gossip) -> Data {
     Data {
-        set: GSet(g.values.iter().copied().collect()),
+        set: GSet(g.values.iter().cloned().collect()),
         counter: PnCounter(g.counts.clone()),
     }
 }
@@ -327,6 +353,7 @@ pub fn data_of(g: &Gossip) -> Data {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Element;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
@@ -334,23 +361,31 @@ mod tests {
 
     fn values(v: &[i64]) -> Data {
         Data {
-            set: GSet(v.iter().copied().collect()),
+            set: GSet(v.iter().map(|n| Element::Int(*n)).collect()),
             ..Data::default()
         }
+    }
+
+    fn ints(v: &[i64]) -> Vec<Element> {
+        v.iter().map(|n| Element::Int(*n)).collect()
     }
 
     #[test]
     fn pending_is_resent_until_acknowledged() {
         let records = BTreeMap::new();
-        let mut link = Link::default();
+        let mut link = Link::new("n1");
         link.offer(&values(&[1, 2]));
         assert!(link.dirty);
-        let m1 = link.build(Kind::Data, "n1", &records, false, ms(0), ms(500));
-        assert_eq!((m1.seq, m1.values.clone()), (1, vec![1, 2]));
+        let m1 = link.build(Kind::Data, &records, ms(0), ms(500));
+        assert_eq!((m1.seq, m1.values.clone()), (1, ints(&[1, 2])));
         assert!(!link.dirty);
         link.offer(&values(&[3]));
-        let m2 = link.build(Kind::Data, "n1", &records, false, ms(10), ms(500));
-        assert_eq!(m2.values, vec![1, 2, 3], "unacknowledged values ride again");
+        let m2 = link.build(Kind::Data, &records, ms(10), ms(500));
+        assert_eq!(
+            m2.values,
+            ints(&[1, 2, 3]),
+            "unacknowledged values ride again"
+        );
         // The peer acks message 1 only: 3 stays pending.
         let out = link.receive(
             &Gossip {
@@ -370,11 +405,11 @@ mod tests {
     #[test]
     fn cumulative_ack_covers_earlier_messages() {
         let records = BTreeMap::new();
-        let mut link = Link::default();
+        let mut link = Link::new("n1");
         link.offer(&values(&[1]));
-        link.build(Kind::Data, "n1", &records, false, ms(0), ms(500));
+        link.build(Kind::Data, &records, ms(0), ms(500));
         link.offer(&values(&[2]));
-        link.build(Kind::Data, "n1", &records, false, ms(5), ms(500));
+        link.build(Kind::Data, &records, ms(5), ms(500));
         let out = link.receive(
             &Gossip {
                 ack: 2,
@@ -396,12 +431,12 @@ mod tests {
     #[test]
     fn data_messages_sharing_one_ack_fail_as_one_exchange() {
         let records = BTreeMap::new();
-        let mut link = Link::default();
+        let mut link = Link::new("n1");
         for at in [0, 200, 400, 600] {
             link.offer(&values(&[at as i64]));
-            link.build(Kind::Data, "n1", &records, false, ms(at), ms(500));
+            link.build(Kind::Data, &records, ms(at), ms(500));
         }
-        link.build(Kind::Probe, "n1", &records, false, ms(610), ms(300));
+        link.build(Kind::Probe, &records, ms(610), ms(300));
         // Data sent at 0 and 200 would have had one ack (held up to 400 ms); the probe is
         // answered on its own, and overdue before the data message sent just before it;
         // 400 starts a second exchange, 600 belongs to it.
@@ -415,18 +450,17 @@ mod tests {
     #[test]
     fn a_new_parent_is_asked_for_its_ack_at_once() {
         let records = BTreeMap::new();
-        let mut link = Link {
-            ack_now: true,
-            ..Link::default()
-        };
+        let mut link = Link::new("n0");
+        link.ack_now = true;
+        link.parent = true;
         link.offer(&values(&[1]));
-        let first = link.build(Kind::Data, "n0", &records, true, ms(0), ms(300));
+        let first = link.build(Kind::Data, &records, ms(0), ms(300));
         assert!(
-            first.probe && first.values == vec![1],
+            first.probe && first.parent && first.values == ints(&[1]),
             "data, answered like a probe"
         );
         link.offer(&values(&[2]));
-        let second = link.build(Kind::Data, "n0", &records, true, ms(10), ms(700));
+        let second = link.build(Kind::Data, &records, ms(10), ms(700));
         assert!(!second.probe, "later data is acknowledged at leisure");
         // The first one fails on its own, like a probe: the second is not part of it.
         assert_eq!(link.expire(ms(710), ms(400)).timed_out, 2);
@@ -435,10 +469,10 @@ mod tests {
     #[test]
     fn an_acknowledged_probe_does_not_cover_lost_data_before_it() {
         let records = BTreeMap::new();
-        let mut link = Link::default();
+        let mut link = Link::new("n1");
         link.offer(&values(&[1]));
-        link.build(Kind::Data, "n1", &records, false, ms(0), ms(700));
-        link.build(Kind::Probe, "n1", &records, false, ms(10), ms(300));
+        link.build(Kind::Data, &records, ms(0), ms(700));
+        link.build(Kind::Probe, &records, ms(10), ms(300));
         assert!(!link.dirty);
         // The data message was lost; the probe's ack covers both sequence numbers.
         let ack = Gossip {
@@ -453,7 +487,7 @@ mod tests {
     #[test]
     fn acks_are_owed_and_then_paid() {
         let records = BTreeMap::new();
-        let mut link = Link::default();
+        let mut link = Link::new("n1");
         link.receive(
             &Gossip {
                 seq: 4,
@@ -462,7 +496,7 @@ mod tests {
             ms(100),
         );
         assert_eq!(link.ack_owed_since, Some(ms(100)));
-        let ack = link.build(Kind::Ack, "n1", &records, false, ms(130), ms(0));
+        let ack = link.build(Kind::Ack, &records, ms(130), ms(0));
         assert_eq!((ack.seq, ack.ack, ack.ack_delay), (0, 4, 30));
         assert_eq!(link.ack_owed_since, None);
         assert!(!link.has_in_flight(), "a pure ack needs no ack");
@@ -471,7 +505,7 @@ mod tests {
     #[test]
     fn the_reported_hold_runs_from_the_message_acknowledged() {
         let records = BTreeMap::new();
-        let mut link = Link::default();
+        let mut link = Link::new("n1");
         for (seq, at) in [(1, 0), (3, 100), (2, 120)] {
             let g = Gossip {
                 seq,
@@ -480,7 +514,7 @@ mod tests {
             link.receive(&g, ms(at));
         }
         assert_eq!(link.ack_owed_since, Some(ms(0)), "owed since the first one");
-        let ack = link.build(Kind::Ack, "n1", &records, false, ms(150), ms(0));
+        let ack = link.build(Kind::Ack, &records, ms(150), ms(0));
         // Message 3 was held 50 ms; counting from message 1 would say 150 and make the
         // peer's round-trip sample 100 ms too short.
         assert_eq!((ack.ack, ack.ack_delay), (3, 50));
@@ -488,7 +522,7 @@ mod tests {
 
     #[test]
     fn stale_messages_do_not_speak_for_the_peer() {
-        let mut link = Link::default();
+        let mut link = Link::new("n1");
         let from_child = |seq, ack| Gossip {
             seq,
             ack,
@@ -539,9 +573,9 @@ mod tests {
                 ..Record::default()
             },
         );
-        let mut link = Link::default();
-        assert!(link.records_stale(&records, "n1"));
-        let m = link.build(Kind::Probe, "n1", &records, false, ms(0), ms(100));
+        let mut link = Link::new("n1");
+        assert!(link.records_stale(&records));
+        let m = link.build(Kind::Probe, &records, ms(0), ms(100));
         assert_eq!(
             m.members.keys().collect::<Vec<_>>(),
             vec!["n0"],
@@ -554,7 +588,7 @@ mod tests {
             },
             ms(50),
         );
-        assert!(!link.records_stale(&records, "n1"));
+        assert!(!link.records_stale(&records));
     }
 
     #[test]

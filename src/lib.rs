@@ -2,8 +2,10 @@
 //!
 //! `runtime` wires four actors (stdin receiver, stdout sender, tickers, the machine task)
 //! around `machine::StateMachine`, a sans-IO, deterministic state machine: it takes
-//! `Event`s and the current time and returns the envelopes to send.
+//! `Event`s and the current time and returns the envelopes to send. `wire` is the
+//! message format, `config` the settings (`cli` reads them from the command line).
 
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod crdt;
@@ -11,5 +13,5 @@ pub mod event;
 pub mod gossip;
 pub mod machine;
 pub mod membership;
-pub mod protocol;
 pub mod runtime;
+pub mod wire;

@@ -3,11 +3,11 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
-use node::config::Config;
+use node::cli::Args;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config = Args::parse().into();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

@@ -1,7 +1,7 @@
 //! The failure detector: strikes, gossiped suspicion, death by half the cluster, and
 //! revival through incarnation numbers.
 //!
-//! Rules (design.md 3.4):
+//! Rules (README.md, "Failure detector"):
 //! - Every exchange with a peer that is not acknowledged within its timeout is a strike; an
 //!   acknowledged one clears the strikes. Two strikes make the peer *doubted* (others then
 //!   probe it, so they gather evidence of their own quickly); three make it *suspected*.
@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::protocol::{MembershipView, Record};
+use crate::wire::{MembershipView, Record, Records};
 
 /// Consecutive failed exchanges that make a peer suspected.
 pub const STRIKES_TO_SUSPECT: u32 = 3;
@@ -33,6 +33,19 @@ pub enum Status {
     Dead,
 }
 
+impl Status {
+    /// The status that `votes` current suspicions give, when `threshold` kill.
+    fn judge(votes: usize, threshold: usize) -> Status {
+        if votes == 0 {
+            Status::Alive
+        } else if votes >= threshold {
+            Status::Dead
+        } else {
+            Status::Suspected
+        }
+    }
+}
+
 pub struct Detector {
     me: String,
     /// Every node of the cluster, this one included, in `node_ids` order.
@@ -44,6 +57,8 @@ pub struct Detector {
     status: BTreeMap<String, Status>,
     /// Peers someone doubts or suspects, likewise.
     doubted: BTreeSet<String>,
+    /// Status changes so far.
+    status_changes: u64,
 }
 
 /// A change of a peer's status, for the log.
@@ -53,6 +68,25 @@ pub struct Change {
     pub from: Status,
     pub to: Status,
     pub voters: Vec<String>,
+}
+
+/// What a call changed: records to gossip, statuses to act on.
+#[derive(Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Changed {
+    /// Some record changed here (ours, or one received): it is news for the peers.
+    pub records: bool,
+    /// Peer statuses that changed, in peer order.
+    pub statuses: Vec<Change>,
+}
+
+impl Changed {
+    /// Both changes, in order.
+    pub fn and(mut self, later: Changed) -> Changed {
+        self.records |= later.records;
+        self.statuses.extend(later.statuses);
+        self
+    }
 }
 
 impl Detector {
@@ -70,6 +104,7 @@ impl Detector {
                 .map(|n| (n.clone(), Status::Alive))
                 .collect(),
             doubted: BTreeSet::new(),
+            status_changes: 0,
         }
     }
 
@@ -86,24 +121,26 @@ impl Detector {
         &self.records[&self.me]
     }
 
-    pub fn records(&self) -> &BTreeMap<String, Record> {
+    pub fn records(&self) -> &Records {
         &self.records
+    }
+
+    /// Counts the status changes so far: observers rescan statuses only when it moves.
+    pub fn status_changes(&self) -> u64 {
+        self.status_changes
     }
 
     /// The nodes whose current vote says `peer` is suspected.
     pub fn voters(&self, peer: &str) -> Vec<String> {
-        self.votes(peer).cloned().collect()
-    }
-
-    fn votes<'a>(&'a self, peer: &'a str) -> impl Iterator<Item = &'a String> {
         self.records
             .iter()
-            .filter(move |(author, r)| {
+            .filter(|(author, r)| {
                 r.suspects
                     .get(peer)
                     .is_some_and(|inc| self.is_current(author, peer, *inc))
             })
-            .map(|(author, _)| author)
+            .map(|(author, _)| author.clone())
+            .collect()
     }
 
     /// A doubt or suspicion by `author` of `peer` at incarnation `inc` still stands: it is
@@ -116,16 +153,6 @@ impl Detector {
     /// is asked about every peer many times per tick.)
     pub fn status(&self, peer: &str) -> Status {
         self.status.get(peer).copied().unwrap_or(Status::Alive)
-    }
-
-    fn judge(&self, votes: usize) -> Status {
-        if votes == 0 {
-            Status::Alive
-        } else if votes >= self.death_threshold() {
-            Status::Dead
-        } else {
-            Status::Suspected
-        }
     }
 
     pub fn is_dead(&self, peer: &str) -> bool {
@@ -149,13 +176,12 @@ impl Detector {
     }
 
     /// An exchange with `peer` failed.
-    pub fn strike(&mut self, peer: &str) -> Vec<Change> {
+    pub fn strike(&mut self, peer: &str) -> Changed {
         let strikes = self.strikes.entry(peer.to_string()).or_default();
         *strikes += 1;
         let strikes = *strikes;
         let inc = self.incarnation(peer);
-        let me = self.me.clone();
-        let own = self.records.get_mut(&me).expect("own record");
+        let own = self.records.get_mut(&self.me).expect("own record");
         let mut changed = false;
         if strikes >= STRIKES_TO_DOUBT && own.doubts.get(peer) != Some(&inc) {
             own.doubts.insert(peer.to_string(), inc);
@@ -166,25 +192,24 @@ impl Detector {
             changed = true;
         }
         if !changed {
-            return Vec::new(); // statuses follow from the records alone
+            return Changed::default(); // statuses follow from the records alone
         }
         own.version += 1;
-        self.changes()
+        self.rejudge()
     }
 
     /// An exchange with `peer` was acknowledged.
-    pub fn success(&mut self, peer: &str) -> Vec<Change> {
+    pub fn success(&mut self, peer: &str) -> Changed {
         self.strikes.remove(peer);
         if !self.withdraw(peer) {
-            return Vec::new();
+            return Changed::default();
         }
-        self.changes()
+        self.rejudge()
     }
 
     /// Takes back our doubt and suspicion of `peer`; false if we had neither.
     fn withdraw(&mut self, peer: &str) -> bool {
-        let me = self.me.clone();
-        let own = self.records.get_mut(&me).expect("own record");
+        let own = self.records.get_mut(&self.me).expect("own record");
         let had = own.doubts.remove(peer).is_some() | own.suspects.remove(peer).is_some();
         if had {
             own.version += 1;
@@ -192,10 +217,9 @@ impl Detector {
         had
     }
 
-    /// Merges records received from a peer; returns the authors whose record changed here
-    /// and the status changes that followed.
-    pub fn merge(&mut self, incoming: &BTreeMap<String, Record>) -> (Vec<String>, Vec<Change>) {
-        let mut updated = Vec::new();
+    /// Merges records received from a peer (and refutes what they say of this node).
+    pub fn merge(&mut self, incoming: &Records) -> Changed {
+        let mut updated = false;
         for (author, record) in incoming {
             if *author == self.me || !self.status.contains_key(author) {
                 continue; // our own record is authored here only; strangers are ignored
@@ -210,16 +234,13 @@ impl Detector {
             // (Starting afresh would have every node probe it again at once: under a
             // partition that keeps it refuting, that is a storm of probes.)
             self.records.insert(author.clone(), record.clone());
-            updated.push(author.clone());
+            updated = true;
         }
-        if self.refute() {
-            updated.push(self.me.clone());
+        // (`|`, not `||`: we refute what we already had too.)
+        if !(updated | self.refute()) {
+            return Changed::default();
         }
-        if updated.is_empty() {
-            return (updated, Vec::new());
-        }
-        let changes = self.changes();
-        (updated, changes)
+        self.rejudge()
     }
 
     /// Raises our incarnation above any vote that names our current one.
@@ -234,8 +255,7 @@ impl Detector {
             .max();
         match highest {
             Some(voted) if voted >= mine => {
-                let me = self.me.clone();
-                let own = self.records.get_mut(&me).expect("own record");
+                let own = self.records.get_mut(&self.me).expect("own record");
                 own.inc = voted + 1;
                 own.version += 1;
                 true
@@ -245,9 +265,8 @@ impl Detector {
     }
 
     /// Re-derives every status and the doubted peers after a change to the records (in
-    /// one pass: under a partition every record names half the cluster); returns the
-    /// status changes.
-    fn changes(&mut self) -> Vec<Change> {
+    /// one pass: under a partition every record names half the cluster).
+    fn rejudge(&mut self) -> Changed {
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         let mut doubted = BTreeSet::new();
         for (author, r) in &self.records {
@@ -263,29 +282,28 @@ impl Detector {
                 }
             }
         }
-        let judged: Vec<(String, Status)> = self
-            .status
-            .keys()
-            .map(|peer| {
-                let n = votes.get(peer.as_str()).copied().unwrap_or(0);
-                (peer.clone(), self.judge(n))
-            })
-            .collect();
         self.doubted = doubted;
+        let threshold = self.death_threshold();
         let mut changes = Vec::new();
-        for (peer, to) in judged {
-            let from = self.status[&peer];
-            if from != to {
-                self.status.insert(peer.clone(), to);
+        for (peer, status) in &mut self.status {
+            let to = Status::judge(votes.get(peer.as_str()).copied().unwrap_or(0), threshold);
+            if *status != to {
                 changes.push(Change {
-                    voters: self.voters(&peer),
-                    peer,
-                    from,
+                    peer: peer.clone(),
+                    from: std::mem::replace(status, to),
                     to,
+                    voters: Vec::new(),
                 });
             }
         }
-        changes
+        for change in &mut changes {
+            change.voters = self.voters(&change.peer);
+        }
+        self.status_changes += changes.len() as u64;
+        Changed {
+            records: true,
+            statuses: changes,
+        }
     }
 
     pub fn view(&self) -> MembershipView {
@@ -332,7 +350,7 @@ mod tests {
 
     fn strike_out(d: &mut Detector, peer: &str) {
         for _ in 0..STRIKES_TO_SUSPECT {
-            d.strike(peer);
+            let _ = d.strike(peer);
         }
     }
 
@@ -350,12 +368,12 @@ mod tests {
     #[test]
     fn with_two_nodes_own_suspicion_kills() {
         let mut d = Detector::new("n0", &nodes(2));
-        d.strike("n1");
+        let _ = d.strike("n1");
         assert!(!d.doubted().contains("n1"), "one late ack is no news");
-        d.strike("n1");
+        let _ = d.strike("n1");
         assert_eq!(d.status("n1"), Status::Alive, "two strikes are only doubt");
         assert!(d.doubted().contains("n1"));
-        d.strike("n1");
+        let _ = d.strike("n1");
         assert_eq!(d.status("n1"), Status::Dead);
     }
 
@@ -372,7 +390,7 @@ mod tests {
             let mut d = Detector::new("n0", &nodes(n));
             strike_out(&mut d, "n3");
             assert_eq!(d.status("n3"), Status::Suspected, "N={n}");
-            d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
+            let _ = d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
             assert_eq!(d.status("n3"), Status::Dead, "N={n}");
             assert_eq!(d.voters("n3"), vec!["n0", "n1"]);
         }
@@ -389,17 +407,17 @@ mod tests {
         }
         // The suspect's own opinion of itself never counts.
         incoming.insert("n24".into(), record(1, 0, &[("n24", 0)]));
-        d.merge(&incoming);
+        let _ = d.merge(&incoming);
         assert_eq!(d.voters("n24").len(), 11);
         assert_eq!(d.status("n24"), Status::Suspected);
-        let (_, changes) = d.merge(&BTreeMap::from([(
+        let changes = d.merge(&BTreeMap::from([(
             "n11".into(),
             record(1, 0, &[("n24", 0)]),
         )]));
         assert_eq!(d.status("n24"), Status::Dead);
-        assert_eq!(changes.len(), 1);
+        assert_eq!(changes.statuses.len(), 1);
         assert_eq!(
-            (changes[0].from, changes[0].to),
+            (changes.statuses[0].from, changes.statuses[0].to),
             (Status::Suspected, Status::Dead)
         );
     }
@@ -408,43 +426,48 @@ mod tests {
     fn success_withdraws_our_vote_and_a_newer_record_withdraws_theirs() {
         let mut d = Detector::new("n0", &nodes(5));
         strike_out(&mut d, "n3");
-        d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
+        let _ = d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
         assert!(d.is_dead("n3"));
-        d.success("n3");
+        let _ = d.success("n3");
         assert!(!d.suspects("n3"));
         assert_eq!(d.status("n3"), Status::Suspected);
-        d.merge(&BTreeMap::from([("n1".into(), record(2, 0, &[]))]));
+        let _ = d.merge(&BTreeMap::from([("n1".into(), record(2, 0, &[]))]));
         assert_eq!(d.status("n3"), Status::Alive);
         // An older record arriving late changes nothing.
-        d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
+        let _ = d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
         assert_eq!(d.status("n3"), Status::Alive);
     }
 
     #[test]
     fn suspicion_of_oneself_is_refuted_by_a_higher_incarnation() {
         let mut suspect = Detector::new("n3", &nodes(5));
-        let (updated, _) = suspect.merge(&BTreeMap::from([
+        let before = suspect.own_record().version;
+        let changed = suspect.merge(&BTreeMap::from([
             ("n0".into(), record(4, 0, &[("n3", 0)])),
             ("n1".into(), record(2, 0, &[("n3", 0)])),
         ]));
-        assert!(updated.contains(&"n3".to_string()));
+        assert!(changed.records);
         assert_eq!(suspect.incarnation("n3"), 1);
+        assert!(
+            suspect.own_record().version > before,
+            "the refutation is news"
+        );
 
         // Elsewhere, the refutation voids the votes of the old incarnation.
         let mut other = Detector::new("n2", &nodes(5));
-        other.merge(&BTreeMap::from([
+        let _ = other.merge(&BTreeMap::from([
             ("n0".into(), record(4, 0, &[("n3", 0)])),
             ("n1".into(), record(2, 0, &[("n3", 0)])),
         ]));
         assert!(other.is_dead("n3"));
-        let (_, changes) = other.merge(&BTreeMap::from([(
+        let changes = other.merge(&BTreeMap::from([(
             "n3".into(),
             suspect.own_record().clone(),
         )]));
         assert_eq!(other.status("n3"), Status::Alive);
-        assert_eq!(changes[0].to, Status::Alive);
+        assert_eq!(changes.statuses[0].to, Status::Alive);
         // New suspicion has to name the new incarnation to count.
-        other.merge(&BTreeMap::from([("n0".into(), record(5, 0, &[("n3", 1)]))]));
+        let _ = other.merge(&BTreeMap::from([("n0".into(), record(5, 0, &[("n3", 1)]))]));
         assert_eq!(other.status("n3"), Status::Suspected);
     }
 
@@ -453,20 +476,20 @@ mod tests {
         let mut d = Detector::new("n0", &nodes(3));
         strike_out(&mut d, "n2");
         assert_eq!(d.status("n2"), Status::Dead, "one vote of one needed");
-        d.merge(&BTreeMap::from([("n2".into(), record(1, 1, &[]))]));
+        let _ = d.merge(&BTreeMap::from([("n2".into(), record(1, 1, &[]))]));
         assert_eq!(
             d.status("n2"),
             Status::Alive,
             "our vote named incarnation 0"
         );
         assert!(d.suspects("n2"), "we still have no answer from it");
-        d.strike("n2");
+        let _ = d.strike("n2");
         assert_eq!(
             d.voters("n2"),
             vec!["n0"],
             "the next failure in a row votes against incarnation 1"
         );
-        d.success("n2");
+        let _ = d.success("n2");
         assert!(!d.suspects("n2"));
         assert_eq!(d.status("n2"), Status::Alive);
     }
@@ -475,7 +498,7 @@ mod tests {
     fn view_reports_every_peer() {
         let mut d = Detector::new("n0", &nodes(5));
         strike_out(&mut d, "n4");
-        d.merge(&BTreeMap::from([(
+        let _ = d.merge(&BTreeMap::from([(
             "n1".into(),
             record(1, 0, &[("n4", 0), ("n3", 0)]),
         )]));
@@ -487,5 +510,29 @@ mod tests {
             Some(&vec!["n0".to_string(), "n1".to_string()])
         );
         assert_eq!(v.incarnations.len(), 5);
+    }
+
+    #[test]
+    fn calls_report_what_they_changed() {
+        let mut d = Detector::new("n0", &nodes(3));
+        assert_eq!(d.strike("n1"), Changed::default(), "one strike is no news");
+        let doubt = d.strike("n1");
+        assert!(doubt.records && doubt.statuses.is_empty(), "{doubt:?}");
+        let suspect = d.strike("n1");
+        assert!(suspect.records);
+        assert_eq!(suspect.statuses[0].to, Status::Dead);
+        assert_eq!(d.status_changes(), 1);
+        let old = d.merge(&BTreeMap::from([("n2".into(), record(1, 0, &[]))]));
+        assert!(old.records && old.statuses.is_empty());
+        assert_eq!(
+            d.merge(&BTreeMap::from([("n2".into(), record(1, 0, &[]))])),
+            Changed::default(),
+            "a record known already"
+        );
+        let back = d.success("n1");
+        assert!(back.records);
+        assert_eq!(back.statuses[0].to, Status::Alive);
+        assert_eq!(d.status_changes(), 2);
+        assert_eq!(d.success("n1"), Changed::default());
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use node::config::Config;
 use node::event::Event;
 use node::machine::StateMachine;
-use node::protocol::{Body, Envelope, Payload, ReadOk};
+use node::wire::{Body, Envelope, Payload, ReadOk};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -125,8 +125,13 @@ impl Cluster {
                 }
                 What::Broadcast(i, value) => {
                     // The value doubles as msg_id, so the ack names it.
-                    let mut env =
-                        request("c9", &self.ids[i], Payload::Broadcast { message: value });
+                    let mut env = request(
+                        "c9",
+                        &self.ids[i],
+                        Payload::Broadcast {
+                            message: value.into(),
+                        },
+                    );
                     env.body.msg_id = Some(value as u64);
                     self.machines[i].handle(Event::Message(env), now)
                 }
@@ -141,7 +146,9 @@ impl Cluster {
             now,
         );
         match &out[0].body.payload {
-            Payload::ReadOk(ReadOk::Messages { messages }) => messages.iter().copied().collect(),
+            Payload::ReadOk(ReadOk::Messages { messages }) => {
+                messages.iter().filter_map(|m| m.as_i64()).collect()
+            }
             other => panic!("unexpected read reply {other:?}"),
         }
     }

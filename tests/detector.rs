@@ -7,7 +7,7 @@ use node::config::Config;
 use node::event::{Event, Trigger};
 use node::machine::StateMachine;
 use node::membership::Status;
-use node::protocol::{Body, Envelope, Payload};
+use node::wire::{Body, Envelope, Payload};
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -42,7 +42,13 @@ fn initialised(id: &str) -> StateMachine {
 fn leaf_with_writes_in_flight() -> StateMachine {
     let mut m = initialised("n2");
     for (i, at) in [10, 20, 30, 40].into_iter().enumerate() {
-        let write = request("n2", 2 + i as u64, Payload::Broadcast { message: i as i64 });
+        let write = request(
+            "n2",
+            2 + i as u64,
+            Payload::Broadcast {
+                message: (i as i64).into(),
+            },
+        );
         let out = m.handle(Event::Message(write), ms(at));
         assert!(
             out.iter().any(|e| e.dest == "n0"),
@@ -56,7 +62,7 @@ fn leaf_with_writes_in_flight() -> StateMachine {
 #[test]
 fn unanswered_exchanges_make_the_parent_suspected() {
     let mut m = leaf_with_writes_in_flight();
-    let tick = Config::default().detect_tick_ms;
+    let tick = Config::default().detect_tick.as_millis() as u64;
     for t in (50 + tick..5_000).step_by(tick as usize) {
         m.handle(Event::Trigger(Trigger::Detect), ms(t));
     }
@@ -78,7 +84,7 @@ fn time_this_node_was_stopped_is_not_held_against_its_peers() {
     assert_eq!(m.status("n0"), Some(Status::Alive));
     assert_eq!(m.parent(), Some("n0"));
     // Running normally afterwards, the exchanges do expire.
-    let tick = Config::default().detect_tick_ms;
+    let tick = Config::default().detect_tick.as_millis() as u64;
     for t in (5_050 + tick..10_000).step_by(tick as usize) {
         m.handle(Event::Trigger(Trigger::Detect), ms(t));
     }
@@ -87,7 +93,7 @@ fn time_this_node_was_stopped_is_not_held_against_its_peers() {
 
 #[test]
 fn a_probe_is_answered_once_even_when_overtaken_or_copied() {
-    use node::protocol::Gossip;
+    use node::wire::Gossip;
     let mut m = initialised("n0");
     let from_n1 = |g: Gossip| Envelope {
         src: "n1".into(),
@@ -114,7 +120,7 @@ fn a_probe_is_answered_once_even_when_overtaken_or_copied() {
     // Data message 2 overtook probe 1: the probe is still answered at once, by an ack of 2.
     let data = Gossip {
         seq: 2,
-        values: vec![7],
+        values: vec![7.into()],
         ..Gossip::default()
     };
     assert!(acks_to_n1(&m.handle(Event::Message(from_n1(data)), ms(100))).is_empty());

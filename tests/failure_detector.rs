@@ -1,5 +1,5 @@
 //! The failure detector's figures in simulation (25 nodes, rate 100, latency 100), asserted
-//! against issue #6's targets: detection of a crash or an isolating partition median ≤ 3 s
+//! against their targets: detection of a crash or an isolating partition median ≤ 3 s
 //! and max ≤ 6 s, revival median ≤ 2 s and max ≤ 5 s, no death without a fault, and only
 //! probes sent to a node once it is dead. `make fd-bench` prints the same figures over more
 //! seeds.

@@ -246,13 +246,80 @@ fn mistyped_field_is_malformed() {
 }
 
 #[test]
-fn non_integer_broadcast_value_is_malformed() {
-    for value in [r#""seven""#, "7.5", "null", "[7]"] {
+fn any_json_value_is_broadcast_and_read_back_integers_first() {
+    let broadcast = |msg_id: u64, value: &str| {
+        format!(
+            r#"{{"src":"c1","dest":"n0","body":{{"type":"broadcast","msg_id":{msg_id},"message":{value}}}}}"#
+        )
+    };
+    let values = [
+        r#""seven""#,
+        "7.5",
+        "null",
+        "[7]",
+        r#"{"b":1,"a":{"d":2,"c":3}}"#,
+        "3",
+        "-1",
+        r#"{"a":{"c":3,"d":2},"b":1}"#,
+    ];
+    let mut input: Vec<String> = vec![INIT.to_string()];
+    for (i, value) in values.iter().enumerate() {
+        input.push(broadcast(2 + i as u64, value));
+    }
+    input.push(r#"{"src":"c1","dest":"n0","body":{"type":"read","msg_id":20}}"#.to_string());
+    let run = run(&lines(
+        &input.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    let oks = run
+        .replies
+        .iter()
+        .filter(|r| r["body"]["type"] == "broadcast_ok");
+    assert_eq!(oks.count(), values.len(), "{:?}", run.replies);
+    let read = run.replies.last().expect("read answered");
+    // Integers numerically, then the others by their JSON text, keys sorted; the same
+    // object twice is one element.
+    assert_eq!(
+        read["body"]["messages"],
+        json!([-1, 3, "seven", 7.5, [7], null, {"a": {"c": 3, "d": 2}, "b": 1}])
+    );
+}
+
+#[test]
+fn any_json_value_is_a_g_set_element() {
+    let add = |msg_id: u64, element: &str| {
+        format!(
+            r#"{{"src":"c1","dest":"n0","body":{{"type":"add","msg_id":{msg_id},"element":{element}}}}}"#
+        )
+    };
+    let (a, b, c) = (add(2, r#""x""#), add(3, r#"{"k":[1,2]}"#), add(4, "5"));
+    let read = r#"{"src":"c1","dest":"n0","body":{"type":"read","msg_id":5}}"#;
+    let run = run(&lines(&[INIT, &a, &b, &c, read]));
+    assert_eq!(
+        run.replies.last().expect("read answered")["body"],
+        json!({"type": "read_ok", "value": [5, "x", {"k": [1, 2]}], "in_reply_to": 5})
+    );
+}
+
+#[test]
+fn an_oversized_value_is_malformed() {
+    let big = "x".repeat(node::wire::MAX_ELEMENT_BYTES);
+    for (kind, key) in [("broadcast", "message"), ("add", "element")] {
         let bad = format!(
-            r#"{{"src":"c1","dest":"n0","body":{{"type":"broadcast","msg_id":5,"message":{value}}}}}"#
+            r#"{{"src":"c1","dest":"n0","body":{{"type":"{kind}","msg_id":5,"{key}":"{big}"}}}}"#
         );
         let text = after_bad_request(&bad, 12);
-        assert!(text.contains("broadcast"), "{text}");
+        assert!(text.contains("too large"), "{text}");
+    }
+}
+
+#[test]
+fn a_counter_delta_is_an_integer() {
+    for value in [r#""1""#, "1.5", "null"] {
+        let bad = format!(
+            r#"{{"src":"c1","dest":"n0","body":{{"type":"add","msg_id":5,"delta":{value}}}}}"#
+        );
+        let text = after_bad_request(&bad, 12);
+        assert!(text.contains("add"), "{text}");
     }
 }
 
@@ -340,7 +407,7 @@ fn acknowledged_values_survive_bad_input() {
         INIT,
         r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","msg_id":2,"message":1}}"#,
         "garbage",
-        r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","msg_id":3,"message":"2"}}"#,
+        r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","msg_id":3,"massage":2}}"#,
         r#"{"src":"c1","dest":"n0","body":{"type":"read","msg_id":4}}"#,
     ]));
     let read = run

@@ -6,7 +6,6 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{error, info, warn};
 
 use crate::event::Event;
-use crate::protocol::parse_line;
 
 /// Lines longer than this are rejected (after being read, so the stream stays in sync).
 const MAX_LINE: usize = 64 << 20;
@@ -32,16 +31,11 @@ pub async fn run(events: UnboundedSender<Event>) {
             warn!("ignoring a blank line");
             continue;
         }
-        let event = if text.len() > MAX_LINE {
+        if text.len() > MAX_LINE {
             warn!(bytes = text.len(), "ignoring an oversized line");
             continue;
-        } else {
-            match parse_line(text) {
-                Ok(envelope) => Event::Message(envelope),
-                Err(rejected) => Event::Rejected(rejected),
-            }
-        };
-        if events.send(event).is_err() {
+        }
+        if events.send(Event::from_line(text)).is_err() {
             return; // the machine is gone: shutting down
         }
     }

@@ -5,7 +5,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::debug;
 
-use crate::protocol::{Envelope, to_line};
+use crate::wire::{Envelope, to_line};
 
 pub async fn run(mut outbox: UnboundedReceiver<Envelope>) -> anyhow::Result<()> {
     let mut stdout = BufWriter::new(tokio::io::stdout());

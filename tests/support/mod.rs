@@ -15,7 +15,7 @@ use maelstrom::message::Message;
 use node::config::Config;
 use node::event::{Event, Trigger};
 use node::machine::StateMachine;
-use node::protocol::{Payload, parse_line};
+use node::wire::Payload;
 use serde_json::Value;
 
 /// The node argument that serves a workload (`None`: the node needs none).
@@ -75,11 +75,7 @@ impl NodeSim {
 
 impl SimNode for NodeSim {
     fn deliver(&mut self, message: &Message, now: Duration) -> Vec<Value> {
-        let event = match parse_line(message.to_line().as_bytes()) {
-            Ok(envelope) => Event::Message(envelope),
-            Err(rejected) => Event::Rejected(rejected),
-        };
-        self.handle(event, now)
+        self.handle(Event::from_line(message.to_line().as_bytes()), now)
     }
 
     fn timers(&self) -> Vec<Duration> {

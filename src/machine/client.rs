@@ -1,0 +1,252 @@
+//! The client API: requests become replies and writes. Owns the replicated data and the
+//! workload it is read as.
+
+use crate::config::Mode;
+use crate::crdt::{Crdt, Data, GSet};
+use crate::membership::Detector;
+use crate::wire::{Add, Payload, ReadOk};
+
+pub(super) struct Client {
+    me: String,
+    /// The workload served: configured, or set by the first write.
+    mode: Option<Mode>,
+    data: Data,
+    next_unique: u64,
+}
+
+/// What a request asks of the rest of the node, besides its reply.
+pub(super) enum Served {
+    /// Nothing: send the reply (echo, generate, membership).
+    Reply(Payload),
+    /// The workload has begun (topology, read), so gossip starts.
+    Begin(Payload),
+    /// A write: gossip starts, `new` (what it added here, possibly nothing) spreads, and
+    /// goes up to the parent at once.
+    Write { new: Data, reply: Payload },
+}
+
+impl Client {
+    pub fn new(me: &str, mode: Option<Mode>) -> Self {
+        Client {
+            me: me.to_string(),
+            mode,
+            data: Data::default(),
+            next_unique: 0,
+        }
+    }
+
+    /// Serves a client request; `None` for replies, which are never answered (that could
+    /// loop between two nodes).
+    pub fn serve(&mut self, request: &Payload, detector: &Detector) -> Option<Served> {
+        let served = match request {
+            Payload::Topology { .. } => Served::Begin(Payload::TopologyOk),
+            Payload::Echo { echo } => Served::Reply(Payload::EchoOk { echo: echo.clone() }),
+            Payload::Generate => {
+                self.next_unique += 1;
+                let id = format!("{}-{}", self.me, self.next_unique);
+                Served::Reply(Payload::GenerateOk { id })
+            }
+            Payload::Broadcast { message } => {
+                self.mode.get_or_insert(Mode::Broadcast);
+                let delta = Data {
+                    set: GSet([message.clone()].into()),
+                    ..Data::default()
+                };
+                self.write(&delta, Payload::BroadcastOk)
+            }
+            Payload::Add(Add::Element(element)) => {
+                self.mode.get_or_insert(Mode::GSet);
+                let delta = Data {
+                    set: GSet([element.clone()].into()),
+                    ..Data::default()
+                };
+                self.write(&delta, Payload::AddOk)
+            }
+            Payload::Add(Add::Delta(delta)) => {
+                self.mode.get_or_insert(Mode::Counter);
+                let delta = Data {
+                    counter: self.data.counter.clone().add(&self.me, *delta),
+                    ..Data::default()
+                };
+                self.write(&delta, Payload::AddOk)
+            }
+            Payload::Read => Served::Begin(Payload::ReadOk(self.read())),
+            Payload::Membership => Served::Reply(Payload::MembershipOk(detector.view())),
+            Payload::Init { .. } | Payload::Gossip(_) => {
+                unreachable!("init and gossip are not client requests")
+            }
+            Payload::InitOk
+            | Payload::TopologyOk
+            | Payload::EchoOk { .. }
+            | Payload::GenerateOk { .. }
+            | Payload::BroadcastOk
+            | Payload::ReadOk(_)
+            | Payload::AddOk
+            | Payload::MembershipOk(_)
+            | Payload::Error { .. } => return None,
+        };
+        Some(served)
+    }
+
+    fn write(&mut self, delta: &Data, reply: Payload) -> Served {
+        Served::Write {
+            new: self.data.merge(delta),
+            reply,
+        }
+    }
+
+    fn read(&self) -> ReadOk {
+        let set = || self.data.set.0.iter().cloned().collect();
+        match self.mode.unwrap_or(Mode::Broadcast) {
+            Mode::Broadcast => ReadOk::Messages { messages: set() },
+            Mode::GSet => ReadOk::Elements { value: set() },
+            Mode::Counter => ReadOk::Counter {
+                value: self.data.counter.value(),
+            },
+        }
+    }
+
+    /// Merges data gossiped by a peer; returns what was new here.
+    pub fn merge(&mut self, delta: &Data) -> Data {
+        self.data.merge(delta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::machine::StateMachine;
+    use crate::machine::testing::{begun, ms, node, request, run, sent};
+    use crate::wire::{Add, Element, Envelope, Payload, ReadOk};
+
+    fn reply(out: &[Envelope]) -> &Payload {
+        let replies: Vec<_> = out.iter().filter(|e| e.dest == "c1").collect();
+        assert_eq!(replies.len(), 1, "{out:?}");
+        &replies[0].body.payload
+    }
+
+    fn read(m: &mut StateMachine, at: u64) -> Payload {
+        let id = m.id().expect("initialised").to_string();
+        reply(&m.handle(request(&id, 90, Payload::Read), ms(at))).clone()
+    }
+
+    #[test]
+    fn echo_generate_and_membership_are_answered() {
+        let mut m = node("n0", 3);
+        let echo = Payload::Echo {
+            echo: json!({"a": 1}),
+        };
+        let out = m.handle(request("n0", 2, echo), ms(1));
+        assert_eq!(
+            *reply(&out),
+            Payload::EchoOk {
+                echo: json!({"a": 1})
+            }
+        );
+        assert_eq!(out[0].body.in_reply_to, Some(2));
+        let ids: Vec<Payload> = (3..5)
+            .map(|id| reply(&m.handle(request("n0", id, Payload::Generate), ms(2))).clone())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                Payload::GenerateOk { id: "n0-1".into() },
+                Payload::GenerateOk { id: "n0-2".into() }
+            ]
+        );
+        let out = m.handle(request("n0", 5, Payload::Membership), ms(3));
+        let Payload::MembershipOk(view) = reply(&out) else {
+            panic!("{out:?}")
+        };
+        assert_eq!(view.alive, ["n1", "n2"]);
+    }
+
+    #[test]
+    fn a_write_goes_up_to_the_parent_before_its_reply() {
+        let mut m = node("n1", 2);
+        let out = m.handle(
+            request("n1", 2, Payload::Broadcast { message: 5.into() }),
+            ms(1),
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        let (dest, g) = sent(&out)[0];
+        assert_eq!((dest, g.values.clone()), ("n0", vec![Element::Int(5)]));
+        assert_eq!(out[1].body.payload, Payload::BroadcastOk);
+        // A value known already still goes up: the write is answered only after it did.
+        let out = m.handle(
+            request("n1", 3, Payload::Broadcast { message: 5.into() }),
+            ms(2),
+        );
+        assert_eq!(sent(&out).len(), 1, "{out:?}");
+    }
+
+    #[test]
+    fn reads_follow_the_first_write() {
+        let mut m = node("n0", 1);
+        assert_eq!(
+            read(&mut m, 1),
+            Payload::ReadOk(ReadOk::Messages { messages: vec![] }),
+            "before any write, as broadcast"
+        );
+        let x = Element::try_from(json!("x")).unwrap();
+        for (id, element) in [(2, x.clone()), (3, 2.into()), (4, (-1).into())] {
+            let add = Payload::Add(Add::Element(element));
+            assert_eq!(
+                *reply(&m.handle(request("n0", id, add), ms(2))),
+                Payload::AddOk
+            );
+        }
+        assert_eq!(
+            read(&mut m, 3),
+            Payload::ReadOk(ReadOk::Elements {
+                value: vec![(-1).into(), 2.into(), x]
+            })
+        );
+
+        let mut m = node("n0", 1);
+        for (id, delta) in [(2, 5), (3, -7), (4, 1)] {
+            m.handle(request("n0", id, Payload::Add(Add::Delta(delta))), ms(1));
+        }
+        assert_eq!(
+            read(&mut m, 2),
+            Payload::ReadOk(ReadOk::Counter { value: -1 })
+        );
+    }
+
+    #[test]
+    fn gossip_waits_for_the_workload() {
+        let mut m = node("n1", 2);
+        assert!(
+            run(&mut m, 1, 3000).is_empty(),
+            "nothing before the workload"
+        );
+        m.handle(request("n1", 2, Payload::Echo { echo: json!(1) }), ms(3000));
+        assert!(
+            run(&mut m, 3001, 4000).is_empty(),
+            "echo is not the workload"
+        );
+        read(&mut m, 4000);
+        let out = run(&mut m, 4001, 4020);
+        let announce: Vec<_> = out.iter().map(|(t, e)| (*t, e.dest.as_str())).collect();
+        assert_eq!(
+            announce,
+            [(4010, "n0")],
+            "a read begins it: the parent hears of its child"
+        );
+    }
+
+    #[test]
+    fn replies_are_never_answered() {
+        let mut m = begun("n0", 2);
+        for reply in [
+            Payload::EchoOk { echo: json!(1) },
+            Payload::AddOk,
+            Payload::InitOk,
+        ] {
+            assert!(m.handle(request("n0", 7, reply), ms(1)).is_empty());
+        }
+        let error = Payload::error(crate::wire::ErrorCode::Other(1001), "?");
+        assert_eq!(m.handle(request("n0", 8, error), ms(1)), Vec::new());
+    }
+}

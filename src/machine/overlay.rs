@@ -1,0 +1,331 @@
+//! The overlay, a forest over the nodes' ranking (`node_ids` order): a node's parent is
+//! the first node it neither suspects nor holds dead; when that is itself, it is a root.
+//! Parents rank before their children, so there are no cycles; normally it is a star
+//! around the first node. Values go up to the parent at once and down to the children in
+//! batches; quiet neighbours get heartbeats; a root also watches the peers outside its
+//! tree.
+
+use std::time::Duration;
+
+use tracing::info;
+
+use super::links::Links;
+use crate::config::Config;
+use crate::crdt::Crdt;
+use crate::gossip::{Kind, Link};
+use crate::membership::Detector;
+use crate::wire::Envelope;
+
+/// The shortest gap between two flushes to the children.
+const URGENT_GAP: Duration = Duration::from_millis(50);
+
+pub(super) struct Overlay {
+    me: String,
+    /// Every node, this one included, in `node_ids` order.
+    ranking: Vec<String>,
+    /// Our parent, as its place in `ranking`; `None` for a root. Each link knows whether
+    /// it leads to the parent, and is told here.
+    parent: Option<usize>,
+    batch: Duration,
+    heartbeat: Duration,
+    /// Failure-detector records changed: send them down without waiting for the batch.
+    records_urgent: bool,
+    next_batch_at: Duration,
+    /// When data and records last went down to the children.
+    last_flush_at: Duration,
+}
+
+impl Overlay {
+    pub fn new(
+        me: &str,
+        nodes: &[String],
+        config: &Config,
+        detector: &Detector,
+        links: &mut Links,
+    ) -> Self {
+        let mut overlay = Overlay {
+            me: me.to_string(),
+            ranking: nodes.to_vec(),
+            parent: None,
+            batch: config.batch,
+            heartbeat: config.heartbeat,
+            records_urgent: false,
+            next_batch_at: Duration::ZERO,
+            last_flush_at: Duration::ZERO,
+        };
+        overlay.parent = overlay.choose(detector);
+        if let Some(parent) = overlay.parent() {
+            links.get_mut(parent).parent = true;
+        }
+        overlay
+    }
+
+    pub fn ranking(&self) -> &[String] {
+        &self.ranking
+    }
+
+    pub fn parent(&self) -> Option<&str> {
+        self.parent.map(|i| self.ranking[i].as_str())
+    }
+
+    /// The first node of the ranking that is this one or neither suspected nor dead,
+    /// unless it is this one.
+    fn choose(&self, d: &Detector) -> Option<usize> {
+        self.ranking
+            .iter()
+            .position(|n| *n == self.me || (!d.suspects(n) && !d.is_dead(n)))
+            .filter(|i| self.ranking[*i] != self.me)
+    }
+
+    /// The workload began: a batch is due, and the parent learns it has a child, even
+    /// with nothing to send yet.
+    pub fn begin(&mut self, now: Duration, links: &mut Links) {
+        self.next_batch_at = now;
+        if let Some(parent) = self.parent() {
+            let link = links.get_mut(parent);
+            link.dirty = true;
+            link.ack_now = true;
+        }
+    }
+
+    /// Failure-detector records changed: they go down without waiting for the batch.
+    pub fn records_changed(&mut self) {
+        self.records_urgent = true;
+    }
+
+    /// Chooses the parent again, after a change of what the detector says.
+    pub fn rechoose(&mut self, detector: &Detector, links: &mut Links) {
+        let chosen = self.choose(detector);
+        if chosen == self.parent {
+            return;
+        }
+        let name = |i: Option<usize>| i.map(|i| self.ranking[i].as_str());
+        info!(from = ?name(self.parent), to = ?name(chosen), "parent changed");
+        if let Some(old) = name(self.parent) {
+            links.get_mut(old).parent = false;
+        }
+        if let Some(new) = name(chosen) {
+            // The first message to it asks for its ack at once: a parent that is gone is
+            // noticed without waiting out the ack delay.
+            let link = links.get_mut(new);
+            link.parent = true;
+            link.dirty = true;
+            link.ack_now = true;
+        }
+        self.parent = chosen;
+    }
+
+    /// Gossip tick (once the workload has begun, at `begun`).
+    pub fn round(
+        &mut self,
+        now: Duration,
+        begun: Duration,
+        links: &mut Links,
+        detector: &Detector,
+        out: &mut Vec<Envelope>,
+    ) {
+        let flush_down = self.flush_due(now);
+        self.tend_neighbours(now, flush_down, links, detector, out);
+        if self.parent.is_none() {
+            self.watch_outsiders(now, begun, links, detector, out);
+        }
+    }
+
+    /// Whether data and records go down to the children on this tick.
+    fn flush_due(&mut self, now: Duration) -> bool {
+        let batch_due = now >= self.next_batch_at;
+        if batch_due {
+            self.next_batch_at = now + self.batch;
+        }
+        // News about failures travels at once: detection time is what it is for.
+        // (At most every URGENT_GAP: under partitions records can change all the time.)
+        let urgent = self.records_urgent && now >= self.last_flush_at + URGENT_GAP;
+        let flush_down = batch_due || urgent;
+        if flush_down {
+            self.records_urgent = false;
+            self.last_flush_at = now;
+        }
+        flush_down
+    }
+
+    /// Sends what is due to the overlay neighbours: live children in peer order, then
+    /// the parent.
+    fn tend_neighbours(
+        &self,
+        now: Duration,
+        flush_down: bool,
+        links: &mut Links,
+        detector: &Detector,
+        out: &mut Vec<Envelope>,
+    ) {
+        let live_child = |peer: &str, link: &Link| link.is_child && !detector.is_dead(peer);
+        let records = detector.records();
+        links.send_each(records, now, out, |peer, link| {
+            if live_child(peer, link) {
+                self.due(link, flush_down, now)
+            } else {
+                None
+            }
+        });
+        if let Some(parent) = self.parent()
+            && !live_child(parent, links.get(parent))
+            && let Some(kind) = self.due(links.get(parent), flush_down, now)
+        {
+            links.send(parent, kind, records, now, out);
+        }
+    }
+
+    /// What a neighbour is due: what it lacks, or a heartbeat when it has been quiet.
+    fn due(&self, link: &Link, flush_down: bool, now: Duration) -> Option<Kind> {
+        // Values go up at once; news of records alone waits out URGENT_GAP too.
+        let up_now =
+            link.parent && (!link.pending.is_empty() || now >= link.last_sent + URGENT_GAP);
+        if link.dirty && (up_now || flush_down) {
+            return Some(Kind::Data);
+        }
+        // Parents check on quiet children; children give the parent half as long again
+        // before they check themselves, so both rarely do it at once.
+        let quiet_for = if link.parent {
+            self.heartbeat * 3 / 2
+        } else {
+            self.heartbeat
+        };
+        let heard = link.last_heard.unwrap_or(Duration::ZERO);
+        (!link.has_in_flight() && now.saturating_sub(heard) >= quiet_for).then_some(Kind::Probe)
+    }
+
+    /// A root also probes the quiet peers outside its tree, e.g. one that died before it
+    /// ever joined: no one else would notice.
+    fn watch_outsiders(
+        &self,
+        now: Duration,
+        begun: Duration,
+        links: &mut Links,
+        detector: &Detector,
+        out: &mut Vec<Envelope>,
+    ) {
+        let heartbeat = self.heartbeat;
+        let measured = links.measured();
+        links.send_each(detector.records(), now, out, |peer, link| {
+            let (since, limit) = match link.last_heard {
+                Some(heard) => (heard, heartbeat),
+                // Every node announces itself to the root when it starts: one not heard
+                // of by now is probably down. (Once round trips are measured: the first
+                // guess at a timeout is long.)
+                None if measured => (begun, heartbeat / 4),
+                None => (begun, heartbeat),
+            };
+            let quiet = !link.is_child
+                && !link.has_in_flight()
+                && !detector.is_dead(peer)
+                && now.saturating_sub(since) >= limit;
+            quiet.then_some(Kind::Probe)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::machine::testing::{begun, gossip, ms, node, probes_to, request, run, sent};
+    use crate::membership::Status;
+    use crate::wire::{Element, Gossip, Payload, Record};
+
+    fn from_child(seq: u64, values: &[i64]) -> Gossip {
+        Gossip {
+            seq,
+            parent: true,
+            values: values.iter().map(|v| Element::Int(*v)).collect(),
+            ..Gossip::default()
+        }
+    }
+
+    #[test]
+    fn the_first_node_is_the_root_and_the_others_its_children() {
+        assert_eq!(node("n0", 3).parent(), None);
+        assert_eq!(node("n2", 3).parent(), Some("n0"));
+        let mut m = node("n2", 3);
+        let out = m.handle(
+            request("n2", 2, Payload::Broadcast { message: 1.into() }),
+            ms(5),
+        );
+        let (dest, g) = sent(&out)[0];
+        assert_eq!(dest, "n0");
+        assert!(g.parent, "it tells its parent");
+        assert!(
+            g.probe,
+            "the first message to a parent asks for its ack at once"
+        );
+    }
+
+    #[test]
+    fn values_go_down_to_the_children_in_batches() {
+        let mut m = begun("n0", 3);
+        m.handle(gossip("n1", "n0", from_child(1, &[7])), ms(5));
+        m.handle(gossip("n2", "n0", from_child(1, &[])), ms(5));
+        let to_n2 = |out: &[(u64, crate::wire::Envelope)]| -> Vec<(u64, Vec<Element>)> {
+            out.iter()
+                .filter_map(|(t, e)| match &e.body.payload {
+                    Payload::Gossip(g) if e.dest == "n2" && !g.values.is_empty() => {
+                        Some((*t, g.values.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        // The first batch is due when the workload begins: on the next gossip tick.
+        assert_eq!(to_n2(&run(&mut m, 6, 20)), [(10, vec![Element::Int(7)])]);
+        m.handle(gossip("n1", "n0", from_child(2, &[8])), ms(20));
+        let out = run(&mut m, 21, 220);
+        // 7 is not acknowledged yet: it rides again with 8, in the next batch.
+        assert_eq!(to_n2(&out), [(210, vec![Element::Int(7), Element::Int(8)])]);
+        assert!(
+            out.iter().all(|(_, e)| e.dest != "n1"),
+            "n1 has both values: {out:?}"
+        );
+    }
+
+    #[test]
+    fn quiet_neighbours_and_unknown_peers_get_heartbeats() {
+        let mut m = begun("n0", 3);
+        m.handle(gossip("n1", "n0", from_child(1, &[])), ms(5));
+        let out = run(&mut m, 6, 1100);
+        // The root has never heard of n2 since the workload began at 0; its child n1 was
+        // last heard at 5.
+        assert_eq!(probes_to(&out, "n2"), [1000]);
+        assert_eq!(probes_to(&out, "n1"), [1010]);
+    }
+
+    #[test]
+    fn a_parent_ruled_out_is_replaced_by_the_next_node() {
+        let mut m = begun("n2", 3);
+        // With three nodes one vote is death: n1 suspects n0.
+        let record = Record {
+            version: 1,
+            suspects: BTreeMap::from([("n0".to_string(), 0)]),
+            ..Record::default()
+        };
+        let news = Gossip {
+            seq: 1,
+            members: BTreeMap::from([("n1".to_string(), record)]),
+            ..Gossip::default()
+        };
+        m.handle(gossip("n1", "n2", news), ms(5));
+        assert_eq!(m.status("n0"), Some(Status::Dead));
+        assert_eq!(m.parent(), Some("n1"));
+        let out = m.handle(
+            request("n2", 3, Payload::Broadcast { message: 4.into() }),
+            ms(6),
+        );
+        let to: Vec<_> = sent(&out)
+            .iter()
+            .map(|(d, g)| (*d, g.parent, g.probe))
+            .collect();
+        assert_eq!(
+            to,
+            [("n1", true, true)],
+            "the new parent is asked for its ack at once"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! The failure detector's tick: overdue exchanges become strikes (unless this node itself
+//! was stopped), peers under doubt are probed at once, and peers ruled out at a low,
+//! randomised rate.
+
+use std::time::Duration;
+
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tracing::{debug, info};
+
+use super::links::Links;
+use crate::config::Config;
+use crate::crdt::Crdt;
+use crate::gossip::Kind;
+use crate::membership::{Changed, Detector, STRIKES_TO_SUSPECT};
+use crate::wire::Envelope;
+
+/// Expected number of nodes probing the suspected and dead peers each probe period.
+const PROBERS: f64 = 3.0;
+/// How long hearing from a peer answers other nodes' doubts about it.
+const DOUBT_RECHECK: Duration = Duration::from_secs(5);
+/// A detector tick this many periods late (and at least `MIN_STALL`) means this node was
+/// stopped or starved of CPU.
+const STALLED_TICKS: u32 = 4;
+const MIN_STALL: Duration = Duration::from_millis(100);
+
+pub(super) struct Probing {
+    /// The node's only randomness: which ruled-out peer to probe, and whether to.
+    rng: ChaCha8Rng,
+    tick: Duration,
+    /// Data messages sent this close after a failed one failed with it.
+    coalesce: Duration,
+    period: Duration,
+    next_probe_at: Duration,
+    /// When the ticker last ran: a long gap means this node itself was stopped.
+    last_tick_at: Option<Duration>,
+}
+
+impl Probing {
+    pub fn new(config: &Config, seed: u64) -> Self {
+        Probing {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            tick: config.detect_tick,
+            coalesce: config.ack_delay,
+            period: config.probe_period,
+            next_probe_at: Duration::ZERO,
+            last_tick_at: None,
+        }
+    }
+
+    /// The workload began: the first low-rate probe is due.
+    pub fn begin(&mut self, now: Duration) {
+        self.next_probe_at = now;
+    }
+
+    /// First half of a tick: exchanges not acknowledged in time are strikes.
+    pub fn expire(&mut self, now: Duration, links: &mut Links, detector: &mut Detector) -> Changed {
+        self.forgive_stall(now, links);
+        let mut changed = Changed::default();
+        for (peer, link) in links.iter_mut() {
+            let expired = link.expire(now, self.coalesce);
+            // What the failed messages carried is still pending: it goes again.
+            if expired.timed_out > 0
+                && (!link.pending.is_empty() || link.records_stale(detector.records()))
+            {
+                link.dirty = true;
+            }
+            for _ in 0..expired.timed_out {
+                debug!(peer, "exchange timed out");
+                changed = changed.and(detector.strike(peer));
+            }
+        }
+        changed
+    }
+
+    /// After a gap of many ticks, we were stopped or starved, not our peers: answers that
+    /// came meanwhile are still unread, so the time we lost is not counted against anyone.
+    fn forgive_stall(&mut self, now: Duration, links: &mut Links) {
+        let gap = self
+            .last_tick_at
+            .replace(now)
+            .map_or(Duration::ZERO, |last| now.saturating_sub(last));
+        if gap > (self.tick * STALLED_TICKS).max(MIN_STALL) {
+            info!(
+                ms = gap.as_millis() as u64,
+                "this node stalled; ack deadlines postponed"
+            );
+            links.postpone(gap - self.tick);
+        }
+    }
+
+    /// Second half of a tick (after the strikes took effect): probes.
+    pub fn probe(
+        &mut self,
+        now: Duration,
+        links: &mut Links,
+        detector: &Detector,
+        out: &mut Vec<Envelope>,
+    ) {
+        probe_doubted(now, links, detector, out);
+        if now >= self.next_probe_at {
+            self.next_probe_at = now + self.period;
+            self.probe_ruled_out(now, links, detector, out);
+        }
+    }
+
+    /// Across the cluster, about PROBERS probes per period reach the peers ruled out:
+    /// enough to notice a return within a period, cheap while they are gone.
+    fn probe_ruled_out(
+        &mut self,
+        now: Duration,
+        links: &mut Links,
+        d: &Detector,
+        out: &mut Vec<Envelope>,
+    ) {
+        let live = links.iter().filter(|(p, _)| !d.is_dead(p)).count().max(1);
+        if !self.rng.random_bool((PROBERS / live as f64).min(1.0)) {
+            return;
+        }
+        let candidates: Vec<&str> = links
+            .iter()
+            .filter(|(p, link)| (d.suspects(p) || d.is_dead(p)) && !link.has_in_flight())
+            .map(|(p, _)| p)
+            .collect();
+        if let Some(peer) = candidates.choose(&mut self.rng).map(|p| p.to_string()) {
+            links.send(&peer, Kind::Probe, d.records(), now, out);
+        }
+    }
+}
+
+/// A peer we have a strike against, or one someone doubts, is probed with up to three
+/// exchanges in flight, spread over one ack timeout: if it is gone, the three strikes come
+/// in about one timeout instead of three. Someone else's doubt is checked only if we have
+/// not heard from the peer lately: otherwise we know the answer, and under a partition,
+/// where some node always doubts it, we would keep asking.
+fn probe_doubted(now: Duration, links: &mut Links, d: &Detector, out: &mut Vec<Envelope>) {
+    let timeouts = links.timeouts();
+    let doubted = d.doubted();
+    links.send_each(d.records(), now, out, |peer, link| {
+        let strikes = d.strikes(peer);
+        let heard_lately = link
+            .last_heard
+            .is_some_and(|t| now.saturating_sub(t) < DOUBT_RECHECK);
+        let watched = strikes > 0 || (doubted.contains(peer) && !heard_lately);
+        if !watched || d.suspects(peer) || d.is_dead(peer) {
+            return None;
+        }
+        // Data in flight does not count: its acks may come late and together.
+        let spacing = timeouts.rto(link) / STRIKES_TO_SUSPECT;
+        let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
+        let (probes, last_probe) = link.probes_in_flight();
+        (probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing))
+            .then_some(Kind::Probe)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::event::{Event, Trigger};
+    use crate::machine::StateMachine;
+    use crate::machine::testing::{begun, ms, probes_to, request, run};
+    use crate::membership::Status;
+    use crate::wire::Payload;
+
+    /// n2 of three, whose first write (at 10 ms) goes to its parent n0, which never answers.
+    fn leaf_with_a_write() -> StateMachine {
+        let mut m = begun("n2", 3);
+        m.handle(
+            request("n2", 3, Payload::Broadcast { message: 1.into() }),
+            ms(10),
+        );
+        m
+    }
+
+    #[test]
+    fn a_peer_with_a_strike_is_probed_until_it_is_suspected() {
+        let mut m = leaf_with_a_write();
+        let out = run(&mut m, 11, 3000);
+        // The write was a probe (the first message to a parent), due back within the
+        // initial 500 ms timeout plus a tick: its strike at 550 starts probing, two deep,
+        // a third of a timeout apart; the third strike makes n0 suspected: with three
+        // nodes, dead.
+        let probes = probes_to(&out, "n0");
+        assert_eq!(probes[..2], [550, 725], "{probes:?}");
+        assert_eq!(m.status("n0"), Some(Status::Dead));
+    }
+
+    #[test]
+    fn time_this_node_was_stopped_is_not_held_against_its_peers() {
+        let mut m = leaf_with_a_write();
+        m.handle(Event::Trigger(Trigger::Detect), ms(25));
+        // Stopped for 5 s: the exchange due at 535 is not a strike yet (no probe follows)...
+        let out = m.handle(Event::Trigger(Trigger::Detect), ms(5_025));
+        assert!(out.is_empty(), "{out:?}");
+        // ... its deadline moved by the time lost less one tick, to 5 510: the strike comes
+        // on the next detector tick.
+        let probes = probes_to(&run(&mut m, 5_026, 5_600), "n0");
+        assert_eq!(probes[0], 5_525, "{probes:?}");
+    }
+
+    #[test]
+    fn dead_peers_are_probed_at_a_low_rate() {
+        let mut m = begun("n0", 2);
+        let out = run(&mut m, 1, 20_000);
+        assert_eq!(m.status("n1"), Some(Status::Dead));
+        // One node probes its only dead peer about once a probe period, and only probes.
+        let late = probes_to(&out, "n1")
+            .into_iter()
+            .filter(|t| *t >= 10_000)
+            .count();
+        assert!((8..=11).contains(&late), "{late} probes in 10 s");
+        let others = out.iter().filter(|(t, e)| *t >= 10_000 && e.dest == "n1");
+        assert_eq!(others.count(), late);
+    }
+}
