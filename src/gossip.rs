@@ -104,6 +104,8 @@ pub struct Link {
     /// When the data message behind the last failed exchange was sent: later ones sent
     /// within the ack-coalescing window failed with it, not on their own.
     failed_data_sent_at: Option<Duration>,
+    /// When the transport last made an exchange fail early (`hurry_oldest`).
+    hurried_at: Option<Duration>,
 }
 
 /// Which kind of message to build.
@@ -137,6 +139,7 @@ impl Link {
             is_child: false,
             rtt: Rtt::default(),
             failed_data_sent_at: None,
+            hurried_at: None,
         }
     }
 
@@ -325,6 +328,20 @@ impl Link {
             }
         }
         outcome
+    }
+
+    /// Makes the oldest exchange in flight due `now`, unless one was hurried less than
+    /// `gap` ago. True if one was.
+    pub fn hurry_oldest(&mut self, now: Duration, gap: Duration) -> bool {
+        if self.hurried_at.is_some_and(|at| now < at + gap) {
+            return false;
+        }
+        let Some(oldest) = self.in_flight.iter_mut().min_by_key(|m| m.sent_at) else {
+            return false;
+        };
+        oldest.deadline = oldest.deadline.min(now);
+        self.hurried_at = Some(now);
+        true
     }
 
     /// Moves every outstanding deadline `by` later: this node was not running for that long
