@@ -4,12 +4,53 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use std::path::PathBuf;
 
+use clap::{Parser, Subcommand};
+
+use crate::cluster::client::ClientArgs;
+use crate::cluster::config::ServeArgs;
 use crate::config::{Config, Mode};
 
+/// Without a command the node speaks Maelstrom's protocol on stdin and stdout.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "node", version, about = "A gossip node for Maelstrom")]
+#[command(
+    name = "node",
+    version,
+    about = "A gossip node: a Maelstrom node on stdin/stdout, or a cluster member over TCP",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub node: Args,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Run as a member of a cluster over TCP: peers on mutual TLS, clients on a plain port.
+    Serve {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        node: Args,
+    },
+    /// Write a cluster CA and a certificate and key for each node id into a directory.
+    Certs {
+        /// The directory to write (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Node ids, e.g. n0 n1 n2.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Send one request to a node's client port and print the reply as JSON.
+    Client(ClientArgs),
+}
+
+/// The node's settings: the workload and the tunables of gossip and the failure detector.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Args {
     /// The workload to serve. Without it the node follows the first write it sees
     /// (`broadcast` → broadcast, `add` with `element` → g-set, `add` with `delta` →
@@ -66,6 +107,7 @@ impl From<Args> for Config {
             min_rto: Duration::from_millis(args.min_rto_ms),
             gossip_tick: Duration::from_millis(args.gossip_tick_ms),
             detect_tick: Duration::from_millis(args.detect_tick_ms),
+            ..Config::DEFAULT
         }
     }
 }
@@ -74,10 +116,50 @@ impl From<Args> for Config {
 mod tests {
     use super::*;
 
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("node").chain(args.iter().copied())).unwrap()
+    }
+
     fn parse(args: &[&str]) -> Config {
-        Args::try_parse_from(std::iter::once("node").chain(args.iter().copied()))
-            .unwrap()
-            .into()
+        let cli = cli(args);
+        assert!(cli.command.is_none());
+        cli.node.into()
+    }
+
+    #[test]
+    fn commands_and_the_maelstrom_default() {
+        assert!(cli(&["broadcast"]).command.is_none());
+        match cli(&[
+            "serve",
+            "--id",
+            "n0",
+            "--listen",
+            "127.0.0.1:1",
+            "--insecure",
+            "--batch-ms",
+            "50",
+            "g-set",
+        ])
+        .command
+        {
+            Some(Command::Serve { serve, node }) => {
+                assert_eq!(serve.id, "n0");
+                let config: Config = node.into();
+                assert_eq!(
+                    (config.batch, config.workload),
+                    (Duration::from_millis(50), Some(Mode::GSet))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cli(&["certs", "--out", "d", "n0", "n1"]).command,
+            Some(Command::Certs { .. })
+        ));
+        assert!(matches!(
+            cli(&["client", "read"]).command,
+            Some(Command::Client(_))
+        ));
     }
 
     #[test]

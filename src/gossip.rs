@@ -11,7 +11,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
-use crate::wire::{Gossip, Record, Records};
+use crate::wire::{Element, Gossip, Record, Records};
+
+/// The default cap on the values one message carries, in bytes of JSON: far below a
+/// transport's frame limit (see `cluster/frame.rs`), far above what a batch holds normally.
+pub const MAX_VALUES_BYTES: usize = 256 << 10;
 
 /// Smoothed round-trip time and variation (RFC 6298), measured on acks net of the time
 /// the peer held them.
@@ -106,6 +110,22 @@ pub struct Link {
     failed_data_sent_at: Option<Duration>,
     /// When the transport last made an exchange fail early (`hurry_oldest`).
     hurried_at: Option<Duration>,
+    /// Our life, sent on every message (`Config::epoch`), and the peer's latest seen.
+    epoch: u64,
+    peer_epoch: u64,
+    /// At most this many bytes of values go in one message.
+    max_values_bytes: usize,
+}
+
+/// Which life of the peer a message comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Life {
+    /// The one we know (or the first we hear of).
+    Current,
+    /// An earlier one: the message is from before a restart, and means nothing now.
+    Past,
+    /// A later one: the peer restarted without its state. The link started over.
+    Restarted,
 }
 
 /// Which kind of message to build.
@@ -140,6 +160,9 @@ impl Link {
             rtt: Rtt::default(),
             failed_data_sent_at: None,
             hurried_at: None,
+            epoch: 0,
+            peer_epoch: 0,
+            max_values_bytes: MAX_VALUES_BYTES,
         }
     }
 
@@ -206,6 +229,7 @@ impl Link {
     ) -> Gossip {
         let ack_now = kind == Kind::Data && std::mem::take(&mut self.ack_now);
         let mut g = Gossip {
+            epoch: self.epoch,
             parent: self.parent,
             probe: kind == Kind::Probe || ack_now,
             members: self
@@ -218,11 +242,14 @@ impl Link {
             g.ack = self.received;
             g.ack_delay = (now - self.received_at).as_millis() as u64;
         }
-        if kind == Kind::Data {
-            g.values = self.pending.set.0.iter().cloned().collect();
-            g.counts = self.pending.counter.0.clone();
-            self.dirty = false;
-        }
+        let carried = if kind == Kind::Data {
+            let chunk = self.next_chunk();
+            g.values = chunk.set.0.iter().cloned().collect();
+            g.counts = chunk.counter.0.clone();
+            chunk
+        } else {
+            Data::default()
+        };
         if kind != Kind::Ack {
             self.next_seq += 1;
             g.seq = self.next_seq;
@@ -231,11 +258,7 @@ impl Link {
                 sent_at: now,
                 deadline: now + timeout,
                 probe: g.probe,
-                data: if kind == Kind::Data {
-                    self.pending.clone()
-                } else {
-                    Data::default()
-                },
+                data: carried,
                 members: g
                     .members
                     .iter()
@@ -328,6 +351,77 @@ impl Link {
             }
         }
         outcome
+    }
+
+    /// Our life and the most bytes of values a message may carry (`Config`).
+    pub fn configure(mut self, epoch: u64, max_values_bytes: usize) -> Self {
+        self.epoch = epoch;
+        self.max_values_bytes = max_values_bytes.max(1);
+        self
+    }
+
+    /// Sorts out which life of the peer a message with `epoch` comes from. When the peer
+    /// restarted, it has nothing: the link starts over owing it `all` we have.
+    pub fn life(&mut self, epoch: u64, all: &Data) -> Life {
+        if epoch < self.peer_epoch {
+            return Life::Past;
+        }
+        if epoch > self.peer_epoch {
+            let known = self.peer_epoch != 0;
+            self.peer_epoch = epoch;
+            if known {
+                self.start_over(all);
+                return Life::Restarted;
+            }
+        }
+        Life::Current
+    }
+
+    /// Forgets what the peer's previous life had, heard and owed; keeps what says nothing
+    /// of its state: our sequence numbers, the round trip, whether it is our parent.
+    fn start_over(&mut self, all: &Data) {
+        let mut fresh = Link::new(&self.peer).configure(self.epoch, self.max_values_bytes);
+        fresh.peer_epoch = self.peer_epoch;
+        fresh.parent = self.parent;
+        fresh.next_seq = self.next_seq;
+        fresh.rtt = self.rtt.clone();
+        fresh.ack_now = true;
+        fresh.pending = all.clone();
+        fresh.dirty = !all.is_empty();
+        *self = fresh;
+    }
+
+    /// What the next data message carries: everything pending, or, when that is more
+    /// than a message may hold, as much as fits of what no message in flight carries yet
+    /// (then the link stays dirty: the rest follows in the next messages).
+    fn next_chunk(&mut self) -> Data {
+        let bytes: usize = self.pending.set.0.iter().map(Element::wire_len).sum();
+        if bytes <= self.max_values_bytes {
+            self.dirty = false;
+            return self.pending.clone();
+        }
+        let mut unsent = self.pending.clone();
+        for m in &self.in_flight {
+            unsent.forget(&m.data);
+        }
+        if unsent.set.0.is_empty() {
+            unsent.set = self.pending.set.clone();
+        }
+        let mut chunk = Data {
+            counter: self.pending.counter.clone(),
+            ..Data::default()
+        };
+        let mut budget = self.max_values_bytes;
+        for value in &unsent.set.0 {
+            let len = value.wire_len();
+            if len > budget && !chunk.set.0.is_empty() {
+                break;
+            }
+            budget = budget.saturating_sub(len);
+            chunk.set.0.insert(value.clone());
+        }
+        self.dirty = chunk.set.0.len() < unsent.set.0.len();
+        chunk
     }
 
     /// Makes the oldest exchange in flight due `now`, unless one was hurried less than

@@ -221,8 +221,12 @@ impl Detector {
     pub fn merge(&mut self, incoming: &Records) -> Changed {
         let mut updated = false;
         for (author, record) in incoming {
-            if *author == self.me || !self.status.contains_key(author) {
-                continue; // our own record is authored here only; strangers are ignored
+            if *author == self.me {
+                updated |= self.resume(record);
+                continue;
+            }
+            if !self.status.contains_key(author) {
+                continue; // strangers are ignored
             }
             let known = self.records.get(author).map_or(0, |r| r.version);
             if record.version <= known {
@@ -244,6 +248,19 @@ impl Detector {
     }
 
     /// Raises our incarnation above any vote that names our current one.
+    /// Our own records are written here only, so one that is newer than ours, or differs
+    /// at the same version, was written by an earlier life of this node (it restarted
+    /// empty). Carry on above it: peers ignore records older than what they hold.
+    fn resume(&mut self, past: &Record) -> bool {
+        let own = self.records.get_mut(&self.me).expect("own record");
+        if past.version < own.version || (past.version == own.version && past == own) {
+            return false;
+        }
+        own.version = past.version + 1;
+        own.inc = own.inc.max(past.inc);
+        true
+    }
+
     fn refute(&mut self) -> bool {
         let mine = self.incarnation(&self.me);
         let highest = self

@@ -4,7 +4,11 @@
 pub mod backoff;
 pub mod certs;
 pub mod client;
+pub mod client_port;
 pub mod config;
 pub mod frame;
+pub mod peer_port;
 pub mod pool;
+pub mod serve;
+pub mod stats;
 pub mod tls;

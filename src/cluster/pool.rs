@@ -88,7 +88,7 @@ pub struct LinkStats {
 }
 
 impl LinkCounters {
-    fn snapshot(&self) -> LinkStats {
+    pub fn snapshot(&self) -> LinkStats {
         LinkStats {
             messages_sent: self.messages.load(Ordering::Relaxed),
             bytes_sent: self.bytes.load(Ordering::Relaxed),
@@ -146,6 +146,10 @@ impl Pool {
         Pool { links, writers }
     }
 
+    pub fn has(&self, peer: &str) -> bool {
+        self.links.contains_key(peer)
+    }
+
     /// Queues one frame for `peer` without waiting. False when the peer is unknown or its
     /// queue is full (the frame is dropped and counted).
     pub fn send(&self, peer: &str, frame: String) -> bool {
@@ -161,6 +165,14 @@ impl Pool {
                 false
             }
         }
+    }
+
+    /// Live counters per peer, for whoever reports them while the pool runs.
+    pub fn counters(&self) -> BTreeMap<String, Arc<LinkCounters>> {
+        self.links
+            .iter()
+            .map(|(peer, link)| (peer.clone(), link.counters.clone()))
+            .collect()
     }
 
     pub fn stats(&self) -> BTreeMap<String, LinkStats> {

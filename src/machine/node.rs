@@ -12,7 +12,7 @@ use super::probing::Probing;
 use crate::config::Config;
 use crate::crdt::{Crdt, Data};
 use crate::event::Trigger;
-use crate::gossip::{self, Kind};
+use crate::gossip::{self, Kind, Life};
 use crate::membership::{Changed, Detector, Status};
 use crate::wire::{Envelope, ErrorCode, Gossip, Payload};
 
@@ -158,6 +158,14 @@ impl Node {
     }
 
     fn on_gossip(&mut self, peer: &str, g: &Gossip, now: Duration, out: &mut Vec<Envelope>) {
+        match self.links.get_mut(peer).life(g.epoch, self.client.data()) {
+            Life::Past => {
+                debug!(peer, "a message from before the peer restarted: ignored");
+                return;
+            }
+            Life::Restarted => info!(peer, "peer restarted empty: sending it everything again"),
+            Life::Current => {}
+        }
         self.begin(now);
         let delta = gossip::data_of(g);
         let outcome = self.links.hear(peer, g, &delta, now);
