@@ -11,12 +11,14 @@ mod support;
 use std::time::Duration;
 
 use clap::Parser;
-use maelstrom::harness::{Fault, TestOptions};
-use maelstrom::net::LatencyDist;
+use maelstrom::checker::Validity;
+use maelstrom::net::Lossy;
+use maelstrom::options::{NetworkArgs, TestOptions};
 use maelstrom::workload::Workload;
 use node::cli;
 use node::config::Config;
 use serde_json::{Value, json};
+use support::figures::Figures;
 
 #[derive(Parser, Debug)]
 #[command(about = "Simulate a cluster of nodes in virtual time")]
@@ -33,15 +35,15 @@ struct Args {
     time_limit: u64,
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
+    /// Mean latency of messages between nodes, ms.
     #[arg(long, default_value_t = 100)]
     latency: u64,
-    #[arg(long, default_value = "constant")]
-    latency_dist: String,
-    /// none, or a comma list of partition, pause, crash, link-loss, duplicate.
-    #[arg(long, default_value = "none")]
-    nemesis: String,
-    #[arg(long, default_value_t = 10.0)]
-    nemesis_interval: f64,
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// Ours, for tests: drop and hold back messages between nodes until a time of the
+    /// test: DROP,MAX_DELAY_MS,UNTIL_MS (e.g. 0.3,200,10000).
+    #[arg(long)]
+    lossy: Option<Lossy>,
     #[arg(long, default_value = "broadcast")]
     workload: String,
     /// Arguments for the node, e.g. --node="--batch-ms 150".
@@ -80,18 +82,8 @@ fn main() {
     opts.time_limit = Duration::from_secs(args.time_limit);
     opts.rate = args.rate;
     opts.latency_ms = args.latency;
-    opts.latency_dist = args
-        .latency_dist
-        .parse::<LatencyDist>()
-        .unwrap_or_else(|e: String| fail(&e));
-    opts.nemesis_interval = Duration::from_secs_f64(args.nemesis_interval);
-    opts.nemesis = match args.nemesis.as_str() {
-        "none" => Vec::new(),
-        list => list
-            .split(',')
-            .map(|f| f.parse::<Fault>().unwrap_or_else(|e: String| fail(&e)))
-            .collect(),
-    };
+    args.network.apply(&mut opts).unwrap_or_else(|e| fail(&e));
+    opts.lossy = args.lossy;
     let node_args = args.node.split_whitespace();
     let mut config: Config = cli::Args::try_parse_from(std::iter::once("node").chain(node_args))
         .unwrap_or_else(|e| fail(&e.to_string()))
@@ -144,39 +136,38 @@ fn main() {
         for f in finished {
             waiting.insert(f.seed, f);
             while let Some(f) = waiting.remove(&(args.seed + all.len() as u64)) {
-                report(&args, &f);
+                report(&args, &opts, &f);
                 all.push(f);
             }
         }
     });
-    let summary = summarize(&all);
+    let s = Sweep::of(&all);
     if let Some(label) = &args.fd_row {
-        say!("{}", fd_row(label, &summary));
+        say!("{}", s.fd_row(label));
     } else if args.table {
-        let s = &summary;
         say!(
             "{} seeds | valid {} | lost {} | msgs-per-op mean {} max {:.2} | stable latency median ≤ {} ms, max {} ms | detection median {} max {} ms | revival median {} max {} ms | false deaths {} | wall mean {} ms",
-            s["seeds"],
-            s["valid"],
-            s["lost_total"],
-            s["msgs_per_op"]["mean"],
-            s["msgs_per_op"]["max"].as_f64().unwrap_or(0.0),
-            s["stable_latency_ms"]["median_max"],
-            s["stable_latency_ms"]["max"],
-            s["detection_ms"]["median"],
-            s["detection_ms"]["max"],
-            s["revival_ms"]["median"],
-            s["revival_ms"]["max"],
-            s["false_deaths"],
-            s["wall_ms"]["mean"]
+            s.seeds,
+            s.valid,
+            s.lost_total,
+            json!(s.msgs_per_op_mean),
+            s.msgs_per_op_max,
+            json!(s.stable_median_max),
+            json!(s.stable_max),
+            json!(s.detection.median),
+            json!(s.detection.max),
+            json!(s.revival.median),
+            json!(s.revival.max),
+            s.false_deaths,
+            s.wall_ms_mean
         );
     } else {
-        say!("{summary}");
+        say!("{}", s.to_json());
     }
 }
 
 /// Prints one seed's result as asked.
-fn report(args: &Args, f: &support::figures::Figures) {
+fn report(args: &Args, opts: &TestOptions, f: &Figures) {
     let seed = f.seed;
     if args.timeline {
         for (t, observer, peer, status) in &f.timeline {
@@ -193,7 +184,7 @@ fn report(args: &Args, f: &support::figures::Figures) {
         say!(
             "{:>6} {:>7} {:>5} {:>8.2} {:>7} {:>7} {:>14} {:>14} {:>12} {:>7}",
             seed,
-            f.valid.to_string(),
+            f.valid.to_json().to_string(),
             f.lost_count,
             f.msgs_per_op,
             f.stable_median_ms,
@@ -206,101 +197,154 @@ fn report(args: &Args, f: &support::figures::Figures) {
     } else {
         say!("{}", f.to_json());
     }
-    if f.valid != json!(true) || f.lost_count > 0 {
-        eprintln!("seed {seed} failed; replay: {}", replay(args, seed));
+    if !f.passed() {
+        let node = match args.node.as_str() {
+            "" => String::new(),
+            node => format!(" --node=\"{node}\""),
+        };
+        let opts = TestOptions {
+            seed,
+            ..opts.clone()
+        };
+        eprintln!(
+            "seed {seed} failed; replay: {}{node}",
+            opts.replay_command()
+        );
     }
 }
 
-fn summarize(all: &[support::figures::Figures]) -> Value {
-    let n = all.len().max(1) as f64;
-    let detection: Vec<u64> = all
-        .iter()
-        .flat_map(|f| f.detection_ms.iter().copied())
-        .collect();
-    let revival: Vec<u64> = all
-        .iter()
-        .flat_map(|f| f.revival_ms.iter().copied())
-        .collect();
-    let median = |v: &[u64]| {
-        let mut v = v.to_vec();
+/// The figures of a sweep, over all its seeds.
+struct Sweep {
+    seeds: usize,
+    valid: bool,
+    failed_seeds: Vec<u64>,
+    lost_total: usize,
+    /// Rounded to 3 decimals.
+    msgs_per_op_mean: f64,
+    msgs_per_op_max: f64,
+    /// The largest median, and the largest max, of the seeds' stable latencies.
+    stable_median_max: Option<i64>,
+    stable_max: Option<i64>,
+    detection: Spread,
+    undetected: usize,
+    revival: Spread,
+    not_revived: usize,
+    false_suspicions: usize,
+    false_deaths: usize,
+    msgs_to_dead_per_s: Option<f64>,
+    non_probes_to_dead: usize,
+    wall_ms_mean: u128,
+    wall_ms_max: Option<u128>,
+}
+
+/// How many times were measured, their median and their max, in ms.
+struct Spread {
+    count: usize,
+    median: Option<u64>,
+    max: Option<u64>,
+}
+
+impl Spread {
+    fn of(values: impl Iterator<Item = u64>) -> Spread {
+        let mut v: Vec<u64> = values.collect();
         v.sort_unstable();
-        v.get(v.len() / 2).copied()
-    };
-    json!({
-        "summary": true,
-        "seeds": all.len(),
-        "valid": all.iter().all(|f| f.valid == json!(true)),
-        "failed_seeds": all.iter().filter(|f| f.valid != json!(true) || f.lost_count > 0).map(|f| f.seed).collect::<Vec<_>>(),
-        "lost_total": all.iter().map(|f| f.lost_count).sum::<i64>(),
-        "msgs_per_op": {
-            "mean": (all.iter().map(|f| f.msgs_per_op).sum::<f64>() / n * 1000.0).round() / 1000.0,
-            "max": all.iter().map(|f| f.msgs_per_op).fold(0.0, f64::max),
-        },
-        "stable_latency_ms": {
-            "median_max": all.iter().map(|f| f.stable_median_ms).max(),
-            "max": all.iter().map(|f| f.stable_max_ms).max(),
-        },
-        "detection_ms": {"count": detection.len(), "median": median(&detection), "max": detection.iter().max()},
-        "undetected": all.iter().map(|f| f.undetected).sum::<usize>(),
-        "revival_ms": {"count": revival.len(), "median": median(&revival), "max": revival.iter().max()},
-        "not_revived": all.iter().map(|f| f.not_revived).sum::<usize>(),
-        "false_suspicions": all.iter().map(|f| f.false_suspicions).sum::<usize>(),
-        "false_deaths": all.iter().map(|f| f.false_deaths).sum::<usize>(),
-        "msgs_to_dead_per_s": all.iter().filter_map(|f| f.msgs_to_dead_per_s).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))),
-        "non_probes_to_dead": all.iter().map(|f| f.non_probes_to_dead).sum::<usize>(),
-        "wall_ms": {"mean": all.iter().map(|f| f.wall_ms).sum::<u128>() / all.len().max(1) as u128, "max": all.iter().map(|f| f.wall_ms).max()},
-    })
-}
-
-/// `| label | seeds | valid (lost) | msgs-per-op | detection | revival | false suspicions / deaths | to a dead node |`
-fn fd_row(label: &str, s: &Value) -> String {
-    let span = |v: &Value| match (v["median"].as_u64(), v["max"].as_u64()) {
-        (Some(median), Some(max)) => format!(
-            "{:.2} s / {:.2} s ({} faults)",
-            median as f64 / 1000.0,
-            max as f64 / 1000.0,
-            v["count"]
-        ),
-        _ => "-".to_string(),
-    };
-    let undetected = match s["undetected"].as_u64() {
-        Some(0) | None => String::new(),
-        Some(n) => format!(", {n} ended first"),
-    };
-    let to_dead = match s["msgs_to_dead_per_s"].as_f64() {
-        Some(rate) => format!("{rate:.1} msgs/s, {} not probes", s["non_probes_to_dead"]),
-        None => "-".to_string(),
-    };
-    format!(
-        "| {label} | {} | {} ({} lost) | {:.2} | {}{undetected} | {} | {} / {} | {to_dead} |",
-        s["seeds"],
-        s["valid"],
-        s["lost_total"],
-        s["msgs_per_op"]["mean"].as_f64().unwrap_or(0.0),
-        span(&s["detection_ms"]),
-        span(&s["revival_ms"]),
-        s["false_suspicions"],
-        s["false_deaths"],
-    )
-}
-
-fn replay(args: &Args, seed: u64) -> String {
-    format!(
-        "cargo run --release --example simulate -- --nodes {} --seed {seed} --time-limit {} --rate {} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --workload {}{}",
-        args.nodes,
-        args.time_limit,
-        args.rate,
-        args.latency,
-        args.latency_dist,
-        args.nemesis,
-        args.nemesis_interval,
-        args.workload,
-        if args.node.is_empty() {
-            String::new()
-        } else {
-            format!(" --node=\"{}\"", args.node)
+        Spread {
+            count: v.len(),
+            median: v.get(v.len() / 2).copied(),
+            max: v.last().copied(),
         }
-    )
+    }
+
+    fn to_json(&self) -> Value {
+        json!({"count": self.count, "median": self.median, "max": self.max})
+    }
+
+    /// `median s / max s (n faults)`.
+    fn cell(&self) -> String {
+        match (self.median, self.max) {
+            (Some(median), Some(max)) => format!(
+                "{:.2} s / {:.2} s ({} faults)",
+                median as f64 / 1000.0,
+                max as f64 / 1000.0,
+                self.count
+            ),
+            _ => "-".to_string(),
+        }
+    }
+}
+
+impl Sweep {
+    fn of(all: &[Figures]) -> Sweep {
+        let n = all.len().max(1) as f64;
+        Sweep {
+            seeds: all.len(),
+            valid: all.iter().all(|f| f.valid == Validity::True),
+            failed_seeds: all.iter().filter(|f| !f.passed()).map(|f| f.seed).collect(),
+            lost_total: all.iter().map(|f| f.lost_count).sum(),
+            msgs_per_op_mean: (all.iter().map(|f| f.msgs_per_op).sum::<f64>() / n * 1000.0).round()
+                / 1000.0,
+            msgs_per_op_max: all.iter().map(|f| f.msgs_per_op).fold(0.0, f64::max),
+            stable_median_max: all.iter().map(|f| f.stable_median_ms).max(),
+            stable_max: all.iter().map(|f| f.stable_max_ms).max(),
+            detection: Spread::of(all.iter().flat_map(|f| f.detection_ms.iter().copied())),
+            undetected: all.iter().map(|f| f.undetected).sum(),
+            revival: Spread::of(all.iter().flat_map(|f| f.revival_ms.iter().copied())),
+            not_revived: all.iter().map(|f| f.not_revived).sum(),
+            false_suspicions: all.iter().map(|f| f.false_suspicions).sum(),
+            false_deaths: all.iter().map(|f| f.false_deaths).sum(),
+            msgs_to_dead_per_s: all
+                .iter()
+                .filter_map(|f| f.msgs_to_dead_per_s)
+                .reduce(f64::max),
+            non_probes_to_dead: all.iter().map(|f| f.non_probes_to_dead).sum(),
+            wall_ms_mean: all.iter().map(|f| f.wall_ms).sum::<u128>() / all.len().max(1) as u128,
+            wall_ms_max: all.iter().map(|f| f.wall_ms).max(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "summary": true,
+            "seeds": self.seeds,
+            "valid": self.valid,
+            "failed_seeds": self.failed_seeds,
+            "lost_total": self.lost_total,
+            "msgs_per_op": {"mean": self.msgs_per_op_mean, "max": self.msgs_per_op_max},
+            "stable_latency_ms": {"median_max": self.stable_median_max, "max": self.stable_max},
+            "detection_ms": self.detection.to_json(),
+            "undetected": self.undetected,
+            "revival_ms": self.revival.to_json(),
+            "not_revived": self.not_revived,
+            "false_suspicions": self.false_suspicions,
+            "false_deaths": self.false_deaths,
+            "msgs_to_dead_per_s": self.msgs_to_dead_per_s,
+            "non_probes_to_dead": self.non_probes_to_dead,
+            "wall_ms": {"mean": self.wall_ms_mean, "max": self.wall_ms_max},
+        })
+    }
+
+    /// `| label | seeds | valid (lost) | msgs-per-op | detection | revival | false suspicions / deaths | to a dead node |`
+    fn fd_row(&self, label: &str) -> String {
+        let undetected = match self.undetected {
+            0 => String::new(),
+            n => format!(", {n} ended first"),
+        };
+        let to_dead = match self.msgs_to_dead_per_s {
+            Some(rate) => format!("{rate:.1} msgs/s, {} not probes", self.non_probes_to_dead),
+            None => "-".to_string(),
+        };
+        format!(
+            "| {label} | {} | {} ({} lost) | {:.2} | {}{undetected} | {} | {} / {} | {to_dead} |",
+            self.seeds,
+            self.valid,
+            self.lost_total,
+            self.msgs_per_op_mean,
+            self.detection.cell(),
+            self.revival.cell(),
+            self.false_suspicions,
+            self.false_deaths,
+        )
+    }
 }
 
 fn fail(why: &str) -> ! {

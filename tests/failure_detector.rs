@@ -6,8 +6,9 @@
 
 mod support;
 
-use maelstrom::harness::{Fault, TestOptions};
+use maelstrom::nemesis::Fault;
 use maelstrom::net::LatencyDist;
+use maelstrom::options::TestOptions;
 use support::figures::Figures;
 use support::sweep::{options, sweep};
 

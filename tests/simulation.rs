@@ -8,12 +8,11 @@ mod support;
 use std::time::Duration;
 
 use maelstrom::driver::sim::simulate;
-use maelstrom::harness::Fault;
+use maelstrom::nemesis::Fault;
 use maelstrom::workload::Workload;
 use node::config::Config;
-use serde_json::json;
 use support::NodeSim;
-use support::sweep::{options, replay, sweep};
+use support::sweep::{options, sweep};
 
 #[test]
 fn five_nodes_lose_nothing_under_partitions_and_pauses() {
@@ -141,12 +140,11 @@ fn other_crdt_workloads_lose_nothing_under_partitions() {
             opts.seed = seed;
             let f = support::figures::run(&opts, &config);
             assert!(
-                f.valid == json!(true) && f.lost_count == 0,
-                "{} seed {seed}: {}\n  replay: {} --workload {}",
+                f.passed(),
+                "{} seed {seed}: {}\n  replay: {}",
                 workload.name(),
                 f.to_json(),
-                replay(&opts, seed),
-                workload.name()
+                opts.replay_command()
             );
         }
     }

@@ -1,5 +1,6 @@
-//! Maelstrom's command line (spec 5.1), plus ours: `--seed`, `--store`, and the
-//! `summarize` subcommand. Bad command lines exit 254, as Jepsen's CLI does.
+//! Maelstrom's command line (docs/maelstrom-compatibility.md 5.1), plus ours: `--seed`,
+//! `--store`, and the `summarize` subcommand. Bad command lines exit 254, as Jepsen's CLI
+//! does.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,8 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::checker::{Availability, Validity, check_all};
 use crate::driver::process::{self, ProcessOptions};
 use crate::edn::{self, Edn};
-use crate::harness::{Fault, TestOptions};
 use crate::net::LatencyDist;
+use crate::options::{NetworkArgs, TestOptions};
 use crate::store::Store;
 use crate::summary::summarize;
 use crate::topology::Topology;
@@ -78,16 +79,11 @@ struct TestArgs {
     /// Worker threads: N, or Kn for K per node.
     #[arg(long, default_value = "1n")]
     concurrency: String,
+    /// Mean latency of messages between nodes, ms.
     #[arg(long, default_value_t = 0)]
     latency: u64,
-    #[arg(long, default_value = "constant")]
-    latency_dist: String,
-    /// Comma-separated faults: partition (Maelstrom's); pause, crash, link-loss and
-    /// duplicate are ours.
-    #[arg(long)]
-    nemesis: Option<String>,
-    #[arg(long, default_value_t = 10.0)]
-    nemesis_interval: f64,
+    #[command(flatten)]
+    network: NetworkArgs,
     #[arg(long, default_value = "grid")]
     topology: String,
     /// total, or a fraction in [0, 1].
@@ -189,11 +185,10 @@ fn prepare(args: &TestArgs) -> Result<(TestOptions, ProcessOptions), String> {
     if nodes.is_empty() {
         return Err("there must be at least one node".into());
     }
-    let latency_dist: LatencyDist = args.latency_dist.parse()?;
+    let latency_dist = args.network.latency_dist;
     if args.latency == 0 && latency_dist != LatencyDist::Constant {
         return Err(format!(
-            "--latency-dist {} needs --latency > 0 (Maelstrom would divide by zero or loop forever)",
-            args.latency_dist
+            "--latency-dist {latency_dist} needs --latency > 0 (Maelstrom would divide by zero or loop forever)"
         ));
     }
     let concurrency = match args.concurrency.strip_suffix('n') {
@@ -204,13 +199,6 @@ fn prepare(args: &TestArgs) -> Result<(TestOptions, ProcessOptions), String> {
     if concurrency == 0 {
         return Err("--concurrency must be positive".into());
     }
-    let nemesis = match &args.nemesis {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(|f| f.trim().parse::<Fault>())
-            .collect::<Result<Vec<_>, _>>()?,
-    };
     let availability = match args.availability.as_deref() {
         None => None,
         Some("total") => Some(Availability::Total),
@@ -223,15 +211,8 @@ fn prepare(args: &TestArgs) -> Result<(TestOptions, ProcessOptions), String> {
             }
         },
     };
-    if args.time_limit == 0
-        || args.rate.is_nan()
-        || args.rate < 0.0
-        || args.nemesis_interval.is_nan()
-        || args.nemesis_interval <= 0.0
-    {
-        return Err(
-            "--time-limit and --nemesis-interval must be positive, --rate not negative".into(),
-        );
+    if args.time_limit == 0 || args.rate.is_nan() || args.rate < 0.0 {
+        return Err("--time-limit must be positive, --rate not negative".into());
     }
     let topology: Topology = args.topology.parse()?;
     let seed = args.seed.unwrap_or_else(|| {
@@ -239,22 +220,20 @@ fn prepare(args: &TestArgs) -> Result<(TestOptions, ProcessOptions), String> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     });
-    let opts = TestOptions {
-        workload,
+    let mut opts = TestOptions {
         concurrency,
         time_limit: Duration::from_secs(args.time_limit),
         rate: args.rate,
         latency_ms: args.latency,
-        latency_dist,
-        nemesis,
-        nemesis_interval: Duration::from_secs_f64(args.nemesis_interval),
         topology,
         availability,
         log_net_send: args.log_net_send,
         log_net_recv: args.log_net_recv,
         seed,
         nodes,
+        ..TestOptions::new(workload, 0)
     };
+    args.network.apply(&mut opts)?;
     let popts = ProcessOptions {
         bin,
         args: args.node_args.clone(),
@@ -323,7 +302,7 @@ fn run_one(opts: &TestOptions, popts: &ProcessOptions, store: &Store) -> i32 {
         return EXIT_CRASH;
     }
     let mut results = check_all(
-        opts.workload.name(),
+        opts.workload,
         &run.outcome.history,
         &run.outcome.net,
         opts.availability,
@@ -339,13 +318,13 @@ fn run_one(opts: &TestOptions, popts: &ProcessOptions, store: &Store) -> i32 {
             .collect();
         entries.push((Edn::kw("silenced-nodes"), Edn::Map(silenced)));
     }
-    if let Edn::Map(entries) = &mut results {
+    if let Edn::Map(entries) = &mut results.edn {
         let at = entries.len() - 1; // before :valid?
         entries.insert(at, (Edn::kw("runner"), runner));
     }
-    let _ = store.write_results(&results);
-    println!("\n{}\n", results.pretty());
-    let (line, code) = match Validity::of(&results) {
+    let _ = store.write_results(&results.edn);
+    println!("\n{}\n", results.edn.pretty());
+    let (line, code) = match results.valid {
         Validity::True => ("Everything looks good! ヽ(‘ー`)ノ", EXIT_VALID),
         Validity::False => ("Analysis invalid! (ﾉಥ益ಥ）ﾉ ┻━┻", EXIT_INVALID),
         Validity::Unknown => (

@@ -1,5 +1,5 @@
 //! The history of a test: Jepsen-style operations (invoke, then ok/fail/info), with
-//! times in nanoseconds since the history's time origin (spec 5.3).
+//! times in nanoseconds since the history's time origin (docs/maelstrom-compatibility.md 5.3).
 
 use crate::edn::Edn;
 
@@ -23,7 +23,7 @@ impl OpType {
 }
 
 /// Who performed an operation: a worker process (its number changes after an `:info`
-/// completion, spec 5.2) or the nemesis.
+/// completion, docs/maelstrom-compatibility.md 5.2) or the nemesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Process {
     Worker(u64),
@@ -48,7 +48,8 @@ pub struct Op {
     pub error: Option<Edn>,
     /// `:final? true` on final reads (broadcast, counters).
     pub final_read: bool,
-    /// `:exception` text for indeterminate ops caused by an exception (spec 5.4).
+    /// `:exception` text for indeterminate ops caused by an exception
+    /// (docs/maelstrom-compatibility.md 5.4).
     pub exception: Option<String>,
 }
 

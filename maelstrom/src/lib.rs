@@ -3,7 +3,8 @@
 //! One deterministic model of a Maelstrom test (network, nemesis, workload generator,
 //! clients, checkers), driven by two drivers: real processes on the wall clock
 //! (`driver::process`) and in-process state machines on a virtual clock (`driver::sim`).
-//! The behaviour follows `shared/maelstrom-spec.md`, section by section.
+//! What it reproduces of real Maelstrom, and where ours differs, is in
+//! `docs/maelstrom-compatibility.md`; the code cites its sections by number.
 
 pub mod checker;
 pub mod cli;
@@ -14,6 +15,9 @@ pub mod history;
 pub mod message;
 pub mod nemesis;
 pub mod net;
+pub mod options;
+pub mod record;
+pub mod schedule;
 pub mod store;
 pub mod summary;
 pub mod topology;

@@ -1,6 +1,6 @@
-//! Maelstrom's envelope: what nodes write (validated against the closed schema, spec 1.1)
-//! and what the network delivers (with the network-wide `id`, keys in the order
-//! `id, src, dest, body`).
+//! Maelstrom's envelope: what nodes write (validated against the closed schema,
+//! docs/maelstrom-compatibility.md 1.1) and what the network delivers (with the
+//! network-wide `id`, keys in the order `id, src, dest, body`).
 
 use serde_json::{Map, Value};
 
@@ -44,7 +44,7 @@ pub struct Envelope {
     pub body: Value,
 }
 
-/// Why a line a node wrote was rejected (spec 2.3).
+/// Why a line a node wrote was rejected (docs/maelstrom-compatibility.md 2.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LineError {
     /// "line ... was not well-formed JSON"
@@ -110,8 +110,9 @@ fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<String, LineEr
     }
 }
 
-/// Maelstrom's test for a client id: its first character is `c` (spec 1.3). It drives
-/// latency (clients get none) and the journal's clients/servers split.
+/// Maelstrom's test for a client id: its first character is `c`
+/// (docs/maelstrom-compatibility.md 1.3). It drives latency (clients get none) and the
+/// journal's clients/servers split.
 pub fn is_client(id: &str) -> bool {
     id.starts_with('c')
 }

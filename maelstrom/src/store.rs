@@ -1,5 +1,6 @@
-//! The `store/` directory (spec 7.1): `store/<workload>/<timestamp>/` with the results, the
-//! histories, the node logs and the runner's log, and the `latest`/`current` links.
+//! The `store/` directory (docs/maelstrom-compatibility.md 7.1):
+//! `store/<workload>/<timestamp>/` with the results, the histories, the node logs and the
+//! runner's log, and the `latest`/`current` links.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};

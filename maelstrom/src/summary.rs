@@ -101,7 +101,8 @@ mod tests {
 
     #[test]
     fn reads_real_maelstrom_results() {
-        // Shaped like real Maelstrom 0.2 broadcast results (spec 3.5, 6.3).
+        // Shaped like real Maelstrom 0.2 broadcast results
+        // (docs/maelstrom-compatibility.md 3.5, 6.3).
         let text = r#"{:perf {:latency-graph {:valid? true}, :rate-graph {:valid? true}, :valid? true},
  :net {:all {:send-count 5432, :recv-count 5432, :msg-count 5432, :msgs-per-op 2.6831},
        :clients {:send-count 4090, :recv-count 4090, :msg-count 4090},

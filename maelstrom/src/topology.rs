@@ -1,4 +1,4 @@
-//! Broadcast topologies sent in `topology` during setup (spec 5.5).
+//! Broadcast topologies sent in `topology` during setup (docs/maelstrom-compatibility.md 5.5).
 
 use std::str::FromStr;
 

@@ -1,5 +1,6 @@
-//! The workloads (spec 5.3-5.4): their op mixes, the request each op sends, the closed
-//! schema of the reply, and how an outcome becomes a history op (spec 1.6).
+//! The workloads (docs/maelstrom-compatibility.md 5.3-5.4): their op mixes, the request
+//! each op sends, the closed schema of the reply, and how an outcome becomes a history op
+//! (docs/maelstrom-compatibility.md 1.6).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -35,10 +36,33 @@ impl std::str::FromStr for Workload {
     }
 }
 
+/// What a client op does: Jepsen's `:f`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Echo,
+    Generate,
+    Broadcast,
+    Add,
+    Read,
+}
+
+impl Verb {
+    /// The keyword the history records, without its colon.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Echo => "echo",
+            Verb::Generate => "generate",
+            Verb::Broadcast => "broadcast",
+            Verb::Add => "add",
+            Verb::Read => "read",
+        }
+    }
+}
+
 /// One client operation to perform.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpSpec {
-    pub f: &'static str,
+    pub f: Verb,
     pub value: Edn,
     pub final_read: bool,
 }
@@ -59,7 +83,8 @@ pub struct Completion {
     pub exception: Option<String>,
 }
 
-/// Maelstrom's error codes: name and whether the failure is definite (spec 1.6).
+/// Maelstrom's error codes: name and whether the failure is definite
+/// (docs/maelstrom-compatibility.md 1.6).
 pub fn error_code(code: i64) -> (&'static str, bool) {
     match code {
         0 => ("timeout", false),
@@ -110,6 +135,16 @@ impl Workload {
         self == Workload::Broadcast
     }
 
+    /// The workload's op besides `read`.
+    pub fn verb(self) -> Verb {
+        match self {
+            Workload::Echo => Verb::Echo,
+            Workload::UniqueIds => Verb::Generate,
+            Workload::Broadcast => Verb::Broadcast,
+            Workload::GSet | Workload::GCounter | Workload::PnCounter => Verb::Add,
+        }
+    }
+
     pub fn generator(self) -> Generator {
         Generator {
             workload: self,
@@ -120,7 +155,7 @@ impl Workload {
     /// The final read (broadcast and counters mark it `:final? true`; g-set does not).
     pub fn final_op(self) -> OpSpec {
         OpSpec {
-            f: "read",
+            f: Verb::Read,
             value: Edn::Nil,
             final_read: self != Workload::GSet,
         }
@@ -132,7 +167,7 @@ impl Workload {
         match (self, op.f) {
             (Workload::Echo, _) => json!({"type": "echo", "echo": v()}),
             (Workload::UniqueIds, _) => json!({"type": "generate"}),
-            (_, "read") => json!({"type": "read"}),
+            (_, Verb::Read) => json!({"type": "read"}),
             (Workload::Broadcast, _) => json!({"type": "broadcast", "message": v()}),
             (Workload::GSet, _) => json!({"type": "add", "element": v()}),
             (Workload::GCounter | Workload::PnCounter, _) => json!({"type": "add", "delta": v()}),
@@ -147,11 +182,11 @@ impl Workload {
         )
     }
 
-    fn idempotent(self, f: &str) -> bool {
-        self == Workload::Broadcast && f == "read"
+    fn idempotent(self, f: Verb) -> bool {
+        self == Workload::Broadcast && f == Verb::Read
     }
 
-    /// Turns an RPC outcome into the completion op (spec 1.6, 5.4).
+    /// Turns an RPC outcome into the completion op (docs/maelstrom-compatibility.md 1.6, 5.4).
     pub fn complete(self, op: &OpSpec, result: &RpcResult) -> Completion {
         let indeterminate = |message: String| Completion {
             kind: OpType::Info,
@@ -210,15 +245,15 @@ impl Workload {
         }
     }
 
-    /// Checks a reply against its closed schema (spec 1.7) and extracts the ok value
-    /// (`None`: the invocation's value stands).
-    fn validate(self, f: &str, body: &Value) -> Result<Option<Edn>, String> {
+    /// Checks a reply against its closed schema (docs/maelstrom-compatibility.md 1.7) and
+    /// extracts the ok value (`None`: the invocation's value stands).
+    fn validate(self, f: Verb, body: &Value) -> Result<Option<Edn>, String> {
         let (kind, field): (&str, Option<(&str, Field)>) = match (self, f) {
             (Workload::Echo, _) => ("echo_ok", Some(("echo", Field::Any))),
             (Workload::UniqueIds, _) => ("generate_ok", Some(("id", Field::Any))),
-            (Workload::Broadcast, "read") => ("read_ok", Some(("messages", Field::Array))),
-            (Workload::GSet, "read") => ("read_ok", Some(("value", Field::Array))),
-            (Workload::GCounter | Workload::PnCounter, "read") => {
+            (Workload::Broadcast, Verb::Read) => ("read_ok", Some(("messages", Field::Array))),
+            (Workload::GSet, Verb::Read) => ("read_ok", Some(("value", Field::Array))),
+            (Workload::GCounter | Workload::PnCounter, Verb::Read) => {
                 ("read_ok", Some(("value", Field::Integer)))
             }
             (Workload::Broadcast, _) => ("broadcast_ok", None),
@@ -244,6 +279,7 @@ impl Workload {
 #[derive(Clone, Copy, Debug)]
 pub enum Field {
     Any,
+    /// An array of any JSON values (Maelstrom's `[s/Any]`): broadcast's and g-set's reads.
     Array,
     Integer,
 }
@@ -306,24 +342,17 @@ impl Generator {
         };
         match self.workload {
             Workload::Echo => op(
-                "echo",
+                Verb::Echo,
                 Edn::Str(format!("Please echo {}", rng.random_range(0..128))),
             ),
-            Workload::UniqueIds => op("generate", Edn::Nil),
+            Workload::UniqueIds => op(Verb::Generate, Edn::Nil),
             Workload::Broadcast | Workload::GSet => {
                 if rng.random_bool(0.5) {
                     let value = self.next_value;
                     self.next_value += 1;
-                    op(
-                        if self.workload == Workload::Broadcast {
-                            "broadcast"
-                        } else {
-                            "add"
-                        },
-                        Edn::Int(value),
-                    )
+                    op(self.workload.verb(), Edn::Int(value))
                 } else {
-                    op("read", Edn::Nil)
+                    op(Verb::Read, Edn::Nil)
                 }
             }
             Workload::PnCounter => pn_counter_op(rng),
@@ -341,13 +370,13 @@ impl Generator {
 fn pn_counter_op(rng: &mut ChaCha8Rng) -> OpSpec {
     if rng.random_bool(0.5) {
         OpSpec {
-            f: "add",
+            f: Verb::Add,
             value: Edn::Int(rng.random_range(-5..5)),
             final_read: false,
         }
     } else {
         OpSpec {
-            f: "read",
+            f: Verb::Read,
             value: Edn::Nil,
             final_read: false,
         }
@@ -370,7 +399,7 @@ mod tests {
         let ops: Vec<OpSpec> = (0..4000).map(|_| g.next(&mut r)).collect();
         let broadcasts: Vec<i64> = ops
             .iter()
-            .filter(|o| o.f == "broadcast")
+            .filter(|o| o.f == Verb::Broadcast)
             .filter_map(|o| o.value.as_i64())
             .collect();
         assert!((1800..2200).contains(&broadcasts.len()));
@@ -382,7 +411,7 @@ mod tests {
         let ops: Vec<OpSpec> = (0..6000).map(|_| g.next(&mut r)).collect();
         let adds: Vec<i64> = ops
             .iter()
-            .filter(|o| o.f == "add")
+            .filter(|o| o.f == Verb::Add)
             .filter_map(|o| o.value.as_i64())
             .collect();
         assert!(
@@ -394,7 +423,7 @@ mod tests {
         let mut g = Workload::PnCounter.generator();
         let adds: Vec<i64> = (0..4000)
             .map(|_| g.next(&mut r))
-            .filter(|o| o.f == "add")
+            .filter(|o| o.f == Verb::Add)
             .filter_map(|o| o.value.as_i64())
             .collect();
         assert!(
@@ -406,7 +435,7 @@ mod tests {
         assert!("lin-kvv".parse::<Workload>().is_err());
     }
 
-    fn op(f: &'static str, value: Edn) -> OpSpec {
+    fn op(f: Verb, value: Edn) -> OpSpec {
         OpSpec {
             f,
             value,
@@ -416,8 +445,8 @@ mod tests {
 
     #[test]
     fn outcomes_map_to_ok_fail_info() {
-        let read = op("read", Edn::Nil);
-        let add = op("broadcast", Edn::Int(3));
+        let read = op(Verb::Read, Edn::Nil);
+        let add = op(Verb::Broadcast, Edn::Int(3));
         let b = Workload::Broadcast;
         let ok = b.complete(
             &read,
@@ -455,13 +484,39 @@ mod tests {
         assert_eq!(extra.kind, OpType::Info);
         assert!(extra.exception.unwrap().contains("Malformed"));
         // g-set and counters turn every failure into an exception.
-        let g = Workload::GSet.complete(&op("add", Edn::Int(1)), &err(11));
+        let g = Workload::GSet.complete(&op(Verb::Add, Edn::Int(1)), &err(11));
         assert_eq!((g.kind, g.exception.is_some()), (OpType::Info, true));
     }
 
     #[test]
+    fn broadcast_and_g_set_values_are_any_json_value() {
+        let any = json!(["x", {"a": [1, null]}, 2.5, null, true, 7]);
+        for (workload, field) in [(Workload::Broadcast, "messages"), (Workload::GSet, "value")] {
+            let reply = json!({"type": "read_ok", field: any, "in_reply_to": 1});
+            let read = workload.complete(&op(Verb::Read, Edn::Nil), &RpcResult::Reply(reply));
+            assert_eq!(read.kind, OpType::Ok, "{workload:?}");
+            assert_eq!(read.value, Edn::from_json(&any), "returned as given");
+            let not_an_array = json!({"type": "read_ok", field: "x", "in_reply_to": 1});
+            assert!(workload.validate(Verb::Read, &not_an_array).is_err());
+        }
+        let message = op(Verb::Broadcast, Edn::Str("x".into()));
+        assert_eq!(
+            Workload::Broadcast.request(&message),
+            json!({"type": "broadcast", "message": "x"})
+        );
+        let element = op(Verb::Add, Edn::from_json(&json!({"k": [1]})));
+        assert_eq!(
+            Workload::GSet.request(&element),
+            json!({"type": "add", "element": {"k": [1]}})
+        );
+        // Only the counters' values are integers.
+        let counter = json!({"type": "read_ok", "value": "7", "in_reply_to": 1});
+        assert!(Workload::GCounter.validate(Verb::Read, &counter).is_err());
+    }
+
+    #[test]
     fn closed_schemas() {
-        let v = |body: Value| Workload::PnCounter.validate("read", &body);
+        let v = |body: Value| Workload::PnCounter.validate(Verb::Read, &body);
         assert!(v(json!({"type":"read_ok","value":3,"in_reply_to":1,"msg_id":4})).is_ok());
         assert!(v(json!({"type":"read_ok","value":3.5,"in_reply_to":1})).is_err());
         assert!(v(json!({"type":"read_ok","value":3,"in_reply_to":1.0})).is_err());
@@ -470,7 +525,7 @@ mod tests {
         assert!(v(json!({"type":"add_ok","value":3,"in_reply_to":1})).is_err());
         let echo = Workload::Echo
             .validate(
-                "echo",
+                Verb::Echo,
                 &json!({"type":"echo_ok","echo":"x","in_reply_to":1}),
             )
             .unwrap();

@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use maelstrom::checker::check_all;
+use maelstrom::checker::{Validity, check_all};
 use maelstrom::driver::sim::{Observer, SimNode, simulate_observed};
-use maelstrom::edn::Edn;
-use maelstrom::harness::{Action, TestOptions};
+use maelstrom::options::TestOptions;
+use maelstrom::record::Action;
 use node::config::Config;
 use node::membership::Status;
 use serde_json::{Value, json};
@@ -20,9 +20,8 @@ use super::NodeSim;
 #[derive(Clone, Debug)]
 pub struct Figures {
     pub seed: u64,
-    /// true, false or "unknown".
-    pub valid: Value,
-    pub lost_count: i64,
+    pub valid: Validity,
+    pub lost_count: usize,
     pub msgs_per_op: f64,
     pub stable_median_ms: i64,
     pub stable_max_ms: i64,
@@ -50,10 +49,15 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Valid, and no value lost.
+    pub fn passed(&self) -> bool {
+        self.valid == Validity::True && self.lost_count == 0
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "seed": self.seed,
-            "valid": self.valid,
+            "valid": self.valid.to_json(),
             "lost_count": self.lost_count,
             "msgs_per_op": (self.msgs_per_op * 1000.0).round() / 1000.0,
             "stable_latency_ms": {"median": self.stable_median_ms, "max": self.stable_max_ms},
@@ -223,31 +227,14 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
     };
     let outcome = simulate_observed(opts, &mut factory, &mut collector);
     let wall_ms = started.elapsed().as_millis();
-    let results = check_all(opts.workload.name(), &outcome.history, &outcome.net, None);
-    let get = |path: &[&str]| results.get_in(path);
-    let latencies = get(&["workload", "stable-latencies"]);
-    let quantile = |p: f64| match latencies {
-        Some(Edn::Map(entries)) => entries
-            .iter()
-            .find(|(k, _)| k.as_f64() == Some(p))
-            .and_then(|(_, v)| v.as_i64()),
-        _ => None,
-    };
-    let valid = match get(&["valid?"]) {
-        Some(Edn::Bool(b)) => json!(b),
-        _ => json!("unknown"),
-    };
+    let results = check_all(opts.workload, &outcome.history, &outcome.net, None);
     let mut figures = Figures {
         seed: opts.seed,
-        valid,
-        lost_count: get(&["workload", "lost-count"])
-            .and_then(Edn::as_i64)
-            .unwrap_or(0),
-        msgs_per_op: get(&["net", "servers", "msgs-per-op"])
-            .and_then(Edn::as_f64)
-            .unwrap_or(0.0),
-        stable_median_ms: quantile(0.5).unwrap_or(0),
-        stable_max_ms: quantile(1.0).unwrap_or(0),
+        valid: results.valid,
+        lost_count: results.lost_count.unwrap_or(0),
+        msgs_per_op: results.msgs_per_op.unwrap_or(0.0),
+        stable_median_ms: results.stable_latency_ms.map_or(0, |q| q.median),
+        stable_max_ms: results.stable_latency_ms.map_or(0, |q| q.max),
         wall_ms,
         detection_ms: Vec::new(),
         undetected: 0,

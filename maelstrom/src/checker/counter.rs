@@ -1,5 +1,6 @@
-//! Maelstrom's counter checker (spec 6.5): the final reads must lie in the set of sums the
-//! adds allow: ok adds count for sure, indeterminate adds may or may not have happened.
+//! Maelstrom's counter checker (docs/maelstrom-compatibility.md 6.5): the final reads must
+//! lie in the set of sums the adds allow: ok adds count for sure, indeterminate adds may or
+//! may not have happened.
 
 use crate::edn::Edn;
 use crate::history::{History, OpType, pairs};

@@ -1,6 +1,6 @@
-//! Echo (spec 6.1): every invocation's value must come back as the completion's `:echo`.
-//! A completion that is not ok keeps the invocation's value, which has no `:echo`, so any
-//! echo that does not complete ok is an error.
+//! Echo (docs/maelstrom-compatibility.md 6.1): every invocation's value must come back as
+//! the completion's `:echo`. A completion that is not ok keeps the invocation's value,
+//! which has no `:echo`, so any echo that does not complete ok is an error.
 
 use crate::edn::Edn;
 use crate::history::{History, pairs};

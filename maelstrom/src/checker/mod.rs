@@ -1,5 +1,6 @@
-//! Checkers (spec 6): each takes the history and returns its results map; `check_all`
-//! combines them into the `results.edn` map with worst-of validity (6.7).
+//! Checkers (docs/maelstrom-compatibility.md 6): each takes the history and returns its
+//! results map; `check_all` combines them into the `results.edn` map with worst-of validity
+//! (6.7), and the figures a report wants from it, typed.
 
 pub mod counter;
 pub mod echo;
@@ -10,6 +11,7 @@ pub mod unique_ids;
 use crate::edn::Edn;
 use crate::history::{History, Op, OpType};
 use crate::net::{Counts, NetStats};
+use crate::workload::Workload;
 
 /// `--availability`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,6 +44,65 @@ impl Validity {
             Validity::Unknown => Edn::kw("unknown"),
         }
     }
+
+    /// `true`, `false` or `"unknown"`.
+    pub fn to_json(self) -> serde_json::Value {
+        self.to_edn().to_json()
+    }
+}
+
+/// The results of a test: the `results.edn` map, and the figures reports and tests look
+/// for in it, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Results {
+    /// The whole map, as `results.edn` holds it.
+    pub edn: Edn,
+    /// `:valid?`: the worst of every checker's.
+    pub valid: Validity,
+    /// `:workload :lost-count` (set-full workloads): acknowledged values later missing.
+    pub lost_count: Option<usize>,
+    /// `:net :servers :msgs-per-op` (none without client ops).
+    pub msgs_per_op: Option<f64>,
+    /// `:workload :stable-latencies` in ms (set-full workloads, once a value is stable).
+    pub stable_latency_ms: Option<Quantiles>,
+}
+
+/// Quantiles at 0, 0.5, 0.95, 0.99 and 1: sorted values, index min(n-1, floor(n·p)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quantiles {
+    pub min: i64,
+    pub median: i64,
+    pub p95: i64,
+    pub p99: i64,
+    pub max: i64,
+}
+
+impl Quantiles {
+    /// `None` for no values.
+    pub fn of(values: &[i64]) -> Option<Quantiles> {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        let n = sorted.len();
+        let at = |p: f64| sorted[((n as f64 * p).floor() as usize).min(n - 1)];
+        (n > 0).then(|| Quantiles {
+            min: at(0.0),
+            median: at(0.5),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: at(1.0),
+        })
+    }
+
+    /// `{0 min, 0.5 median, 0.95 p95, 0.99 p99, 1 max}`, as Jepsen writes quantiles.
+    pub fn to_edn(&self) -> Edn {
+        Edn::Map(vec![
+            (Edn::Int(0), Edn::Int(self.min)),
+            (Edn::Float(0.5), Edn::Int(self.median)),
+            (Edn::Float(0.95), Edn::Int(self.p95)),
+            (Edn::Float(0.99), Edn::Int(self.p99)),
+            (Edn::Int(1), Edn::Int(self.max)),
+        ])
+    }
 }
 
 /// A checker that could not run (e.g. incomparable values) is `:unknown`, not a crash.
@@ -55,19 +116,24 @@ pub fn unknown(error: impl Into<String>) -> Edn {
 /// The whole results map: `:perf :timeline :exceptions :stats :availability :net
 /// :workload :valid?`.
 pub fn check_all(
-    workload: &str,
+    workload: Workload,
     history: &History,
     net: &NetStats,
     availability: Option<Availability>,
-) -> Edn {
+) -> Results {
     let client: Vec<&Op> = history.iter().filter(|op| op.is_client()).collect();
+    let op_count = client.iter().filter(|op| op.kind == OpType::Invoke).count();
+    let (mut lost_count, mut stable_latency_ms) = (None, None);
     let workload_results = match workload {
-        "echo" => echo::check(history),
-        "unique-ids" => unique_ids::check(history),
-        "broadcast" => set_full::check(history, "broadcast"),
-        "g-set" => set_full::check(history, "add"),
-        "g-counter" | "pn-counter" => counter::check(history),
-        other => unknown(format!("no checker for workload {other}")),
+        Workload::Echo => echo::check(history),
+        Workload::UniqueIds => unique_ids::check(history),
+        Workload::Broadcast | Workload::GSet => {
+            let set = set_full::check(history, workload.verb());
+            lost_count = Some(set.lost_count);
+            stable_latency_ms = set.stable_latencies;
+            set.results
+        }
+        Workload::GCounter | Workload::PnCounter => counter::check(history),
     };
     let parts = vec![
         ("perf", perf()),
@@ -75,13 +141,7 @@ pub fn check_all(
         ("exceptions", exceptions(&client)),
         ("stats", stats::check(&client)),
         ("availability", availability_check(&client, availability)),
-        (
-            "net",
-            net_check(
-                net,
-                client.iter().filter(|op| op.kind == OpType::Invoke).count(),
-            ),
-        ),
+        ("net", net_check(net, op_count)),
         ("workload", workload_results),
     ];
     let valid = parts
@@ -91,7 +151,13 @@ pub fn check_all(
         .unwrap_or(Validity::True);
     let mut entries = parts;
     entries.push(("valid?", valid.to_edn()));
-    Edn::kw_map(entries)
+    Results {
+        edn: Edn::kw_map(entries),
+        valid,
+        lost_count,
+        msgs_per_op: msgs_per_op(&net.servers, op_count),
+        stable_latency_ms,
+    }
 }
 
 fn perf() -> Edn {
@@ -162,9 +228,8 @@ pub fn net_check(net: &NetStats, op_count: usize) -> Edn {
             ("recv-count", Edn::Int(c.recv_count as i64)),
             ("msg-count", Edn::Int(c.msg_count as i64)),
         ];
-        if per_op && op_count > 0 {
-            let ratio = c.msg_count as f32 / op_count as f32;
-            entries.push(("msgs-per-op", Edn::Float(f64::from(ratio))));
+        if let Some(ratio) = msgs_per_op(c, op_count).filter(|_| per_op) {
+            entries.push(("msgs-per-op", Edn::Float(ratio)));
         }
         Edn::kw_map(entries)
     };
@@ -176,19 +241,9 @@ pub fn net_check(net: &NetStats, op_count: usize) -> Edn {
     ])
 }
 
-/// Quantiles at 0, 0.5, 0.95, 0.99 and 1: sorted values, index min(n-1, floor(n·p)).
-pub fn quantiles(values: &[i64]) -> Edn {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    let n = sorted.len();
-    let at = |p: f64| sorted[((n as f64 * p).floor() as usize).min(n - 1)];
-    Edn::Map(vec![
-        (Edn::Int(0), Edn::Int(at(0.0))),
-        (Edn::Float(0.5), Edn::Int(at(0.5))),
-        (Edn::Float(0.95), Edn::Int(at(0.95))),
-        (Edn::Float(0.99), Edn::Int(at(0.99))),
-        (Edn::Int(1), Edn::Int(at(1.0))),
-    ])
+/// Messages per client op, a 32-bit float as Maelstrom computes it; none without ops.
+fn msgs_per_op(counts: &Counts, op_count: usize) -> Option<f64> {
+    (op_count > 0).then(|| f64::from(counts.msg_count as f32 / op_count as f32))
 }
 
 #[cfg(test)]
@@ -256,20 +311,25 @@ mod tests {
         b.ok(0, "read", ints(&[]));
         let net = NetStats::default();
         // The value is lost: the workload is invalid, so the whole test is.
-        let r = check_all("broadcast", &b.history, &net, None);
-        assert_eq!(r.get("valid?"), Some(&Edn::Bool(false)));
+        let r = check_all(Workload::Broadcast, &b.history, &net, None);
+        assert_eq!(r.edn.get("valid?"), Some(&Edn::Bool(false)));
+        assert_eq!((r.valid, r.lost_count), (Validity::False, Some(1)));
         // No read at all: the workload is unknown, and stats fail (no ok read): false wins.
         let mut b = Builder::default();
         b.invoke(0, "broadcast", Edn::Int(1));
         b.ok(0, "broadcast", Edn::Int(1));
         b.invoke(0, "read", Edn::Nil);
         b.fail(0, "read", Edn::Nil);
-        let r = check_all("broadcast", &b.history, &net, None);
-        assert_eq!(r.get_in(&["workload", "valid?"]), Some(&Edn::kw("unknown")));
-        assert_eq!(r.get("valid?"), Some(&Edn::Bool(false)));
+        let r = check_all(Workload::Broadcast, &b.history, &net, None);
+        assert_eq!(
+            r.edn.get_in(&["workload", "valid?"]),
+            Some(&Edn::kw("unknown"))
+        );
+        assert_eq!(r.edn.get("valid?"), Some(&Edn::Bool(false)));
+        assert_eq!(r.valid, Validity::False);
         assert_eq!(Validity::False.min(Validity::Unknown), Validity::False);
         assert_eq!(Validity::Unknown.min(Validity::True), Validity::Unknown);
-        let keys: Vec<String> = match &r {
+        let keys: Vec<String> = match &r.edn {
             Edn::Map(e) => e.iter().map(|(k, _)| k.to_string()).collect(),
             _ => unreachable!(),
         };
@@ -337,7 +397,46 @@ mod tests {
 
     #[test]
     fn quantile_points() {
-        let q = quantiles(&[5, 1, 3, 2, 4]);
-        assert_eq!(q.to_string(), "{0 1, 0.5 3, 0.95 5, 0.99 5, 1 5}");
+        let q = Quantiles::of(&[5, 1, 3, 2, 4]).unwrap();
+        assert_eq!(q.to_edn().to_string(), "{0 1, 0.5 3, 0.95 5, 0.99 5, 1 5}");
+        assert_eq!((q.median, q.max), (3, 5));
+        assert_eq!(Quantiles::of(&[]), None);
+    }
+
+    #[test]
+    fn typed_results_agree_with_the_map() {
+        let mut b = Builder::default();
+        for v in 0..4 {
+            b.invoke(0, "broadcast", Edn::Int(v));
+            b.ok(0, "broadcast", Edn::Int(v));
+        }
+        b.invoke(1, "read", Edn::Nil);
+        b.ok(1, "read", ints(&[0, 1, 2, 3]));
+        let net = NetStats {
+            servers: Counts {
+                send_count: 7,
+                recv_count: 7,
+                msg_count: 7,
+            },
+            ..NetStats::default()
+        };
+        let r = check_all(Workload::Broadcast, &b.history, &net, None);
+        assert_eq!(r.valid, Validity::of(&r.edn));
+        assert_eq!(r.lost_count, Some(0));
+        assert_eq!(
+            r.msgs_per_op,
+            r.edn
+                .get_in(&["net", "servers", "msgs-per-op"])
+                .and_then(Edn::as_f64)
+        );
+        assert_eq!(
+            r.stable_latency_ms.map(|q| q.to_edn()).as_ref(),
+            r.edn.get_in(&["workload", "stable-latencies"])
+        );
+        let counter = check_all(Workload::PnCounter, &b.history, &net, None);
+        assert_eq!(
+            (counter.lost_count, counter.stable_latency_ms),
+            (None, None)
+        );
     }
 }

@@ -1,12 +1,13 @@
-//! Jepsen's `set-full` checker, non-linearizable mode (spec 6.3), used by broadcast (adds
-//! are `:broadcast` ops) and g-set (`:add`). Includes the quirk that duplicates are never
-//! flagged.
+//! Jepsen's `set-full` checker, non-linearizable mode
+//! (docs/maelstrom-compatibility.md 6.3), used by broadcast (adds are `:broadcast` ops) and
+//! g-set (`:add`). Includes the quirk that duplicates are never flagged.
 
 use std::collections::BTreeMap;
 
-use crate::checker::quantiles;
+use crate::checker::Quantiles;
 use crate::edn::Edn;
 use crate::history::{History, Op, OpType, pairs};
+use crate::workload::Verb;
 
 /// What the history says about one element.
 #[derive(Default)]
@@ -25,7 +26,15 @@ enum Outcome {
     NeverRead,
 }
 
-pub fn check(history: &History, add_f: &str) -> Edn {
+/// The checker's results map, and what `check_all` reports of it, typed.
+pub struct SetFull {
+    pub results: Edn,
+    pub lost_count: usize,
+    pub stable_latencies: Option<Quantiles>,
+}
+
+/// Checks the adds (`add` ops: `broadcast` or g-set's `add`) against the ok reads.
+pub fn check(history: &History, add: Verb) -> SetFull {
     let invocation_of: BTreeMap<usize, usize> = pairs(history)
         .into_iter()
         .filter_map(|(i, c)| c.map(|c| (c, i)))
@@ -36,7 +45,7 @@ pub fn check(history: &History, add_f: &str) -> Edn {
         if !op.is_client() {
             continue;
         }
-        if op.f == add_f {
+        if op.f == add.name() {
             match op.kind {
                 OpType::Invoke if !elements.contains_key(&op.value) => {
                     elements.insert(op.value.clone(), Element::default());
@@ -49,7 +58,7 @@ pub fn check(history: &History, add_f: &str) -> Edn {
                 }
                 _ => {}
             }
-        } else if op.f == "read" && op.kind == OpType::Ok {
+        } else if op.f == Verb::Read.name() && op.kind == OpType::Ok {
             let Some(&inv) = invocation_of.get(&index) else {
                 continue;
             };
@@ -131,6 +140,8 @@ pub fn check(history: &History, add_f: &str) -> Edn {
     } else {
         Edn::Bool(true)
     };
+    let lost_count = lost.len();
+    let stable_latencies = Quantiles::of(&stable_latencies);
     let mut entries = vec![
         ("valid?", valid),
         ("attempt-count", Edn::Int(order.len() as i64)),
@@ -146,17 +157,21 @@ pub fn check(history: &History, add_f: &str) -> Edn {
             Edn::Vector(stale.into_iter().take(8).map(|(_, r)| r).collect()),
         ),
     ];
-    if !stable_latencies.is_empty() {
-        entries.push(("stable-latencies", quantiles(&stable_latencies)));
+    if let Some(q) = &stable_latencies {
+        entries.push(("stable-latencies", q.to_edn()));
     }
-    if !lost_latencies.is_empty() {
-        entries.push(("lost-latencies", quantiles(&lost_latencies)));
+    if let Some(q) = Quantiles::of(&lost_latencies) {
+        entries.push(("lost-latencies", q.to_edn()));
     }
     // Jepsen 0.3.7 means to flag a value twice in one read, but its comparison is inverted:
     // nothing is ever flagged.
     entries.push(("duplicated-count", Edn::Int(0)));
     entries.push(("duplicated", Edn::Map(Vec::new())));
-    Edn::kw_map(entries)
+    SetFull {
+        results: Edn::kw_map(entries),
+        lost_count,
+        stable_latencies,
+    }
 }
 
 fn record(history: &[Op], value: &Edn, e: &Element, outcome: &str, latency: i64) -> Edn {
@@ -186,7 +201,7 @@ mod tests {
     }
 
     fn check(b: &Builder) -> Edn {
-        super::check(&b.history, "broadcast")
+        super::check(&b.history, Verb::Broadcast).results
     }
 
     #[test]
@@ -284,13 +299,48 @@ mod tests {
     }
 
     #[test]
+    fn elements_of_any_json_value_are_compared_as_values() {
+        let json = |text: &str| Edn::from_json(&serde_json::from_str(text).unwrap());
+        let elements = [
+            r#""x""#,
+            r#"{"a": 1, "b": [1, 2]}"#,
+            "[1, 2]",
+            "1.5",
+            "null",
+            "1",
+        ];
+        let mut b = Builder::default();
+        for (p, e) in elements.iter().enumerate() {
+            b.invoke(p as u64, "broadcast", json(e));
+            b.ok(p as u64, "broadcast", json(e));
+        }
+        // A read returns them in its own order and form: keys reordered, 1.0 for 1, the
+        // string "1" too (another value).
+        let read = json(r#"[{"b": [1, 2.0], "a": 1}, "1", 1.0, null, [1, 2], 1.5, "x"]"#);
+        b.invoke(9, "read", Edn::Nil);
+        b.ok(9, "read", read);
+        let r = check(&b);
+        assert_eq!(r.get("valid?"), Some(&Edn::Bool(true)));
+        assert_eq!(r.get("stable-count"), Some(&Edn::Int(6)));
+        // Then the object is missing from a read: lost, and only it.
+        b.invoke(9, "read", Edn::Nil);
+        b.ok(9, "read", json(r#"["x", [1, 2], 1.5, null, 1]"#));
+        let r = check(&b);
+        assert_eq!(r.get("valid?"), Some(&Edn::Bool(false)));
+        assert_eq!(
+            r.get("lost").map(ToString::to_string),
+            Some(r#"[{"a" 1, "b" [1 2]}]"#.into())
+        );
+    }
+
+    #[test]
     fn g_set_adds_are_add_ops() {
         let mut b = Builder::default();
         b.invoke(0, "add", Edn::Int(1));
         b.ok(0, "add", Edn::Int(1));
         read(&mut b, 1, &[1]);
         assert_eq!(
-            super::check(&b.history, "add").get("valid?"),
+            super::check(&b.history, Verb::Add).results.get("valid?"),
             Some(&Edn::Bool(true))
         );
     }

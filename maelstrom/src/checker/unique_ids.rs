@@ -1,4 +1,5 @@
-//! Jepsen's unique-ids checker (spec 6.2): no id returned twice among ok generates.
+//! Jepsen's unique-ids checker (docs/maelstrom-compatibility.md 6.2): no id returned twice
+//! among ok generates.
 
 use std::collections::BTreeMap;
 

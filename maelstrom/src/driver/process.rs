@@ -1,4 +1,4 @@
-//! The wall-clock driver: real node processes, one per node (spec 2).
+//! The wall-clock driver: real node processes, one per node (docs/maelstrom-compatibility.md 2).
 //!
 //! Per node, three threads: a stdout reader (lines to the main loop), a stderr reader
 //! (to `node-logs/<node>.log` and a ring buffer for crash reports), and a stdin writer fed
@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::edn::Edn;
-use crate::harness::{Action, Harness, Outcome, Progress, TestOptions};
+use crate::harness::{Harness, Outcome, Progress};
 use crate::message::{is_client, parse_line};
+use crate::options::TestOptions;
+use crate::record::Action;
 
 /// Lines kept per stream for crash reports.
 const RING: usize = 32;
@@ -332,9 +334,9 @@ fn signal(nodes: &[NodeProcess], ids: &[String], signal: &str) {
     }
 }
 
-/// A node that is not alive at teardown crashed (spec 2.4); the rest are measured and
-/// killed with SIGKILL. Stdin stays open until a node is killed: a node may exit cleanly
-/// at EOF, and closing it first would make a live node look crashed.
+/// A node that is not alive at teardown crashed (docs/maelstrom-compatibility.md 2.4); the
+/// rest are measured and killed with SIGKILL. Stdin stays open until a node is killed: a
+/// node may exit cleanly at EOF, and closing it first would make a live node look crashed.
 fn teardown(nodes: &mut [NodeProcess]) -> Result<(), String> {
     let mut crashed = None;
     for p in nodes.iter_mut() {

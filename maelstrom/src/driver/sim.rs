@@ -13,8 +13,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::harness::{Action, Harness, Outcome, TestOptions};
+use crate::harness::{Harness, Outcome};
 use crate::message::{Message, check_envelope};
+use crate::options::TestOptions;
+use crate::record::Action;
 
 /// A node as a state machine: what it writes when a message arrives or a timer fires.
 /// (`Any` lets an observer look at the concrete node it simulates.)

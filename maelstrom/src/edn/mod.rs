@@ -2,6 +2,12 @@
 //! `maelstrom summarize` reads back (also from real Maelstrom's output).
 //! The same tree renders as JSON for `results.json` (keywords become strings).
 
+mod read;
+
+use std::cmp::Ordering;
+
+pub use read::{parse, parse_all};
+
 /// An EDN value. Maps keep insertion order (Clojure array-maps print that way).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Edn {
@@ -259,256 +265,79 @@ impl Edn {
 }
 
 impl PartialOrd for Edn {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl Eq for Edn {}
 
-/// A total order for sorting and set membership: numbers by value, then by printed form.
+/// A total order on values, for sorting and for sets of values (the set-full checker's
+/// elements): by kind (nil, booleans, numbers, strings, keywords, vectors, sets, maps,
+/// tagged values), numbers by value, exactly (`1` and `1.0` are one value; NaN after every
+/// number), strings by character, vectors element by element, sets and maps whatever the
+/// order they were written in. (`==` is structural: it tells `1` from `1.0`.)
 impl Ord for Edn {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+    fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
+            (Edn::Nil, Edn::Nil) => Ordering::Equal,
+            (Edn::Bool(a), Edn::Bool(b)) => a.cmp(b),
             (Edn::Int(a), Edn::Int(b)) => a.cmp(b),
-            (a, b) => match (a.as_f64(), b.as_f64()) {
-                (Some(x), Some(y)) => x.total_cmp(&y),
-                _ => a.to_string().cmp(&b.to_string()),
-            },
+            (Edn::Int(a), Edn::Float(b)) => int_float(*a, *b),
+            (Edn::Float(a), Edn::Int(b)) => int_float(*b, *a).reverse(),
+            (Edn::Float(a), Edn::Float(b)) => floats(*a, *b),
+            (Edn::Str(a), Edn::Str(b)) | (Edn::Keyword(a), Edn::Keyword(b)) => a.cmp(b),
+            (Edn::Vector(a), Edn::Vector(b)) => a.cmp(b),
+            (Edn::Set(a), Edn::Set(b)) => sorted(a).cmp(&sorted(b)),
+            (Edn::Map(a), Edn::Map(b)) => sorted(a).cmp(&sorted(b)),
+            (Edn::Tagged(t, a), Edn::Tagged(u, b)) => (t, a).cmp(&(u, b)),
+            (a, b) => a.rank().cmp(&b.rank()),
         }
     }
 }
 
-/// Reads one EDN value (the first; trailing whitespace allowed).
-pub fn parse(text: &str) -> Result<Edn, String> {
-    let mut reader = Reader {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let value = reader.value()?.ok_or("no value")?;
-    reader.skip();
-    if reader.i < reader.s.len() {
-        return Err(format!("trailing text at byte {}", reader.i));
-    }
-    Ok(value)
-}
-
-/// Reads every EDN value of a text (e.g. `history.edn`, one op per line).
-pub fn parse_all(text: &str) -> Result<Vec<Edn>, String> {
-    let mut reader = Reader {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let mut out = Vec::new();
-    while let Some(v) = reader.value()? {
-        out.push(v);
-    }
-    Ok(out)
-}
-
-/// A small recursive-descent EDN reader. Symbols read as strings.
-struct Reader<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Reader<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn skip(&mut self) {
-        while let Some(c) = self.peek() {
-            if c.is_ascii_whitespace() || c == b',' {
-                self.i += 1;
-            } else if c == b';' {
-                while self.peek().is_some_and(|c| c != b'\n') {
-                    self.i += 1;
-                }
-            } else {
-                break;
-            }
-        }
-    }
-
-    fn error(&self, what: &str) -> String {
-        format!("{what} at byte {}", self.i)
-    }
-
-    /// The next value, or `None` at the end of input.
-    fn value(&mut self) -> Result<Option<Edn>, String> {
-        self.skip();
-        let Some(c) = self.peek() else {
-            return Ok(None);
-        };
-        let v = match c {
-            b'{' => {
-                self.i += 1;
-                let items = self.until(b'}')?;
-                if items.len() % 2 != 0 {
-                    return Err(self.error("odd number of map forms"));
-                }
-                let mut it = items.into_iter();
-                let mut entries = Vec::new();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    entries.push((k, v));
-                }
-                Edn::Map(entries)
-            }
-            b'[' | b'(' => {
-                self.i += 1;
-                Edn::Vector(self.until(if c == b'[' { b']' } else { b')' })?)
-            }
-            b'"' => Edn::Str(self.string()?),
-            b':' => {
-                self.i += 1;
-                Edn::Keyword(self.token())
-            }
-            b'\\' => {
-                self.i += 1;
-                let start = self.i;
-                self.i += 1;
-                let rest = self.token();
-                let raw = format!("{}{rest}", self.s[start] as char);
-                Edn::Str(match raw.as_str() {
-                    "newline" => "\n".into(),
-                    "space" => " ".into(),
-                    "tab" => "\t".into(),
-                    _ => raw,
-                })
-            }
-            b'#' => {
-                self.i += 1;
-                match self.peek() {
-                    Some(b'{') => {
-                        self.i += 1;
-                        Edn::Set(self.until(b'}')?)
-                    }
-                    Some(b'_') => {
-                        self.i += 1;
-                        self.value()?
-                            .ok_or_else(|| self.error("nothing to discard"))?;
-                        return self.value();
-                    }
-                    Some(b'#') => {
-                        self.i += 1;
-                        match self.token().as_str() {
-                            "NaN" => Edn::Float(f64::NAN),
-                            "Inf" => Edn::Float(f64::INFINITY),
-                            "-Inf" => Edn::Float(f64::NEG_INFINITY),
-                            other => return Err(self.error(&format!("unknown ##{other}"))),
-                        }
-                    }
-                    _ => {
-                        let tag = self.token();
-                        let inner = self
-                            .value()?
-                            .ok_or_else(|| self.error("tag without value"))?;
-                        Edn::Tagged(tag, Box::new(inner))
-                    }
-                }
-            }
-            b'}' | b']' | b')' => return Err(self.error("unexpected closing bracket")),
-            _ => {
-                let token = self.token();
-                if token.is_empty() {
-                    return Err(self.error("unexpected character"));
-                }
-                atom(&token)
-            }
-        };
-        Ok(Some(v))
-    }
-
-    fn until(&mut self, close: u8) -> Result<Vec<Edn>, String> {
-        let mut items = Vec::new();
-        loop {
-            self.skip();
-            match self.peek() {
-                None => return Err(self.error("unclosed collection")),
-                Some(c) if c == close => {
-                    self.i += 1;
-                    return Ok(items);
-                }
-                _ => items.push(
-                    self.value()?
-                        .ok_or_else(|| self.error("unclosed collection"))?,
-                ),
-            }
-        }
-    }
-
-    fn token(&mut self) -> String {
-        let start = self.i;
-        while let Some(c) = self.peek() {
-            if c.is_ascii_whitespace() || b",()[]{}\"';".contains(&c) {
-                break;
-            }
-            self.i += 1;
-        }
-        String::from_utf8_lossy(&self.s[start..self.i]).into_owned()
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            let Some(c) = self.peek() else {
-                return Err(self.error("unclosed string"));
-            };
-            self.i += 1;
-            match c {
-                b'"' => return Ok(String::from_utf8_lossy(&out).into_owned()),
-                b'\\' => {
-                    let e = self.peek().ok_or_else(|| self.error("dangling escape"))?;
-                    self.i += 1;
-                    match e {
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        b'r' => out.push(b'\r'),
-                        b'u' => {
-                            let hex = std::str::from_utf8(
-                                self.s.get(self.i..self.i + 4).unwrap_or_default(),
-                            )
-                            .map_err(|_| self.error("bad unicode escape"))?;
-                            let code = u32::from_str_radix(hex, 16)
-                                .map_err(|_| self.error("bad unicode escape"))?;
-                            let ch = char::from_u32(code).unwrap_or('\u{fffd}');
-                            out.extend_from_slice(ch.to_string().as_bytes());
-                            self.i += 4;
-                        }
-                        other => out.push(other),
-                    }
-                }
-                c => out.push(c),
-            }
+impl Edn {
+    /// The place of a value's kind in the order.
+    fn rank(&self) -> u8 {
+        match self {
+            Edn::Nil => 0,
+            Edn::Bool(_) => 1,
+            Edn::Int(_) | Edn::Float(_) => 2,
+            Edn::Str(_) => 3,
+            Edn::Keyword(_) => 4,
+            Edn::Vector(_) => 5,
+            Edn::Set(_) => 6,
+            Edn::Map(_) => 7,
+            Edn::Tagged(..) => 8,
         }
     }
 }
 
-/// Numbers, nil, booleans; anything else is a symbol (read as a string).
-fn atom(token: &str) -> Edn {
-    match token {
-        "nil" => return Edn::Nil,
-        "true" => return Edn::Bool(true),
-        "false" => return Edn::Bool(false),
-        _ => {}
+fn sorted<T: Ord>(items: &[T]) -> Vec<&T> {
+    let mut v: Vec<&T> = items.iter().collect();
+    v.sort();
+    v
+}
+
+/// Floats by value (-0.0 = 0.0), NaN after every number.
+fn floats(a: f64, b: f64) -> Ordering {
+    a.partial_cmp(&b)
+        .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
+}
+
+/// An integer against a float, exactly (no rounding of large integers).
+fn int_float(i: i64, x: f64) -> Ordering {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if x.is_nan() || x >= TWO_63 {
+        return Ordering::Less;
     }
-    let number = token.trim_end_matches(['N', 'M']);
-    if let Ok(i) = number.parse::<i64>() {
-        return Edn::Int(i);
+    if x < -TWO_63 {
+        return Ordering::Greater;
     }
-    if let Some((a, b)) = number.split_once('/')
-        && let (Ok(a), Ok(b)) = (a.parse::<f64>(), b.parse::<f64>())
-    {
-        return Edn::Float(a / b);
-    }
-    if number.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+')
-        && let Ok(x) = number.parse::<f64>()
-    {
-        return Edn::Float(x);
-    }
-    Edn::Str(token.to_string())
+    let whole = x.trunc();
+    // |whole| < 2^63 (or exactly -2^63): the cast is exact.
+    i.cmp(&(whole as i64))
+        .then_with(|| 0.0.partial_cmp(&(x - whole)).expect("finite"))
 }
 
 #[cfg(test)]
@@ -591,7 +420,68 @@ mod tests {
         })
     }
 
+    #[test]
+    fn values_order_by_kind_then_by_value() {
+        let v = |text: &str| parse(text).unwrap();
+        assert_eq!(Edn::Int(1).cmp(&Edn::Float(1.0)), Ordering::Equal);
+        assert!(Edn::Float(0.5) < Edn::Int(1) && Edn::Int(1) < Edn::Float(1.5));
+        assert!(
+            Edn::Int((1 << 53) + 1) > Edn::Float((1u64 << 53) as f64),
+            "exactly"
+        );
+        assert!(Edn::Float(f64::NAN) > Edn::Int(i64::MAX));
+        assert_eq!(
+            v(r#"{"a" 1, "b" [1 2]}"#).cmp(&v(r#"{"b" [1 2.0], "a" 1}"#)),
+            Ordering::Equal,
+            "maps whatever their order"
+        );
+        assert_eq!(v("#{1 2}").cmp(&v("#{2 1}")), Ordering::Equal);
+        assert!(v("[1 2]") < v("[1 10]"), "element by element");
+        let kinds = [
+            "nil", "false", "true", "-5", "5", r#""5""#, ":a", "[]", "#{}", "{}", "#t 1",
+        ];
+        for pair in kinds.windows(2) {
+            assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
+        }
+    }
+
+    /// Values where numbers of both kinds and equal values are frequent.
+    fn clashing_strategy() -> impl Strategy<Value = Edn> {
+        let leaf = prop_oneof![
+            Just(Edn::Nil),
+            any::<bool>().prop_map(Edn::Bool),
+            (-3i64..3).prop_map(Edn::Int),
+            (-6i64..6).prop_map(|h| Edn::Float(h as f64 / 2.0)),
+            Just(Edn::Float(f64::NAN)),
+            "[ab]{0,2}".prop_map(Edn::Str),
+        ];
+        leaf.prop_recursive(2, 12, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Edn::Vector),
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Edn::Set),
+                proptest::collection::vec((inner.clone(), inner), 0..3).prop_map(Edn::Map),
+            ]
+        })
+    }
+
     proptest! {
+        #[test]
+        fn the_order_is_total(mut values in proptest::collection::vec(clashing_strategy(), 0..12)) {
+            for a in &values {
+                prop_assert_eq!(a.cmp(a), Ordering::Equal);
+                for b in &values {
+                    prop_assert_eq!(a.cmp(b), b.cmp(a).reverse());
+                }
+            }
+            // Transitive: after sorting, every earlier value is at most every later one.
+            values.sort();
+            for (i, a) in values.iter().enumerate() {
+                for b in &values[i..] {
+                    prop_assert!(a <= b, "{} > {}", a, b);
+                }
+            }
+        }
+
         #[test]
         fn print_then_parse_round_trips(v in edn_strategy()) {
             prop_assert_eq!(parse(&v.to_string()).unwrap(), v.clone());

@@ -1,8 +1,7 @@
-//! The partition nemesis (spec 4): the four grudge shapes and the stagger schedule, plus
-//! the targets of our extension faults (pause, crash, link loss).
+//! What the nemesis cuts: the four partition shapes of Maelstrom's nemesis
+//! (docs/maelstrom-compatibility.md 4), and the targets of our pause and link-loss faults.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use rand::Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -10,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::net::Grudge;
 
-/// The partition specs Maelstrom picks from uniformly (spec 4.1).
+/// The partition specs Maelstrom picks from uniformly (docs/maelstrom-compatibility.md 4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PartitionSpec {
     One,
@@ -175,37 +174,6 @@ pub fn components(grudge: &Grudge, nodes: &[String]) -> Vec<Vec<String>> {
     out
 }
 
-/// Jepsen's `stagger`: the first op at `start`, each later one a uniform [0, 2·interval)
-/// after the previous one's scheduled time (mean gap = interval).
-#[derive(Clone, Debug)]
-pub struct Stagger {
-    interval: Duration,
-    next: Duration,
-}
-
-impl Stagger {
-    pub fn new(interval: Duration, start: Duration) -> Self {
-        Stagger {
-            interval,
-            next: start,
-        }
-    }
-
-    pub fn next_time(&self) -> Duration {
-        self.next
-    }
-
-    pub fn advance(&mut self, rng: &mut ChaCha8Rng) {
-        let span = self.interval.as_nanos() as u64 * 2;
-        let gap = if span == 0 {
-            0
-        } else {
-            rng.random_range(0..span)
-        };
-        self.next += Duration::from_nanos(gap);
-    }
-}
-
 /// Targets of our pause fault: one random node, or a random minority (floor((n-1)/2)
 /// nodes, at least one), 50/50.
 pub fn pause_targets(nodes: &[String], rng: &mut ChaCha8Rng) -> Vec<String> {
@@ -361,18 +329,6 @@ mod tests {
             let b = grudge(spec, &all, &mut ChaCha8Rng::seed_from_u64(7));
             assert_eq!(a, b);
         }
-    }
-
-    #[test]
-    fn stagger_starts_at_once_with_mean_gap_interval() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let mut s = Stagger::new(Duration::from_secs(10), Duration::from_secs(1));
-        assert_eq!(s.next_time(), Duration::from_secs(1));
-        for _ in 0..10_000 {
-            s.advance(&mut rng);
-        }
-        let mean = (s.next_time() - Duration::from_secs(1)).as_secs_f64() / 10_000.0;
-        assert!((9.7..10.3).contains(&mean), "{mean}");
     }
 
     #[test]

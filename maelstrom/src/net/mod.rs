@@ -1,12 +1,13 @@
-//! The simulated network (spec 3): one inbound queue per registered id, ordered by
-//! deadline; one delivery "slot" per destination that takes the queue head at once (even
-//! if not yet due), drops it if the destination holds a grudge against its source at that
-//! moment, and otherwise delivers it at its deadline. A journal counts every send and
-//! every delivery for the `:net` statistics.
+//! The simulated network (docs/maelstrom-compatibility.md 3): one inbound queue per
+//! registered id, ordered by deadline; one delivery "slot" per destination that takes the
+//! queue head at once (even if not yet due), drops it if the destination holds a grudge
+//! against its source at that moment, and otherwise delivers it at its deadline. A journal
+//! counts every send and every delivery for the `:net` statistics.
 //!
 //! Two faults are ours, not Maelstrom's: one-way link loss (a second grudge, kept apart
 //! from the partition's so that healing one leaves the other) and duplication (while on,
-//! a message between nodes is also delivered a second time, usually late).
+//! a message between nodes is also delivered a second time, usually late). So is the
+//! `Lossy` option for tests: messages dropped and held back for a while.
 //!
 //! The model is driven by time passed in (a `Duration` since the test started), so the
 //! same code serves the wall-clock driver and the virtual-clock simulation. Contract:
@@ -23,6 +24,13 @@ use serde_json::Value;
 
 use crate::message::{Message, is_client};
 
+mod faults;
+mod lossy;
+mod stats;
+
+pub use lossy::Lossy;
+pub use stats::{Counts, NetStats};
+
 /// `--latency-dist`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LatencyDist {
@@ -31,21 +39,42 @@ pub enum LatencyDist {
     Exponential,
 }
 
-impl std::str::FromStr for LatencyDist {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "constant" => Ok(LatencyDist::Constant),
-            "uniform" => Ok(LatencyDist::Uniform),
-            "exponential" => Ok(LatencyDist::Exponential),
-            other => Err(format!(
-                "unknown latency distribution {other:?} (constant, uniform, exponential)"
-            )),
+impl LatencyDist {
+    pub const ALL: [LatencyDist; 3] = [
+        LatencyDist::Constant,
+        LatencyDist::Uniform,
+        LatencyDist::Exponential,
+    ];
+
+    /// The name `--latency-dist` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyDist::Constant => "constant",
+            LatencyDist::Uniform => "uniform",
+            LatencyDist::Exponential => "exponential",
         }
     }
 }
 
-/// receiver → the senders it drops messages from (spec 3.4).
+impl std::str::FromStr for LatencyDist {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LatencyDist::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| {
+                format!("unknown latency distribution {s:?} (constant, uniform, exponential)")
+            })
+    }
+}
+
+impl std::fmt::Display for LatencyDist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// receiver → the senders it drops messages from (docs/maelstrom-compatibility.md 3.4).
 pub type Grudge = BTreeMap<String, BTreeSet<String>>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,44 +97,6 @@ impl std::fmt::Display for NetError {
 pub struct Delivery {
     pub message: Message,
     pub due: Duration,
-}
-
-/// send/recv/msg counts of one journal group (spec 3.5).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub send_count: u64,
-    pub recv_count: u64,
-    pub msg_count: u64,
-}
-
-/// The three journal groups.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NetStats {
-    pub all: Counts,
-    pub clients: Counts,
-    pub servers: Counts,
-}
-
-impl NetStats {
-    fn count(&mut self, message: &Message, send: bool) {
-        let client = is_client(&message.src) || is_client(&message.dest);
-        for counts in [
-            &mut self.all,
-            if client {
-                &mut self.clients
-            } else {
-                &mut self.servers
-            },
-        ] {
-            if send {
-                counts.send_count += 1;
-                // Every id is sent exactly once, so distinct ids = sends.
-                counts.msg_count += 1;
-            } else {
-                counts.recv_count += 1;
-            }
-        }
-    }
 }
 
 /// A queued message: ordered by deadline, then by send order.
@@ -156,10 +147,18 @@ pub struct Network {
     dist: LatencyDist,
     rng: ChaCha8Rng,
     inboxes: BTreeMap<String, Inbox>,
-    grudge: Grudge,
-    /// One-way link loss: receiver → senders it drops, apart from partitions.
-    lost_links: Grudge,
+    /// The partition in force, if any. One whose shape cuts nothing (a third of fewer than
+    /// four nodes) is in force all the same, until healed.
+    partition: Option<Grudge>,
+    /// One-way link loss in force, if any: receiver → senders it drops, apart from
+    /// partitions.
+    lost_links: Option<Grudge>,
     duplicating: bool,
+    /// The lossy option, with its own random source, if on.
+    lossy: Option<(Lossy, ChaCha8Rng)>,
+    /// Messages the lossy option holds back, by the time they reach their destination's
+    /// queue (then send order): destination, latency, message.
+    held: BTreeMap<(Duration, u64), (String, Duration, Message)>,
     /// `next_event`, while known: every delivery polls, and most polls find nothing due.
     earliest: std::cell::Cell<Option<Option<Duration>>>,
     next_id: u64,
@@ -174,9 +173,11 @@ impl Network {
             dist,
             rng,
             inboxes: BTreeMap::new(),
-            grudge: Grudge::new(),
-            lost_links: Grudge::new(),
+            partition: None,
+            lost_links: None,
             duplicating: false,
+            lossy: None,
+            held: BTreeMap::new(),
             earliest: std::cell::Cell::new(Some(None)),
             next_id: 0,
             seq: 0,
@@ -224,40 +225,86 @@ impl Network {
         if !self.inboxes.contains_key(src) || !self.inboxes.contains_key(dest) {
             return Err(NetError::InvalidDest(message.to_line()));
         }
-        let latency_applies = !is_client(src) && !is_client(dest);
-        let latency = if latency_applies {
+        let between_nodes = !is_client(src) && !is_client(dest);
+        let latency = if between_nodes {
             self.draw_latency()
         } else {
             0
         };
         self.stats.count(&message, true);
+        let copy = (self.duplicating && between_nodes).then(|| message.clone());
+        self.route(
+            dest,
+            now,
+            Duration::from_millis(latency),
+            message,
+            between_nodes,
+        );
+        if let Some(copy) = copy {
+            let late = self.draw_latency() + self.rng.random_range(0..=self.latency_ms);
+            self.route(dest, now, Duration::from_millis(late), copy, between_nodes);
+        }
+        Ok(id)
+    }
+
+    /// Hands a message sent at `now` on: to its destination's queue, or, with the lossy
+    /// option, to nowhere (sent, never received) or held back.
+    fn route(
+        &mut self,
+        dest: &str,
+        now: Duration,
+        latency: Duration,
+        message: Message,
+        between_nodes: bool,
+    ) {
+        if let Some((lossy, rng)) = self.lossy.as_mut()
+            && between_nodes
+            && now < lossy.until
+        {
+            let Some(extra) = lossy.fate(rng) else {
+                return;
+            };
+            if !extra.is_zero() {
+                self.seq += 1;
+                self.held.insert(
+                    (now + extra, self.seq),
+                    (dest.to_string(), latency, message),
+                );
+                self.sooner(Some(now + extra));
+                return;
+            }
+        }
+        self.enqueue(dest, now, now + latency, message);
+    }
+
+    /// Puts a message that reached `dest` at `now` in its queue. (A destination gone
+    /// meanwhile takes nothing.)
+    fn enqueue(&mut self, dest: &str, now: Duration, deadline: Duration, message: Message) {
         self.seq += 1;
-        let inbox = self.inboxes.get_mut(dest).expect("checked above");
+        let Some(inbox) = self.inboxes.get_mut(dest) else {
+            return;
+        };
         if inbox.slot.is_none() && inbox.take_at.is_none() {
             inbox.take_at = Some(now);
         }
-        let deadline = now + Duration::from_millis(latency);
-        let copy = (self.duplicating && latency_applies).then(|| message.clone());
         inbox
             .queue
             .push(Reverse((deadline, self.seq, QueuedMessage(message))));
-        if let Some(copy) = copy {
-            let late = self.draw_latency() + self.rng.random_range(0..=self.latency_ms);
-            self.seq += 1;
-            let inbox = self.inboxes.get_mut(dest).expect("checked above");
-            inbox.queue.push(Reverse((
-                now + Duration::from_millis(late),
-                self.seq,
-                QueuedMessage(copy),
-            )));
-        }
-        // Sending only ever makes the destination's next event earlier.
+        let next = inbox.next_event();
+        self.sooner(next);
+    }
+
+    /// Something new is due at `next`: it can only make the next event earlier.
+    fn sooner(&self, next: Option<Duration>) {
         if let Some(earliest) = self.earliest.get() {
-            let inbox = self.inboxes[dest].next_event();
             self.earliest
-                .set(Some(earliest.into_iter().chain(inbox).min()));
+                .set(Some(earliest.into_iter().chain(next).min()));
         }
-        Ok(id)
+    }
+
+    /// Turns on the lossy option, drawing from `rng` (see `Lossy`).
+    pub fn set_lossy(&mut self, lossy: Lossy, rng: ChaCha8Rng) {
+        self.lossy = Some((lossy, rng));
     }
 
     fn draw_latency(&mut self) -> u64 {
@@ -274,18 +321,22 @@ impl Network {
         }
     }
 
-    /// The earliest time at which `poll` has work (a take or a delivery), if any.
+    /// The earliest time at which `poll` has work (a take, a delivery, or a held message
+    /// reaching its queue), if any.
     pub fn next_event(&self) -> Option<Duration> {
         if let Some(known) = self.earliest.get() {
             return known;
         }
-        let earliest = self.inboxes.values().filter_map(Inbox::next_event).min();
+        let held = self.held.first_key_value().map(|((t, _), _)| *t);
+        let inboxes = self.inboxes.values().filter_map(Inbox::next_event);
+        let earliest = inboxes.chain(held).min();
         self.earliest.set(Some(earliest));
         earliest
     }
 
     /// Runs every take and delivery due at or before `now`, in time order, and returns the
-    /// deliveries (journaled as `recv`).
+    /// deliveries (journaled as `recv`). Messages held back reach their queues in time
+    /// order too, after the takes and deliveries of the same instant (as a send would).
     pub fn poll(&mut self, now: Duration) -> Vec<Delivery> {
         let mut deliveries = Vec::new();
         if self.next_event().is_none_or(|t| t > now) {
@@ -298,6 +349,12 @@ impl Network {
                 .iter()
                 .filter_map(|(id, inbox)| inbox.next_event().map(|t| (t, id)))
                 .min();
+            let held = self.held.first_key_value().map(|((t, _), _)| *t);
+            if held.is_some_and(|h| h <= now && next.is_none_or(|(at, _)| h < at)) {
+                let ((at, _), (dest, latency, message)) = self.held.pop_first().expect("checked");
+                self.enqueue(&dest, at, at + latency, message);
+                continue;
+            }
             let Some((at, id)) = next else { break };
             if at > now {
                 break;
@@ -325,8 +382,9 @@ impl Network {
         }
         inbox.take_at = None;
         let refused = |src: &String| {
-            [&self.grudge, &self.lost_links]
-                .iter()
+            [&self.partition, &self.lost_links]
+                .into_iter()
+                .flatten()
                 .any(|g| g.get(id).is_some_and(|r| r.contains(src)))
         };
         while let Some(Reverse((deadline, _, QueuedMessage(message)))) = inbox.queue.pop() {
@@ -338,50 +396,8 @@ impl Network {
         }
     }
 
-    /// Adds a grudge (start of a partition).
-    pub fn partition(&mut self, grudge: &Grudge) {
-        add_grudge(&mut self.grudge, grudge);
-    }
-
-    /// Clears every grudge (stop-partition heals everything).
-    pub fn heal(&mut self) {
-        self.grudge.clear();
-    }
-
-    /// The current grudge.
-    pub fn grudge(&self) -> &Grudge {
-        &self.grudge
-    }
-
-    /// Starts one-way link loss: each receiver drops messages from its senders, like a
-    /// grudge, until `restore_links`. Partitions and their healing leave it alone.
-    pub fn lose_links(&mut self, lost: &Grudge) {
-        add_grudge(&mut self.lost_links, lost);
-    }
-
-    pub fn restore_links(&mut self) {
-        self.lost_links.clear();
-    }
-
-    /// Turns duplication of messages between nodes on or off.
-    pub fn set_duplicating(&mut self, on: bool) {
-        self.duplicating = on;
-    }
-
-    pub fn is_duplicating(&self) -> bool {
-        self.duplicating
-    }
-
     pub fn stats(&self) -> NetStats {
         self.stats
-    }
-}
-
-fn add_grudge(to: &mut Grudge, more: &Grudge) {
-    for (receiver, senders) in more {
-        to.entry(receiver.clone())
-            .or_default()
-            .extend(senders.iter().cloned());
     }
 }
 
