@@ -7,6 +7,7 @@ pub mod client;
 pub mod client_port;
 pub mod config;
 pub mod frame;
+pub mod local;
 pub mod peer_port;
 pub mod pool;
 pub mod serve;

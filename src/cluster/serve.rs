@@ -41,8 +41,12 @@ const FLUSH_GRACE: Duration = Duration::from_secs(2);
 /// The sender of the `init` the node gives itself (never a member: ':' is not allowed).
 const CONFIGURATION: &str = "config:0";
 
-pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<()> {
+pub async fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<()> {
     let membership = args.membership()?;
+    // A later life than any before it, so that peers know a restart when they see one.
+    config.epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
     let tls = match (&args.tls_dir, args.insecure) {
         (_, true) => {
             warn!("--insecure: peers talk in plaintext, unauthenticated (loopback only)");
