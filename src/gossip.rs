@@ -384,7 +384,7 @@ impl Link {
         fresh.peer_epoch = self.peer_epoch;
         fresh.parent = self.parent;
         fresh.next_seq = self.next_seq;
-        fresh.rtt = self.rtt.clone();
+        fresh.rtt = self.rtt;
         fresh.ack_now = true;
         fresh.pending = all.clone();
         fresh.dirty = !all.is_empty();

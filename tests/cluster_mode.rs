@@ -16,12 +16,20 @@ fn five_nodes_every_value_everywhere_and_one_view_of_membership() {
     let dir = tempfile::tempdir().unwrap();
     let c = cluster(dir.path(), 5);
     for v in 0..20 {
-        let reply = c.request(v % 5, json!({"type": "broadcast", "message": v})).unwrap();
+        let reply = c
+            .request(v % 5, json!({"type": "broadcast", "message": v}))
+            .unwrap();
         assert_eq!(reply["type"], "broadcast_ok");
     }
     let all: Vec<_> = (0..20).map(|v| json!(v)).collect();
-    let took = wait_until(Duration::from_secs(5), || (0..5).all(|i| c.read(i).unwrap() == all));
-    assert!(took.is_some(), "values did not reach every node: {:?}", (0..5).map(|i| c.read(i)).collect::<Vec<_>>());
+    let took = wait_until(Duration::from_secs(5), || {
+        (0..5).all(|i| c.read(i).unwrap() == all)
+    });
+    assert!(
+        took.is_some(),
+        "values did not reach every node: {:?}",
+        (0..5).map(|i| c.read(i)).collect::<Vec<_>>()
+    );
     for i in 0..5 {
         let view = c.membership(i).unwrap();
         assert_eq!(view["dead"], json!({}), "n{i}: {view}");

@@ -145,7 +145,7 @@ impl ClientPort {
         line: &str,
         name: &str,
         their_src: &Mutex<HashMap<u64, String>>,
-    ) -> Result<Request, Envelope> {
+    ) -> Result<Request, Box<Envelope>> {
         let mut value: Value = serde_json::from_str(line).map_err(|e| {
             self.error(
                 name,
@@ -204,8 +204,8 @@ impl ClientPort {
         msg_id: Option<u64>,
         code: ErrorCode,
         text: impl Into<String>,
-    ) -> Envelope {
-        Envelope {
+    ) -> Box<Envelope> {
+        Box::new(Envelope {
             src: self.me.clone(),
             dest: to.to_string(),
             body: wire::Body {
@@ -213,7 +213,7 @@ impl ClientPort {
                 in_reply_to: msg_id,
                 payload: Payload::error(code, text),
             },
-        }
+        })
     }
 }
 
