@@ -82,13 +82,21 @@ pub struct Args {
     #[arg(long, env = "NODE_MIN_RTO_MS", default_value_t = ms(Config::DEFAULT.min_rto))]
     pub min_rto_ms: u64,
 
-    /// Period of the gossip ticker.
-    #[arg(long, env = "NODE_GOSSIP_TICK_MS", default_value_t = ms(Config::DEFAULT.gossip_tick))]
+    /// Period of the gossip ticker (at least 1).
+    #[arg(long, env = "NODE_GOSSIP_TICK_MS", default_value_t = ms(Config::DEFAULT.gossip_tick),
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub gossip_tick_ms: u64,
 
-    /// Period of the failure-detector ticker.
-    #[arg(long, env = "NODE_DETECT_TICK_MS", default_value_t = ms(Config::DEFAULT.detect_tick))]
+    /// Period of the failure-detector ticker (at least 1).
+    #[arg(long, env = "NODE_DETECT_TICK_MS", default_value_t = ms(Config::DEFAULT.detect_tick),
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub detect_tick_ms: u64,
+
+    /// At most this many bytes of values (as JSON) in one message; the rest follow in the
+    /// next messages.
+    #[arg(long, env = "NODE_MAX_VALUES_BYTES", default_value_t = Config::DEFAULT.max_values_bytes,
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(64..), |v| v as usize))]
+    pub max_values_bytes: usize,
 }
 
 const fn ms(d: Duration) -> u64 {
@@ -107,6 +115,7 @@ impl From<Args> for Config {
             min_rto: Duration::from_millis(args.min_rto_ms),
             gossip_tick: Duration::from_millis(args.gossip_tick_ms),
             detect_tick: Duration::from_millis(args.detect_tick_ms),
+            max_values_bytes: args.max_values_bytes,
             ..Config::DEFAULT
         }
     }
@@ -168,6 +177,17 @@ mod tests {
         assert_eq!(config.workload, Some(Mode::GSet));
         assert_eq!(config.batch, Duration::from_millis(150));
         assert_eq!(config.detect_tick, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn periods_of_zero_are_refused() {
+        for flag in ["--gossip-tick-ms", "--detect-tick-ms"] {
+            assert!(Cli::try_parse_from(["node", flag, "0"]).is_err(), "{flag}");
+        }
+        assert_eq!(
+            parse(&["--max-values-bytes", "4096"]).max_values_bytes,
+            4096
+        );
     }
 
     #[test]

@@ -717,4 +717,94 @@ mod tests {
             "a slow sample widens the timeout"
         );
     }
+
+    /// A records map with nothing in it, for builds.
+    fn no_records() -> Records {
+        Records::default()
+    }
+
+    fn ack(seq: u64) -> Gossip {
+        Gossip {
+            ack: seq,
+            ..Gossip::default()
+        }
+    }
+
+    #[test]
+    fn values_beyond_the_cap_follow_in_the_next_messages() {
+        // Ten integers of 4 bytes each as `wire_len` counts them: three fit in 12 bytes.
+        let mut link = Link::new("n1").configure(0, 12);
+        link.offer(&values(&(10..20).collect::<Vec<_>>()));
+        let mut sent = Vec::new();
+        for _ in 0..10 {
+            if !link.dirty {
+                break;
+            }
+            let g = link.build(Kind::Data, &no_records(), ms(0), ms(500));
+            let bytes: usize = g.values.iter().map(Element::wire_len).sum();
+            assert!(bytes <= 12, "{bytes} bytes in one message");
+            sent.extend(g.values);
+        }
+        // Every value went, once, in order, in chunks of three.
+        let expected: Vec<Element> = (10..20).map(Element::Int).collect();
+        assert_eq!(sent, expected);
+        // Acking the last chunk leaves the earlier, unacknowledged ones to go again.
+        let last = link.next_seq;
+        link.receive(&ack(last), ms(10));
+        assert!(link.dirty);
+        let again = link.build(Kind::Data, &no_records(), ms(20), ms(500));
+        assert_eq!(again.values, expected[..3]);
+    }
+
+    #[test]
+    fn under_the_cap_every_message_carries_everything_pending() {
+        let mut link = Link::new("n1");
+        link.offer(&values(&[1, 2]));
+        let first = link.build(Kind::Data, &no_records(), ms(0), ms(500));
+        link.offer(&values(&[3]));
+        let second = link.build(Kind::Data, &no_records(), ms(1), ms(500));
+        assert_eq!(first.values.len(), 2);
+        assert_eq!(
+            second.values.len(),
+            3,
+            "a lost first message is covered by the second"
+        );
+        assert!(!link.dirty);
+    }
+
+    #[test]
+    fn a_later_life_of_the_peer_starts_the_link_over() {
+        let mut link = Link::new("n1").configure(7, MAX_VALUES_BYTES);
+        let all = values(&[1, 2, 3]);
+        assert_eq!(link.life(100, &all), Life::Current, "first contact");
+        link.receive(
+            &Gossip {
+                epoch: 100,
+                seq: 5,
+                ..Gossip::default()
+            },
+            ms(0),
+        );
+        link.has(&all);
+        assert!(link.pending.is_empty());
+        // Same life: nothing changes; an earlier one is a message from before the restart.
+        assert_eq!(link.life(100, &all), Life::Current);
+        assert_eq!(link.life(99, &all), Life::Past);
+        // A later life has nothing: it is owed everything, and its numbering starts over.
+        assert_eq!(link.life(200, &all), Life::Restarted);
+        assert_eq!(link.pending, all);
+        assert!(link.dirty);
+        let g = link.build(Kind::Data, &no_records(), ms(1), ms(500));
+        assert_eq!(g.epoch, 7);
+        assert_eq!(g.ack, 0, "nothing of the new life was received yet");
+        let outcome = link.receive(
+            &Gossip {
+                epoch: 200,
+                seq: 1,
+                ..Gossip::default()
+            },
+            ms(2),
+        );
+        assert!(!outcome.stale, "the new life's first message is news");
+    }
 }

@@ -552,4 +552,20 @@ mod tests {
         assert_eq!(d.status_changes(), 2);
         assert_eq!(d.success("n1"), Changed::default());
     }
+
+    #[test]
+    fn a_restarted_node_resumes_above_its_past_record() {
+        let mut d = Detector::new("n0", &nodes(3));
+        // A peer holds our record from before we restarted: version 9, incarnation 2.
+        let past: Records = [("n0".to_string(), record(9, 2, &[("n1", 0)]))].into();
+        let changed = d.merge(&past);
+        assert!(changed.records, "our new record is news");
+        assert_eq!(d.own_record().version, 10);
+        assert_eq!(d.own_record().inc, 2);
+        // Our past suspicion of n1 is not taken back up: the new life has its own evidence.
+        assert!(d.own_record().suspects.is_empty());
+        // Our own record coming back unchanged is no news.
+        let echo: Records = [("n0".to_string(), d.own_record().clone())].into();
+        assert_eq!(d.merge(&echo), Changed::default());
+    }
 }
