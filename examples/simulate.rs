@@ -82,8 +82,9 @@ fn main() {
     args.network.apply(&mut opts).unwrap_or_else(|e| fail(&e));
     opts.lossy = args.lossy;
     let node_args = args.node.split_whitespace();
-    let mut config: Config = cli::Args::try_parse_from(std::iter::once("node").chain(node_args))
+    let mut config: Config = cli::Cli::try_parse_from(std::iter::once("node").chain(node_args))
         .unwrap_or_else(|e| fail(&e.to_string()))
+        .node
         .into();
     // As `make g-set` and friends do: tell the node which workload it serves.
     config.workload = config.workload.or(node::sim::mode(workload));

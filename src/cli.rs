@@ -4,12 +4,53 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use std::path::PathBuf;
 
+use clap::{Parser, Subcommand};
+
+use crate::cluster::client::ClientArgs;
+use crate::cluster::config::ServeArgs;
 use crate::config::{Config, Mode};
 
+/// Without a command the node speaks Maelstrom's protocol on stdin and stdout.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "node", version, about = "A gossip node for Maelstrom")]
+#[command(
+    name = "node",
+    version,
+    about = "A gossip node: a Maelstrom node on stdin/stdout, or a cluster member over TCP",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub node: Args,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Run as a member of a cluster over TCP: peers on mutual TLS, clients on a plain port.
+    Serve {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        node: Args,
+    },
+    /// Write a cluster CA and a certificate and key for each node id into a directory.
+    Certs {
+        /// The directory to write (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Node ids, e.g. n0 n1 n2.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Send one request to a node's client port and print the reply as JSON.
+    Client(ClientArgs),
+}
+
+/// The node's settings: the workload and the tunables of gossip and the failure detector.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Args {
     /// The workload to serve. Without it the node follows the first write it sees
     /// (`broadcast` → broadcast, `add` with `element` → g-set, `add` with `delta` →
@@ -41,13 +82,21 @@ pub struct Args {
     #[arg(long, env = "NODE_MIN_RTO_MS", default_value_t = ms(Config::DEFAULT.min_rto))]
     pub min_rto_ms: u64,
 
-    /// Period of the gossip ticker.
-    #[arg(long, env = "NODE_GOSSIP_TICK_MS", default_value_t = ms(Config::DEFAULT.gossip_tick))]
+    /// Period of the gossip ticker (at least 1).
+    #[arg(long, env = "NODE_GOSSIP_TICK_MS", default_value_t = ms(Config::DEFAULT.gossip_tick),
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub gossip_tick_ms: u64,
 
-    /// Period of the failure-detector ticker.
-    #[arg(long, env = "NODE_DETECT_TICK_MS", default_value_t = ms(Config::DEFAULT.detect_tick))]
+    /// Period of the failure-detector ticker (at least 1).
+    #[arg(long, env = "NODE_DETECT_TICK_MS", default_value_t = ms(Config::DEFAULT.detect_tick),
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub detect_tick_ms: u64,
+
+    /// At most this many bytes of values (as JSON) in one message; the rest follow in the
+    /// next messages.
+    #[arg(long, env = "NODE_MAX_VALUES_BYTES", default_value_t = Config::DEFAULT.max_values_bytes,
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(64..), |v| v as usize))]
+    pub max_values_bytes: usize,
 }
 
 const fn ms(d: Duration) -> u64 {
@@ -66,6 +115,8 @@ impl From<Args> for Config {
             min_rto: Duration::from_millis(args.min_rto_ms),
             gossip_tick: Duration::from_millis(args.gossip_tick_ms),
             detect_tick: Duration::from_millis(args.detect_tick_ms),
+            max_values_bytes: args.max_values_bytes,
+            ..Config::DEFAULT
         }
     }
 }
@@ -74,10 +125,50 @@ impl From<Args> for Config {
 mod tests {
     use super::*;
 
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("node").chain(args.iter().copied())).unwrap()
+    }
+
     fn parse(args: &[&str]) -> Config {
-        Args::try_parse_from(std::iter::once("node").chain(args.iter().copied()))
-            .unwrap()
-            .into()
+        let cli = cli(args);
+        assert!(cli.command.is_none());
+        cli.node.into()
+    }
+
+    #[test]
+    fn commands_and_the_maelstrom_default() {
+        assert!(cli(&["broadcast"]).command.is_none());
+        match cli(&[
+            "serve",
+            "--id",
+            "n0",
+            "--listen",
+            "127.0.0.1:1",
+            "--insecure",
+            "--batch-ms",
+            "50",
+            "g-set",
+        ])
+        .command
+        {
+            Some(Command::Serve { serve, node }) => {
+                assert_eq!(serve.id, "n0");
+                let config: Config = node.into();
+                assert_eq!(
+                    (config.batch, config.workload),
+                    (Duration::from_millis(50), Some(Mode::GSet))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cli(&["certs", "--out", "d", "n0", "n1"]).command,
+            Some(Command::Certs { .. })
+        ));
+        assert!(matches!(
+            cli(&["client", "read"]).command,
+            Some(Command::Client(_))
+        ));
     }
 
     #[test]
@@ -86,6 +177,17 @@ mod tests {
         assert_eq!(config.workload, Some(Mode::GSet));
         assert_eq!(config.batch, Duration::from_millis(150));
         assert_eq!(config.detect_tick, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn periods_of_zero_are_refused() {
+        for flag in ["--gossip-tick-ms", "--detect-tick-ms"] {
+            assert!(Cli::try_parse_from(["node", flag, "0"]).is_err(), "{flag}");
+        }
+        assert_eq!(
+            parse(&["--max-values-bytes", "4096"]).max_values_bytes,
+            4096
+        );
     }
 
     #[test]

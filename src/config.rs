@@ -49,6 +49,13 @@ pub struct Config {
     /// Period of the failure-detector ticker. Not zero; a tick four periods late (and at
     /// least 100 ms) tells the node it was stopped.
     pub detect_tick: Duration,
+    /// Which life of this node this is, sent on every message. A peer that sees a later
+    /// one knows the node restarted without its state and sends it everything again.
+    /// 0 (under Maelstrom and in simulations, where a node never comes back): not sent.
+    pub epoch: u64,
+    /// At most this many bytes of values (as JSON) in one message; the rest follow in the
+    /// next ones. Keeps every frame far below a transport's limit after a long partition.
+    pub max_values_bytes: usize,
 }
 
 impl Config {
@@ -63,6 +70,8 @@ impl Config {
         min_rto: Duration::from_millis(250),
         gossip_tick: Duration::from_millis(10),
         detect_tick: Duration::from_millis(25),
+        epoch: 0,
+        max_values_bytes: crate::gossip::MAX_VALUES_BYTES,
     };
 }
 

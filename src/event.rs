@@ -15,6 +15,9 @@ pub enum Event {
     /// A line that could not be turned into an `Envelope`; answered with an `error` when
     /// its `src` and `msg_id` could be read.
     Rejected(Rejected),
+    /// The transport could not reach this peer: a connection refused, reset or timed out.
+    /// Only a hint for the failure detector (see `machine::node`), never a verdict.
+    Unreachable(String),
 }
 
 impl Event {

@@ -11,7 +11,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
-use crate::wire::{Gossip, Record, Records};
+use crate::wire::{Element, Gossip, Record, Records};
+
+/// The default cap on the values one message carries, in bytes of JSON: far below a
+/// transport's frame limit (see `cluster/frame.rs`), far above what a batch holds normally.
+pub const MAX_VALUES_BYTES: usize = 256 << 10;
 
 /// Smoothed round-trip time and variation (RFC 6298), measured on acks net of the time
 /// the peer held them.
@@ -104,6 +108,24 @@ pub struct Link {
     /// When the data message behind the last failed exchange was sent: later ones sent
     /// within the ack-coalescing window failed with it, not on their own.
     failed_data_sent_at: Option<Duration>,
+    /// When the transport last made an exchange fail early (`hurry_oldest`).
+    hurried_at: Option<Duration>,
+    /// Our life, sent on every message (`Config::epoch`), and the peer's latest seen.
+    epoch: u64,
+    peer_epoch: u64,
+    /// At most this many bytes of values go in one message.
+    max_values_bytes: usize,
+}
+
+/// Which life of the peer a message comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Life {
+    /// The one we know (or the first we hear of).
+    Current,
+    /// An earlier one: the message is from before a restart, and means nothing now.
+    Past,
+    /// A later one: the peer restarted without its state. The link started over.
+    Restarted,
 }
 
 /// Which kind of message to build.
@@ -137,6 +159,10 @@ impl Link {
             is_child: false,
             rtt: Rtt::default(),
             failed_data_sent_at: None,
+            hurried_at: None,
+            epoch: 0,
+            peer_epoch: 0,
+            max_values_bytes: MAX_VALUES_BYTES,
         }
     }
 
@@ -203,6 +229,7 @@ impl Link {
     ) -> Gossip {
         let ack_now = kind == Kind::Data && std::mem::take(&mut self.ack_now);
         let mut g = Gossip {
+            epoch: self.epoch,
             parent: self.parent,
             probe: kind == Kind::Probe || ack_now,
             members: self
@@ -215,11 +242,14 @@ impl Link {
             g.ack = self.received;
             g.ack_delay = (now - self.received_at).as_millis() as u64;
         }
-        if kind == Kind::Data {
-            g.values = self.pending.set.0.iter().cloned().collect();
-            g.counts = self.pending.counter.0.clone();
-            self.dirty = false;
-        }
+        let carried = if kind == Kind::Data {
+            let chunk = self.next_chunk();
+            g.values = chunk.set.0.iter().cloned().collect();
+            g.counts = chunk.counter.0.clone();
+            chunk
+        } else {
+            Data::default()
+        };
         if kind != Kind::Ack {
             self.next_seq += 1;
             g.seq = self.next_seq;
@@ -228,11 +258,7 @@ impl Link {
                 sent_at: now,
                 deadline: now + timeout,
                 probe: g.probe,
-                data: if kind == Kind::Data {
-                    self.pending.clone()
-                } else {
-                    Data::default()
-                },
+                data: carried,
                 members: g
                     .members
                     .iter()
@@ -325,6 +351,91 @@ impl Link {
             }
         }
         outcome
+    }
+
+    /// Our life and the most bytes of values a message may carry (`Config`).
+    pub fn configure(mut self, epoch: u64, max_values_bytes: usize) -> Self {
+        self.epoch = epoch;
+        self.max_values_bytes = max_values_bytes.max(1);
+        self
+    }
+
+    /// Sorts out which life of the peer a message with `epoch` comes from. When the peer
+    /// restarted, it has nothing: the link starts over owing it `all` we have.
+    pub fn life(&mut self, epoch: u64, all: &Data) -> Life {
+        if epoch < self.peer_epoch {
+            return Life::Past;
+        }
+        if epoch > self.peer_epoch {
+            let known = self.peer_epoch != 0;
+            self.peer_epoch = epoch;
+            if known {
+                self.start_over(all);
+                return Life::Restarted;
+            }
+        }
+        Life::Current
+    }
+
+    /// Forgets what the peer's previous life had, heard and owed; keeps what says nothing
+    /// of its state: our sequence numbers, the round trip, whether it is our parent.
+    fn start_over(&mut self, all: &Data) {
+        let mut fresh = Link::new(&self.peer).configure(self.epoch, self.max_values_bytes);
+        fresh.peer_epoch = self.peer_epoch;
+        fresh.parent = self.parent;
+        fresh.next_seq = self.next_seq;
+        fresh.rtt = self.rtt;
+        fresh.ack_now = true;
+        fresh.pending = all.clone();
+        fresh.dirty = !all.is_empty();
+        *self = fresh;
+    }
+
+    /// What the next data message carries: everything pending, or, when that is more
+    /// than a message may hold, as much as fits of what no message in flight carries yet
+    /// (then the link stays dirty: the rest follows in the next messages).
+    fn next_chunk(&mut self) -> Data {
+        let bytes: usize = self.pending.set.0.iter().map(Element::wire_len).sum();
+        if bytes <= self.max_values_bytes {
+            self.dirty = false;
+            return self.pending.clone();
+        }
+        let mut unsent = self.pending.clone();
+        for m in &self.in_flight {
+            unsent.forget(&m.data);
+        }
+        if unsent.set.0.is_empty() {
+            unsent.set = self.pending.set.clone();
+        }
+        let mut chunk = Data {
+            counter: self.pending.counter.clone(),
+            ..Data::default()
+        };
+        let mut budget = self.max_values_bytes;
+        for value in &unsent.set.0 {
+            let len = value.wire_len();
+            if len > budget && !chunk.set.0.is_empty() {
+                break;
+            }
+            budget = budget.saturating_sub(len);
+            chunk.set.0.insert(value.clone());
+        }
+        self.dirty = chunk.set.0.len() < unsent.set.0.len();
+        chunk
+    }
+
+    /// Makes the oldest exchange in flight due `now`, unless one was hurried less than
+    /// `gap` ago. True if one was.
+    pub fn hurry_oldest(&mut self, now: Duration, gap: Duration) -> bool {
+        if self.hurried_at.is_some_and(|at| now < at + gap) {
+            return false;
+        }
+        let Some(oldest) = self.in_flight.iter_mut().min_by_key(|m| m.sent_at) else {
+            return false;
+        };
+        oldest.deadline = oldest.deadline.min(now);
+        self.hurried_at = Some(now);
+        true
     }
 
     /// Moves every outstanding deadline `by` later: this node was not running for that long
@@ -605,5 +716,95 @@ mod tests {
             rtt.rto(ms(250)).unwrap() > ms(500),
             "a slow sample widens the timeout"
         );
+    }
+
+    /// A records map with nothing in it, for builds.
+    fn no_records() -> Records {
+        Records::default()
+    }
+
+    fn ack(seq: u64) -> Gossip {
+        Gossip {
+            ack: seq,
+            ..Gossip::default()
+        }
+    }
+
+    #[test]
+    fn values_beyond_the_cap_follow_in_the_next_messages() {
+        // Ten integers of 4 bytes each as `wire_len` counts them: three fit in 12 bytes.
+        let mut link = Link::new("n1").configure(0, 12);
+        link.offer(&values(&(10..20).collect::<Vec<_>>()));
+        let mut sent = Vec::new();
+        for _ in 0..10 {
+            if !link.dirty {
+                break;
+            }
+            let g = link.build(Kind::Data, &no_records(), ms(0), ms(500));
+            let bytes: usize = g.values.iter().map(Element::wire_len).sum();
+            assert!(bytes <= 12, "{bytes} bytes in one message");
+            sent.extend(g.values);
+        }
+        // Every value went, once, in order, in chunks of three.
+        let expected: Vec<Element> = (10..20).map(Element::Int).collect();
+        assert_eq!(sent, expected);
+        // Acking the last chunk leaves the earlier, unacknowledged ones to go again.
+        let last = link.next_seq;
+        link.receive(&ack(last), ms(10));
+        assert!(link.dirty);
+        let again = link.build(Kind::Data, &no_records(), ms(20), ms(500));
+        assert_eq!(again.values, expected[..3]);
+    }
+
+    #[test]
+    fn under_the_cap_every_message_carries_everything_pending() {
+        let mut link = Link::new("n1");
+        link.offer(&values(&[1, 2]));
+        let first = link.build(Kind::Data, &no_records(), ms(0), ms(500));
+        link.offer(&values(&[3]));
+        let second = link.build(Kind::Data, &no_records(), ms(1), ms(500));
+        assert_eq!(first.values.len(), 2);
+        assert_eq!(
+            second.values.len(),
+            3,
+            "a lost first message is covered by the second"
+        );
+        assert!(!link.dirty);
+    }
+
+    #[test]
+    fn a_later_life_of_the_peer_starts_the_link_over() {
+        let mut link = Link::new("n1").configure(7, MAX_VALUES_BYTES);
+        let all = values(&[1, 2, 3]);
+        assert_eq!(link.life(100, &all), Life::Current, "first contact");
+        link.receive(
+            &Gossip {
+                epoch: 100,
+                seq: 5,
+                ..Gossip::default()
+            },
+            ms(0),
+        );
+        link.has(&all);
+        assert!(link.pending.is_empty());
+        // Same life: nothing changes; an earlier one is a message from before the restart.
+        assert_eq!(link.life(100, &all), Life::Current);
+        assert_eq!(link.life(99, &all), Life::Past);
+        // A later life has nothing: it is owed everything, and its numbering starts over.
+        assert_eq!(link.life(200, &all), Life::Restarted);
+        assert_eq!(link.pending, all);
+        assert!(link.dirty);
+        let g = link.build(Kind::Data, &no_records(), ms(1), ms(500));
+        assert_eq!(g.epoch, 7);
+        assert_eq!(g.ack, 0, "nothing of the new life was received yet");
+        let outcome = link.receive(
+            &Gossip {
+                epoch: 200,
+                seq: 1,
+                ..Gossip::default()
+            },
+            ms(2),
+        );
+        assert!(!outcome.stale, "the new life's first message is news");
     }
 }

@@ -7,6 +7,7 @@
 //! (feature `sim`) runs the state machine in the runner's deterministic simulation.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod crdt;
 pub mod event;

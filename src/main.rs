@@ -1,13 +1,13 @@
-//! The `node` binary: parse the command line, log to stderr, run the actors.
+//! The `node` binary: parse the command line, log to stderr, run what was asked.
 
 use std::io::IsTerminal;
 
 use clap::Parser;
-use node::cli::Args;
+use node::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let config = Args::parse().into();
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -16,8 +16,27 @@ fn main() -> anyhow::Result<()> {
         )
         .compact()
         .init();
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?
-        .block_on(node::runtime::run(config))
+        .build()?;
+    match cli.command {
+        None => runtime.block_on(node::runtime::run(cli.node.into())),
+        Some(Command::Serve { serve, node }) => {
+            runtime.block_on(node::cluster::serve::run(serve, node.into()))
+        }
+        Some(Command::Certs { out, ids }) => {
+            node::cluster::certs::generate(&out, &ids)?;
+            println!(
+                "wrote a CA and {} node certificates to {}",
+                ids.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Some(Command::Client(args)) => {
+            let reply = runtime.block_on(node::cluster::client::request(&args))?;
+            println!("{reply}");
+            Ok(())
+        }
+    }
 }

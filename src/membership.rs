@@ -221,8 +221,12 @@ impl Detector {
     pub fn merge(&mut self, incoming: &Records) -> Changed {
         let mut updated = false;
         for (author, record) in incoming {
-            if *author == self.me || !self.status.contains_key(author) {
-                continue; // our own record is authored here only; strangers are ignored
+            if *author == self.me {
+                updated |= self.resume(record);
+                continue;
+            }
+            if !self.status.contains_key(author) {
+                continue; // strangers are ignored
             }
             let known = self.records.get(author).map_or(0, |r| r.version);
             if record.version <= known {
@@ -244,6 +248,19 @@ impl Detector {
     }
 
     /// Raises our incarnation above any vote that names our current one.
+    /// Our own records are written here only, so one that is newer than ours, or differs
+    /// at the same version, was written by an earlier life of this node (it restarted
+    /// empty). Carry on above it: peers ignore records older than what they hold.
+    fn resume(&mut self, past: &Record) -> bool {
+        let own = self.records.get_mut(&self.me).expect("own record");
+        if past.version < own.version || (past.version == own.version && past == own) {
+            return false;
+        }
+        own.version = past.version + 1;
+        own.inc = own.inc.max(past.inc);
+        true
+    }
+
     fn refute(&mut self) -> bool {
         let mine = self.incarnation(&self.me);
         let highest = self
@@ -534,5 +551,21 @@ mod tests {
         assert_eq!(back.statuses[0].to, Status::Alive);
         assert_eq!(d.status_changes(), 2);
         assert_eq!(d.success("n1"), Changed::default());
+    }
+
+    #[test]
+    fn a_restarted_node_resumes_above_its_past_record() {
+        let mut d = Detector::new("n0", &nodes(3));
+        // A peer holds our record from before we restarted: version 9, incarnation 2.
+        let past: Records = [("n0".to_string(), record(9, 2, &[("n1", 0)]))].into();
+        let changed = d.merge(&past);
+        assert!(changed.records, "our new record is news");
+        assert_eq!(d.own_record().version, 10);
+        assert_eq!(d.own_record().inc, 2);
+        // Our past suspicion of n1 is not taken back up: the new life has its own evidence.
+        assert!(d.own_record().suspects.is_empty());
+        // Our own record coming back unchanged is no news.
+        let echo: Records = [("n0".to_string(), d.own_record().clone())].into();
+        assert_eq!(d.merge(&echo), Changed::default());
     }
 }

@@ -106,6 +106,11 @@ impl Client {
         }
     }
 
+    /// Everything this node holds.
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+
     /// Merges data gossiped by a peer; returns what was new here.
     pub fn merge(&mut self, delta: &Data) -> Data {
         self.data.merge(delta)

@@ -60,7 +60,10 @@ impl Links {
             links: nodes
                 .iter()
                 .filter(|n| *n != me)
-                .map(|n| (n.clone(), Link::new(n)))
+                .map(|n| {
+                    let link = Link::new(n).configure(config.epoch, config.max_values_bytes);
+                    (n.clone(), link)
+                })
                 .collect(),
             pooled: Rtt::default(),
             min_rto: config.min_rto,

@@ -84,6 +84,11 @@ impl StateMachine {
                 }
             }
             Event::Rejected(rejected) => self.on_rejected(rejected, &mut out),
+            Event::Unreachable(peer) => {
+                if let Some(node) = self.node.as_mut() {
+                    node.on_unreachable(&peer, now);
+                }
+            }
         }
         out
     }

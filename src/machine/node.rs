@@ -12,7 +12,7 @@ use super::probing::Probing;
 use crate::config::Config;
 use crate::crdt::{Crdt, Data};
 use crate::event::Trigger;
-use crate::gossip::{self, Kind};
+use crate::gossip::{self, Kind, Life};
 use crate::membership::{Changed, Detector, Status};
 use crate::wire::{Envelope, ErrorCode, Gossip, Payload};
 
@@ -121,6 +121,22 @@ impl Node {
         }
     }
 
+    /// The transport failed to reach `peer`. The kernel's word is evidence, not proof (a
+    /// peer can be up behind a lost route, or down behind an accepting socket), so it only
+    /// hurries what the detector already waits for: the oldest exchange in flight to the
+    /// peer is due at the next tick, at most once per round-trip timeout. A strike comes
+    /// only from an exchange that was in flight, and a new connection clears nothing:
+    /// only an ack does.
+    pub fn on_unreachable(&mut self, peer: &str, now: Duration) {
+        if !self.links.contains(peer) {
+            return;
+        }
+        let gap = self.links.timeouts().rto(self.links.get(peer));
+        if self.links.get_mut(peer).hurry_oldest(now, gap) {
+            debug!(peer, "unreachable: the oldest exchange in flight fails now");
+        }
+    }
+
     /// Gossip (and so the failure detector) starts with the workload.
     fn begin(&mut self, now: Duration) {
         if self.active_since.is_none() {
@@ -142,6 +158,14 @@ impl Node {
     }
 
     fn on_gossip(&mut self, peer: &str, g: &Gossip, now: Duration, out: &mut Vec<Envelope>) {
+        match self.links.get_mut(peer).life(g.epoch, self.client.data()) {
+            Life::Past => {
+                debug!(peer, "a message from before the peer restarted: ignored");
+                return;
+            }
+            Life::Restarted => info!(peer, "peer restarted empty: sending it everything again"),
+            Life::Current => {}
+        }
         self.begin(now);
         let delta = gossip::data_of(g);
         let outcome = self.links.hear(peer, g, &delta, now);
@@ -178,5 +202,56 @@ impl Node {
             }
         }
         self.overlay.rechoose(&self.detector, &mut self.links);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{begun, ms, probes_to, request, run};
+    use crate::event::Event;
+    use crate::membership::Status;
+    use crate::wire::Payload;
+
+    /// n2 of three, with a value just sent up to its parent n0 (a probe: the first message
+    /// to a new parent), due back by about 535 ms.
+    fn leaf_with_a_write() -> crate::machine::StateMachine {
+        let mut m = begun("n2", 3);
+        m.handle(
+            request("n2", 3, Payload::Broadcast { message: 1.into() }),
+            ms(10),
+        );
+        m
+    }
+
+    #[test]
+    fn an_unreachable_peer_fails_the_exchange_in_flight_at_the_next_tick() {
+        let mut m = leaf_with_a_write();
+        m.handle(Event::Unreachable("n0".into()), ms(12));
+        // The strike comes at the 25 ms tick instead of 550, and probing starts at once.
+        let probes = probes_to(&run(&mut m, 13, 400), "n0");
+        assert_eq!(probes.first(), Some(&25), "{probes:?}");
+    }
+
+    #[test]
+    fn unreachable_is_never_more_than_one_strike_per_timeout() {
+        let mut m = leaf_with_a_write();
+        for t in 12..450 {
+            m.handle(Event::Unreachable("n0".into()), ms(t));
+            run(&mut m, t, t + 1);
+        }
+        // Three strikes would make n0 suspected (and with three nodes, dead): one per
+        // 500 ms timeout is all the transport may add.
+        assert_eq!(m.status("n0"), Some(Status::Alive));
+    }
+
+    #[test]
+    fn unreachable_with_nothing_in_flight_changes_nothing() {
+        let mut m = begun("n0", 2);
+        let quiet = run(&mut m, 1, 200);
+        let mut hinted = begun("n0", 2);
+        hinted.handle(Event::Unreachable("n1".into()), ms(1));
+        hinted.handle(Event::Unreachable("n9".into()), ms(1));
+        assert_eq!(run(&mut hinted, 1, 200), quiet);
+        assert_eq!(hinted.status("n1"), Some(Status::Alive));
     }
 }

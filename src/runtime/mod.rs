@@ -11,7 +11,7 @@
 
 mod receiver;
 mod sender;
-mod ticker;
+pub(crate) mod ticker;
 
 use std::time::Instant;
 

@@ -22,6 +22,14 @@ pub enum Element {
 }
 
 impl Element {
+    /// About how many bytes it takes in a message (its JSON and a separator).
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Element::Int(n) => n.checked_ilog10().map_or(1, |d| d as usize + 1) + 2,
+            Element::Json(text) => text.len() + 1,
+        }
+    }
+
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Element::Int(n) => Some(*n),

@@ -183,6 +183,7 @@ mod tests {
                 ..MembershipView::default()
             }),
             Payload::Gossip(Gossip {
+                epoch: 1_764_000_000_000,
                 seq: 3,
                 ack: 2,
                 ack_delay: 40,

@@ -10,6 +10,9 @@ use super::Element;
 /// A node-to-node message. Every field is optional on the wire so that pure acks are small.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Gossip {
+    /// The sender's life (`Config::epoch`); 0 when the sender never restarts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
     /// Sequence number of this message on the link sender→receiver, from 1. 0: the
     /// message needs no acknowledgement (a pure ack).
     #[serde(default, skip_serializing_if = "is_zero")]
