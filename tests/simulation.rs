@@ -202,3 +202,47 @@ fn same_seed_same_run() {
         "the seed matters"
     );
 }
+
+/// A long partition at a high write rate builds a backlog far bigger than one message may
+/// carry: it goes in capped messages, and everything converges after the heal.
+#[test]
+fn a_long_partition_backlog_goes_in_capped_messages() {
+    let cap = 2048;
+    let config = Config {
+        max_values_bytes: cap,
+        ..Config::default()
+    };
+    // Partitioned from the start, healed only for the final phase: 60 s of 200 ops/s.
+    let mut opts = options(5, 60, 200.0, 20, &[Fault::Partition]);
+    opts.nemesis_interval = Duration::from_secs(100_000);
+    for seed in 0..3 {
+        opts.seed = seed;
+        let capped = node::sim::figures::run(&opts, &config);
+        let replay = opts.replay_command();
+        assert!(
+            capped.passed(),
+            "seed {seed}: {:?} lost {}\n  replay: {replay} --node=\"--max-values-bytes {cap}\"",
+            capped.valid,
+            capped.lost_count
+        );
+        assert!(
+            capped.max_values_bytes <= cap,
+            "seed {seed}: {} bytes of values in one message",
+            capped.max_values_bytes
+        );
+        // The same run without a small cap shows the backlog the cap split up.
+        let uncapped = node::sim::figures::run(&opts, &Config::default());
+        assert!(
+            uncapped.max_values_bytes > 4 * cap,
+            "seed {seed}: the backlog was only {} bytes",
+            uncapped.max_values_bytes
+        );
+        eprintln!(
+            "seed {seed}: largest message {} bytes of values capped, {} uncapped; msgs-per-op {:.2} vs {:.2}",
+            capped.max_values_bytes,
+            uncapped.max_values_bytes,
+            capped.msgs_per_op,
+            uncapped.msgs_per_op
+        );
+    }
+}

@@ -52,6 +52,8 @@ pub struct Figures {
     pub idle_msgs_per_s: Option<f64>,
     /// FNV-1a of the history as EDN: equal across binaries iff the histories are equal.
     pub history_digest: String,
+    /// The most bytes of values one node-to-node message carried.
+    pub max_values_bytes: usize,
 }
 
 impl Figures {
@@ -270,7 +272,14 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
                 .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
                     .wrapping_mul(0x0100_0000_01b3))
         ),
+        max_values_bytes: 0,
     };
+    figures.max_values_bytes = sent
+        .values()
+        .flatten()
+        .map(|s| s.values_bytes)
+        .max()
+        .unwrap_or(0);
     measure_faults(&watch, &sent, outcome.end, &mut figures);
     figures
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::config::{Config, Mode};
 use crate::event::{Event, Trigger};
 use crate::machine::StateMachine;
-use crate::wire::Payload;
+use crate::wire::{Element, Payload};
 
 /// The node argument that serves a workload (`None`: the node needs none).
 pub fn mode(workload: maelstrom::workload::Workload) -> Option<Mode> {
@@ -24,12 +24,14 @@ pub fn mode(workload: maelstrom::workload::Workload) -> Option<Mode> {
     }
 }
 
-/// A message this node sent to a peer: when, to whom, and whether it was a probe.
+/// A message this node sent to a peer: when, to whom, whether it was a probe, and how many
+/// bytes of values it carried.
 #[derive(Clone, Debug)]
 pub struct Sent {
     pub at: Duration,
     pub dest: String,
     pub probe: bool,
+    pub values_bytes: usize,
 }
 
 /// One node of a simulated cluster: the state machine, and what it sent to its peers.
@@ -64,6 +66,7 @@ impl NodeSim {
                     at: now,
                     dest: envelope.dest.clone(),
                     probe: g.probe || (g.seq == 0 && g.values.is_empty() && g.counts.is_empty()),
+                    values_bytes: g.values.iter().map(Element::wire_len).sum(),
                 });
             }
         }
