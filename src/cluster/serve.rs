@@ -203,6 +203,9 @@ impl Member {
         while let Ok(event) = self.events.try_recv() {
             self.handle(event);
         }
+        for envelope in self.machine.flush(self.start.elapsed()) {
+            self.route(envelope);
+        }
         self.pool.close(FLUSH_GRACE).await;
         info!("stopped");
         Ok(())
