@@ -99,6 +99,11 @@ impl PeerPort {
         while let Some(frame) = frames.next().await {
             let line = match frame {
                 Ok(line) => line,
+                // A peer that died or was cut off mid-stream: an end, not an offence.
+                Err(frame::FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    debug!(peer = %who, "peer connection ended without a TLS close");
+                    return;
+                }
                 Err(e) => return self.refuse(&who, &format!("bad frame: {e}")),
             };
             let envelope = match wire::parse_line(line.as_bytes()) {
