@@ -18,7 +18,7 @@ define run_test
 endef
 
 .PHONY: build test single gossip partition bench bench-partition g-set g-counter pn-counter \
-        debug simulate fd-bench fidelity clean
+        debug simulate fd-bench fidelity clean cluster cluster-stop cluster-demo
 
 # The fly.io efficiency configuration (3d/3e).
 EFFICIENCY := --node-count 25 --time-limit 20 --rate 100 --latency 100
@@ -35,6 +35,8 @@ test:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
 	$(CARGO) test --workspace --release
+	$(CARGO) build --release --bin node --example cluster_demo
+	$(DEMO)
 
 # fly.io 3a: one node.
 single: build
@@ -100,6 +102,27 @@ fidelity: build $(SIMULATE)
 	@$(SIMULATE) --nodes 5 --rate 10 --latency 0 --seeds 5 --table | tail -n 1 | sed 's/^/3b simulation: /'
 	@$(BROADCAST) $(EFFICIENCY) > /dev/null 2>&1; $(RUNNER) summarize --row "3d runner" store/latest
 	@$(SIMULATE) --nodes 25 --seeds 5 --table | tail -n 1 | sed 's/^/3d simulation: /'
+
+# A local 5-node TLS cluster on loopback, in the background (target/cluster/): peers on
+# ports 7100-7104, clients on 7200-7204 (CLUSTER_PEER_PORT, CLUSTER_CLIENT_PORT move them).
+CLUSTER_NODES       ?= 5
+CLUSTER_PEER_PORT   ?= 7100
+CLUSTER_CLIENT_PORT ?= 7200
+CLUSTER_ENV := CLUSTER_NODES=$(CLUSTER_NODES) CLUSTER_PEER_PORT=$(CLUSTER_PEER_PORT) \
+               CLUSTER_CLIENT_PORT=$(CLUSTER_CLIENT_PORT) NODE=$(NODE)
+DEMO := target/release/examples/cluster_demo
+
+cluster: build
+	@$(CLUSTER_ENV) scripts/cluster.sh start
+
+cluster-stop:
+	@$(CLUSTER_ENV) scripts/cluster.sh stop
+
+# A scripted tour of a 5-node cluster (in target/cluster-demo/): broadcast, read, kill a
+# node, see it dead everywhere, restart it, see it alive and caught up. Fails on a bound.
+cluster-demo: build
+	$(CARGO) build --release --example cluster_demo
+	$(DEMO)
 
 debug: build
 	RUST_LOG=debug $(NODE) < examples/session.jsonl
