@@ -231,7 +231,7 @@ impl Member {
         let route = self.routes.lock().expect("routes lock").get(&dest).cloned();
         match route {
             Some(client) => {
-                if client.try_send(Outgoing::Reply(envelope)).is_err() {
+                if !client.send(Outgoing::Reply(envelope)) {
                     warn!(client = %dest, "reply dropped: the client does not read");
                 }
             }

@@ -143,9 +143,10 @@ impl Node {
             return;
         }
         let detector = &self.detector;
-        self.links.send_each(detector.records(), now, out, |peer, link| {
-            (!link.pending.is_empty() && !detector.is_dead(peer)).then_some(Kind::Data)
-        });
+        self.links
+            .send_each(detector.records(), now, out, |peer, link| {
+                (!link.pending.is_empty() && !detector.is_dead(peer)).then_some(Kind::Data)
+            });
     }
 
     /// Gossip (and so the failure detector) starts with the workload.
