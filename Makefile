@@ -18,7 +18,8 @@ define run_test
 endef
 
 .PHONY: build test single gossip partition bench bench-partition g-set g-counter pn-counter \
-        debug simulate fd-bench fidelity clean cluster cluster-stop cluster-demo
+        debug simulate fd-bench fidelity clean cluster cluster-stop cluster-demo \
+        cluster-netns cluster-bench cluster-bench-runner
 
 # The fly.io efficiency configuration (3d/3e).
 EFFICIENCY := --node-count 25 --time-limit 20 --rate 100 --latency 100
@@ -130,3 +131,21 @@ debug: build
 clean:
 	$(CARGO) clean
 	rm -rf store
+
+# Cluster mode across hosts: 3 network namespaces on a private bridge, TLS, a pulled cable
+# detected and healed (root; skips otherwise). CLUSTER_NETNS_CUT_SECS=20 keeps it out longer.
+cluster-netns:
+	$(CARGO) test --release --test cluster_netns -- --nocapture
+
+# Local TLS clusters of `node serve` under the broadcast workload: one row per size.
+CLUSTER_BENCH := target/release/examples/cluster_bench
+CLUSTER_BENCH_ARGS ?=
+cluster-bench: build
+	$(CARGO) build --release --example cluster_bench
+	$(CLUSTER_BENCH) --nodes 5,25 --rate 100 --secs 20 $(CLUSTER_BENCH_ARGS)
+
+# The same workload shape through the stdio runner, for comparison (latency 0, as loopback).
+cluster-bench-runner: build
+	@$(RUNNER) summarize --header
+	@for n in 5 25; do $(BROADCAST) --node-count $$n --time-limit 20 --rate 100 --latency 0 $(ARGS) > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "$$n nodes, stdio runner, latency 0" store/latest; done
