@@ -18,7 +18,8 @@ define run_test
 endef
 
 .PHONY: build test single gossip partition bench bench-partition g-set g-counter pn-counter \
-        debug simulate fd-bench fidelity clean
+        debug simulate fd-bench fidelity clean cluster cluster-stop cluster-demo \
+        cluster-netns cluster-bench cluster-bench-runner
 
 # The fly.io efficiency configuration (3d/3e).
 EFFICIENCY := --node-count 25 --time-limit 20 --rate 100 --latency 100
@@ -35,6 +36,8 @@ test:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
 	$(CARGO) test --workspace --release
+	$(CARGO) build --release --bin node --example cluster_demo
+	$(DEMO)
 
 # fly.io 3a: one node.
 single: build
@@ -101,9 +104,48 @@ fidelity: build $(SIMULATE)
 	@$(BROADCAST) $(EFFICIENCY) > /dev/null 2>&1; $(RUNNER) summarize --row "3d runner" store/latest
 	@$(SIMULATE) --nodes 25 --seeds 5 --table | tail -n 1 | sed 's/^/3d simulation: /'
 
+# A local 5-node TLS cluster on loopback, in the background (target/cluster/): peers on
+# ports 7100-7104, clients on 7200-7204 (CLUSTER_PEER_PORT, CLUSTER_CLIENT_PORT move them).
+CLUSTER_NODES       ?= 5
+CLUSTER_PEER_PORT   ?= 7100
+CLUSTER_CLIENT_PORT ?= 7200
+CLUSTER_ENV := CLUSTER_NODES=$(CLUSTER_NODES) CLUSTER_PEER_PORT=$(CLUSTER_PEER_PORT) \
+               CLUSTER_CLIENT_PORT=$(CLUSTER_CLIENT_PORT) NODE=$(NODE)
+DEMO := target/release/examples/cluster_demo
+
+cluster: build
+	@$(CLUSTER_ENV) scripts/cluster.sh start
+
+cluster-stop:
+	@$(CLUSTER_ENV) scripts/cluster.sh stop
+
+# A scripted tour of a 5-node cluster (in target/cluster-demo/): broadcast, read, kill a
+# node, see it dead everywhere, restart it, see it alive and caught up. Fails on a bound.
+cluster-demo: build
+	$(CARGO) build --release --example cluster_demo
+	$(DEMO)
+
 debug: build
 	RUST_LOG=debug $(NODE) < examples/session.jsonl
 
 clean:
 	$(CARGO) clean
 	rm -rf store
+
+# Cluster mode across hosts: 3 network namespaces on a private bridge, TLS, a pulled cable
+# detected and healed (root; skips otherwise). CLUSTER_NETNS_CUT_SECS=20 keeps it out longer.
+cluster-netns:
+	$(CARGO) test --release --test cluster_netns -- --nocapture
+
+# Local TLS clusters of `node serve` under the broadcast workload: one row per size.
+CLUSTER_BENCH := target/release/examples/cluster_bench
+CLUSTER_BENCH_ARGS ?=
+cluster-bench: build
+	$(CARGO) build --release --example cluster_bench
+	$(CLUSTER_BENCH) --nodes 5,25 --rate 100 --secs 20 $(CLUSTER_BENCH_ARGS)
+
+# The same workload shape through the stdio runner, for comparison (latency 0, as loopback).
+cluster-bench-runner: build
+	@$(RUNNER) summarize --header
+	@for n in 5 25; do $(BROADCAST) --node-count $$n --time-limit 20 --rate 100 --latency 0 $(ARGS) > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "$$n nodes, stdio runner, latency 0" store/latest; done

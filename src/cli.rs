@@ -95,7 +95,7 @@ pub struct Args {
     /// At most this many bytes of values (as JSON) in one message; the rest follow in the
     /// next messages.
     #[arg(long, env = "NODE_MAX_VALUES_BYTES", default_value_t = Config::DEFAULT.max_values_bytes,
-          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(64..), |v| v as usize))]
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(64..=(crate::cluster::frame::MAX_FRAME / 2) as u64), |v| v as usize))]
     pub max_values_bytes: usize,
 }
 

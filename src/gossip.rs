@@ -115,6 +115,9 @@ pub struct Link {
     peer_epoch: u64,
     /// At most this many bytes of values go in one message.
     max_values_bytes: usize,
+    /// The peer restarted: the record it wrote in its past life goes back to it (until a
+    /// message carrying it is acknowledged), so that it carries on above it.
+    own_record_owed: bool,
 }
 
 /// Which life of the peer a message comes from.
@@ -163,6 +166,7 @@ impl Link {
             epoch: 0,
             peer_epoch: 0,
             max_values_bytes: MAX_VALUES_BYTES,
+            own_record_owed: false,
         }
     }
 
@@ -198,8 +202,10 @@ impl Link {
         records: &'a Records,
     ) -> impl Iterator<Item = (&'a String, &'a Record)> {
         records.iter().filter(|(author, r)| {
-            **author != self.peer
-                && r.version > self.members_known.get(*author).copied().unwrap_or(0)
+            if **author == self.peer {
+                return self.own_record_owed;
+            }
+            r.version > self.members_known.get(*author).copied().unwrap_or(0)
         })
     }
 
@@ -300,6 +306,12 @@ impl Link {
         // the ones before it.
         if let Some(pos) = self.in_flight.iter().position(|m| m.seq == g.ack) {
             let acked: Vec<InFlight> = self.in_flight.drain(..=pos).collect();
+            if acked
+                .iter()
+                .any(|m| m.members.iter().any(|(author, _)| *author == self.peer))
+            {
+                self.own_record_owed = false;
+            }
             self.failed_data_sent_at = None;
             let last = acked.last().expect("drained at least one");
             let held = Duration::from_millis(g.ack_delay);
@@ -386,6 +398,7 @@ impl Link {
         fresh.next_seq = self.next_seq;
         fresh.rtt = self.rtt;
         fresh.ack_now = true;
+        fresh.own_record_owed = true;
         fresh.pending = all.clone();
         fresh.dirty = !all.is_empty();
         *self = fresh;

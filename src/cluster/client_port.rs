@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tracing::{debug, info, warn};
 
 use super::frame;
@@ -24,7 +24,26 @@ use crate::wire::{self, Envelope, ErrorCode, Payload};
 const REPLY_QUEUE: usize = 1024;
 
 /// Client connections by the name the machine knows them by, for routing replies.
-pub type Routes = Arc<Mutex<HashMap<String, mpsc::Sender<Outgoing>>>>;
+pub type Routes = Arc<Mutex<HashMap<String, Route>>>;
+
+/// Where a connection's replies go, and how to cut it off when it does not read them.
+#[derive(Clone, Debug)]
+pub struct Route {
+    replies: mpsc::Sender<Outgoing>,
+    cut: Arc<Notify>,
+}
+
+impl Route {
+    /// Queues a reply without waiting; a client whose queue is full is not reading, and
+    /// is cut off (false).
+    pub fn send(&self, outgoing: Outgoing) -> bool {
+        if self.replies.try_send(outgoing).is_ok() {
+            return true;
+        }
+        self.cut.notify_one();
+        false
+    }
+}
 
 /// What goes back to a client: a reply of the machine's, or a line this port wrote.
 #[derive(Debug)]
@@ -80,10 +99,14 @@ impl ClientPort {
     async fn connection(&self, tcp: TcpStream, name: String, events: mpsc::Sender<Event>) {
         let (read, write) = tcp.into_split();
         let (replies_tx, mut replies) = mpsc::channel::<Outgoing>(REPLY_QUEUE);
+        let route = Route {
+            replies: replies_tx,
+            cut: Arc::new(Notify::new()),
+        };
         self.routes
             .lock()
             .expect("routes lock")
-            .insert(name.clone(), replies_tx.clone());
+            .insert(name.clone(), route.clone());
         // The src each request was sent with, so replies go back addressed to it.
         let their_src: Arc<Mutex<HashMap<u64, String>>> = Arc::default();
         let writer = {
@@ -110,7 +133,16 @@ impl ClientPort {
             })
         };
         let mut frames = frame::reader(read, self.max_frame);
-        while let Some(frame) = frames.next().await {
+        let mut reading = true;
+        loop {
+            let frame = tokio::select! {
+                frame = frames.next() => frame,
+                _ = route.cut.notified() => {
+                    reading = false;
+                    break;
+                }
+            };
+            let Some(frame) = frame else { break };
             let line = match frame {
                 Ok(line) => line,
                 Err(e) => {
@@ -128,14 +160,26 @@ impl ClientPort {
                 Ok(Request::Answered(line)) => Outgoing::Line(line),
                 Err(error) => Outgoing::Line(wire::to_line(&error)),
             };
-            if replies_tx.try_send(reply).is_err() {
-                warn!(client = %name, "client does not read its replies: closing");
+            if !route.send(reply) {
+                reading = false;
                 break;
             }
         }
         self.routes.lock().expect("routes lock").remove(&name);
-        drop(replies_tx);
-        let _ = writer.await;
+        if reading {
+            // Let the replies already queued go out, for a while.
+            drop(route);
+            let abort = writer.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(5), writer)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        } else {
+            warn!(client = %name, "client does not read its replies: cut off");
+            writer.abort();
+        }
         debug!(client = %name, "client gone");
     }
 

@@ -40,7 +40,8 @@ pub struct ServeArgs {
     #[arg(long, env = "NODE_TLS_DIR", required_unless_present = "insecure")]
     pub tls_dir: Option<PathBuf>,
     /// Plaintext between peers. Refused unless every address is a loopback address.
-    #[arg(long, env = "NODE_INSECURE")]
+    #[arg(long, env = "NODE_INSECURE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 }
 

@@ -44,17 +44,17 @@ impl LocalCluster {
         if tls {
             certs::generate(&dir.join("certs"), &ids)?;
         }
+        let mut ports = free_ports(2 * n)?.into_iter();
+        let mut addr = || format!("127.0.0.1:{}", ports.next().expect("two ports a node"));
         let members: Vec<Member> = ids
             .iter()
-            .map(|id| {
-                Ok(Member {
-                    id: id.clone(),
-                    peer_addr: free_port()?,
-                    client_addr: free_port()?,
-                    child: None,
-                })
+            .map(|id| Member {
+                id: id.clone(),
+                peer_addr: addr(),
+                client_addr: addr(),
+                child: None,
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect();
         let mut file = String::new();
         for m in &members {
             file += &format!(
@@ -229,10 +229,42 @@ pub fn request(addr: &str, mut body: Value, wait: Duration) -> anyhow::Result<Va
     }
 }
 
-/// A loopback address with a port that was free a moment ago.
-fn free_port() -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.to_string())
+/// `n` distinct loopback ports that were free a moment ago, from below the ephemeral
+/// range: outgoing connections (the nodes' own dials) never take those in the meantime.
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000u16;
+    if ephemeral_low <= low + n as u16 {
+        bail!("no ports below the ephemeral range ({ephemeral_low})");
+    }
+    // Where the next search starts: apart per process, and moving on within one, so that
+    // clusters started one after another do not pick ports the last one is about to bind.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let span = u32::from(ephemeral_low - low);
+    let offset = NEXT.fetch_add(n as u32 + 64, std::sync::atomic::Ordering::Relaxed);
+    let mut held = Vec::new();
+    let mut candidate = low + ((std::process::id().wrapping_mul(7919) + offset) % span) as u16;
+    for _ in 0..(ephemeral_low - low) {
+        if held.len() == n {
+            break;
+        }
+        candidate = if candidate + 1 >= ephemeral_low {
+            low
+        } else {
+            candidate + 1
+        };
+        // Held until all are picked, so no port is picked twice.
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", candidate)) {
+            held.push(listener);
+        }
+    }
+    if held.len() < n {
+        bail!("only {} free ports below {ephemeral_low}", held.len());
+    }
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 /// Polls `check` every 20 ms until it holds or `within` passes; how long it took.

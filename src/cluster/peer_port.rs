@@ -22,6 +22,8 @@ use crate::wire;
 
 /// How long a dialer has to finish the TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(5);
+/// Idle time before keepalive probes on an accepted connection, and between them.
+const KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// What the peer port needs to know.
 #[derive(Clone)]
@@ -47,6 +49,13 @@ impl PeerPort {
                 }
             };
             let _ = tcp.set_nodelay(true);
+            // A dialer whose machine vanished without closing is noticed, not kept forever.
+            let socket = socket2::SockRef::from(&tcp);
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE)
+                .with_interval(KEEPALIVE);
+            let _ = socket.set_tcp_keepalive(&keepalive);
+            let _ = socket.set_tcp_user_timeout(Some(KEEPALIVE * 3));
             let port = self.clone();
             let events = events.clone();
             tokio::spawn(async move {
@@ -99,6 +108,11 @@ impl PeerPort {
         while let Some(frame) = frames.next().await {
             let line = match frame {
                 Ok(line) => line,
+                // A peer that died or was cut off mid-stream: an end, not an offence.
+                Err(frame::FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    debug!(peer = %who, "peer connection ended without a TLS close");
+                    return;
+                }
                 Err(e) => return self.refuse(&who, &format!("bad frame: {e}")),
             };
             let envelope = match wire::parse_line(line.as_bytes()) {

@@ -45,6 +45,10 @@ pub struct PoolConfig {
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     pub keepalive: Duration,
+    /// Written bytes unacknowledged by the peer's kernel this long break the connection
+    /// (TCP_USER_TIMEOUT). Without it a cut link fills the socket buffer quietly, and the
+    /// connection waits out TCP's doubling retransmission timer after the link is back.
+    pub unacked_timeout: Duration,
     pub max_frame: usize,
 }
 
@@ -57,6 +61,7 @@ impl Default for PoolConfig {
             backoff_base: Duration::from_millis(50),
             backoff_cap: Duration::from_secs(1),
             keepalive: Duration::from_secs(10),
+            unacked_timeout: Duration::from_secs(2),
             max_frame: frame::MAX_FRAME,
         }
     }
@@ -255,7 +260,9 @@ impl Writer {
         let keepalive = TcpKeepalive::new()
             .with_time(self.config.keepalive)
             .with_interval(self.config.keepalive);
-        SockRef::from(&tcp).set_tcp_keepalive(&keepalive)?;
+        let socket = SockRef::from(&tcp);
+        socket.set_tcp_keepalive(&keepalive)?;
+        socket.set_tcp_user_timeout(Some(self.config.unacked_timeout))?;
         match &self.tls {
             None => Ok(Box::new(tcp)),
             Some(tls) => {

@@ -203,6 +203,9 @@ impl Member {
         while let Ok(event) = self.events.try_recv() {
             self.handle(event);
         }
+        for envelope in self.machine.flush(self.start.elapsed()) {
+            self.route(envelope);
+        }
         self.pool.close(FLUSH_GRACE).await;
         info!("stopped");
         Ok(())
@@ -228,7 +231,7 @@ impl Member {
         let route = self.routes.lock().expect("routes lock").get(&dest).cloned();
         match route {
             Some(client) => {
-                if client.try_send(Outgoing::Reply(envelope)).is_err() {
+                if !client.send(Outgoing::Reply(envelope)) {
                     warn!(client = %dest, "reply dropped: the client does not read");
                 }
             }

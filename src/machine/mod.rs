@@ -67,6 +67,15 @@ impl StateMachine {
         self.node.as_ref().map_or(0, Node::status_changes)
     }
 
+    /// The node is stopping: what its peers lack, to send before it goes.
+    pub fn flush(&mut self, now: Duration) -> Vec<Envelope> {
+        let mut out = Vec::new();
+        if let Some(node) = self.node.as_mut() {
+            node.flush(now, &mut out);
+        }
+        out
+    }
+
     /// This node's parent in the overlay (`None` for a root or before init).
     pub fn parent(&self) -> Option<&str> {
         self.node.as_ref()?.parent()

@@ -137,6 +137,18 @@ impl Node {
         }
     }
 
+    /// The node is stopping: everything a live peer lacks goes now, not at the next batch.
+    pub fn flush(&mut self, now: Duration, out: &mut Vec<Envelope>) {
+        if self.active_since.is_none() {
+            return;
+        }
+        let detector = &self.detector;
+        self.links
+            .send_each(detector.records(), now, out, |peer, link| {
+                (!link.pending.is_empty() && !detector.is_dead(peer)).then_some(Kind::Data)
+            });
+    }
+
     /// Gossip (and so the failure detector) starts with the workload.
     fn begin(&mut self, now: Duration) {
         if self.active_since.is_none() {

@@ -25,7 +25,13 @@ impl Element {
     /// About how many bytes it takes in a message (its JSON and a separator).
     pub fn wire_len(&self) -> usize {
         match self {
-            Element::Int(n) => n.checked_ilog10().map_or(1, |d| d as usize + 1) + 2,
+            Element::Int(n) => {
+                let digits = n
+                    .unsigned_abs()
+                    .checked_ilog10()
+                    .map_or(1, |d| d as usize + 1);
+                digits + usize::from(*n < 0) + 2
+            }
             Element::Json(text) => text.len() + 1,
         }
     }
@@ -84,6 +90,24 @@ impl<'de> Deserialize<'de> for Element {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_length_never_undercounts_an_integer() {
+        for n in [
+            0,
+            7,
+            -1,
+            10,
+            -10,
+            123_456_789,
+            -123_456_789,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let text = serde_json::to_string(&Element::Int(n)).unwrap();
+            assert!(Element::Int(n).wire_len() > text.len(), "{n}");
+        }
+    }
     use serde_json::json;
 
     fn element(v: Value) -> Element {
