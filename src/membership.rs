@@ -16,7 +16,25 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use tracing::warn;
+
 use crate::wire::{MembershipView, Record, Records};
+
+/// No honest version or incarnation comes near this (a change a microsecond for a century
+/// stays below it); a record with a larger number is ignored, so that no one can push a
+/// counter to where adding one wraps it.
+pub const MAX_COUNTER: u64 = 1 << 53;
+
+/// Every number in the record is below `MAX_COUNTER`.
+fn plausible(record: &Record) -> bool {
+    record.version < MAX_COUNTER
+        && record.inc < MAX_COUNTER
+        && record
+            .suspects
+            .values()
+            .chain(record.doubts.values())
+            .all(|inc| *inc < MAX_COUNTER)
+}
 
 /// Consecutive failed exchanges that make a peer suspected.
 pub const STRIKES_TO_SUSPECT: u32 = 3;
@@ -221,6 +239,13 @@ impl Detector {
     pub fn merge(&mut self, incoming: &Records) -> Changed {
         let mut updated = false;
         for (author, record) in incoming {
+            if !plausible(record) {
+                warn!(
+                    author,
+                    "ignoring a record with an implausible version or incarnation"
+                );
+                continue;
+            }
             if *author == self.me {
                 updated |= self.resume(record);
                 continue;
@@ -256,7 +281,7 @@ impl Detector {
         if past.version < own.version || (past.version == own.version && past == own) {
             return false;
         }
-        own.version = past.version + 1;
+        own.version = past.version.saturating_add(1);
         own.inc = own.inc.max(past.inc);
         true
     }
@@ -273,8 +298,8 @@ impl Detector {
         match highest {
             Some(voted) if voted >= mine => {
                 let own = self.records.get_mut(&self.me).expect("own record");
-                own.inc = voted + 1;
-                own.version += 1;
+                own.inc = voted.saturating_add(1);
+                own.version = own.version.saturating_add(1);
                 true
             }
             _ => false,
@@ -567,5 +592,16 @@ mod tests {
         // Our own record coming back unchanged is no news.
         let echo: Records = [("n0".to_string(), d.own_record().clone())].into();
         assert_eq!(d.merge(&echo), Changed::default());
+    }
+
+    #[test]
+    fn records_with_implausible_numbers_are_ignored() {
+        let mut d = Detector::new("n0", &nodes(3));
+        let forged: Records = [("n1".to_string(), record(u64::MAX, 0, &[("n2", u64::MAX)]))].into();
+        assert_eq!(d.merge(&forged), Changed::default());
+        assert_eq!(d.status("n2"), Status::Alive);
+        let against_us: Records = [("n1".to_string(), record(5, 0, &[("n0", MAX_COUNTER)]))].into();
+        assert_eq!(d.merge(&against_us), Changed::default());
+        assert_eq!(d.own_record().inc, 0);
     }
 }
