@@ -420,6 +420,18 @@ enum Send<'a> {
 
 /// Dials `addr` expecting the member `name`, sends, and waits for the node to close (for
 /// `PATIENCE`; for `HOLD` when it is expected to keep the connection).
+/// Sends `frames` as the holder of `config` to node `i`'s peer port: the connection must
+/// close with nothing back, and node `i` must log `why`.
+fn cut_off(f: &Fixture, config: &Arc<ClientConfig>, i: usize, frames: &[String], why: &str) {
+    let name = format!("n{i}");
+    let outcome = dial_tls(config.clone(), &f.peer_addr(i), &name, Send::Frames(frames));
+    assert!(
+        matches!(outcome, Outcome::Closed { data: 0, .. }),
+        "{outcome:?}"
+    );
+    f.logged(i, &format!("peer connection closed: {why}"), 1);
+}
+
 fn dial_tls(config: Arc<ClientConfig>, addr: &str, name: &str, send: Send<'_>) -> Outcome {
     dial_tls_for(config, addr, name, send, PATIENCE)
 }
@@ -651,41 +663,32 @@ fn a_member_claiming_another_members_id_is_cut_off_and_nothing_is_applied() {
         gossip("n1", "n0", 900_302, "n2", &["n0"]),
     ];
     let refused = f.stats(0)["refused_connections"].as_u64().unwrap();
-    let outcome = dial_tls(n1.clone(), &f.peer_addr(0), "n0", Send::Frames(&frames));
-    assert!(
-        matches!(outcome, Outcome::Closed { data: 0, .. }),
-        "{outcome:?}"
-    );
-    f.logged(
+    cut_off(
+        &f,
+        &n1,
         0,
-        "peer connection closed: a frame from n1 claims to come from n2",
-        1,
+        &frames,
+        "a frame from n1 claims to come from n2",
     );
 
     // As the victim itself.
     let frames = [gossip("n0", "n0", 900_303, "n0", &["n1"])];
-    let outcome = dial_tls(n1.clone(), &f.peer_addr(0), "n0", Send::Frames(&frames));
-    assert!(
-        matches!(outcome, Outcome::Closed { data: 0, .. }),
-        "{outcome:?}"
-    );
-    f.logged(
+    cut_off(
+        &f,
+        &n1,
         0,
-        "peer connection closed: a frame from n1 claims to come from n0",
-        1,
+        &frames,
+        "a frame from n1 claims to come from n0",
     );
 
     // n1's certificate at n1's own door.
     let frames = [gossip("n1", "n1", 900_304, "n2", &["n0"])];
-    let outcome = dial_tls(n1.clone(), &f.peer_addr(1), "n1", Send::Frames(&frames));
-    assert!(
-        matches!(outcome, Outcome::Closed { data: 0, .. }),
-        "{outcome:?}"
-    );
-    f.logged(
+    cut_off(
+        &f,
+        &n1,
         1,
-        "peer connection closed: the dialer presented this node's own identity",
-        1,
+        &frames,
+        "the dialer presented this node's own identity",
     );
 
     assert_eq!(

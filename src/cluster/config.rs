@@ -270,36 +270,21 @@ mod tests {
 
     #[test]
     fn plaintext_only_on_loopback() {
-        let ok = args(&[
-            "--id",
-            "n0",
-            "--listen",
-            "127.0.0.1:1",
-            "--insecure",
-            "--peer",
-            "n1=localhost:2",
-        ]);
-        ok.membership().unwrap();
-        let bad = args(&[
-            "--id",
-            "n0",
-            "--listen",
-            "0.0.0.0:1",
-            "--insecure",
-            "--peer",
-            "n1=127.0.0.1:2",
-        ]);
-        assert!(bad.membership().is_err());
-        let remote = args(&[
-            "--id",
-            "n0",
-            "--listen",
-            "127.0.0.1:1",
-            "--insecure",
-            "--peer",
-            "n1=host1:2",
-        ]);
-        assert!(remote.membership().is_err());
+        let insecure = |listen: &str, peer: &str| {
+            args(&[
+                "--id",
+                "n0",
+                "--listen",
+                listen,
+                "--insecure",
+                "--peer",
+                peer,
+            ])
+            .membership()
+        };
+        insecure("127.0.0.1:1", "n1=localhost:2").unwrap();
+        assert!(insecure("0.0.0.0:1", "n1=127.0.0.1:2").is_err());
+        assert!(insecure("127.0.0.1:1", "n1=host1:2").is_err());
         assert!(is_loopback("[::1]:7") && is_loopback("127.3.2.1:7") && !is_loopback("10.0.0.1:7"));
     }
 

@@ -13,39 +13,13 @@ use std::time::Duration;
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
 use crate::wire::{Element, Gossip, Record, Records};
 
+mod rtt;
+
+pub use rtt::Rtt;
+
 /// The default cap on the values one message carries, in bytes of JSON: far below a
 /// transport's frame limit (see `cluster/frame.rs`), far above what a batch holds normally.
 pub const MAX_VALUES_BYTES: usize = 256 << 10;
-
-/// Smoothed round-trip time and variation (RFC 6298), measured on acks net of the time
-/// the peer held them.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Rtt {
-    srtt: Option<Duration>,
-    rttvar: Duration,
-}
-
-impl Rtt {
-    pub fn sample(&mut self, rtt: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
-            }
-            Some(srtt) => {
-                let err = srtt.abs_diff(rtt);
-                self.rttvar = (self.rttvar * 3 + err) / 4;
-                self.srtt = Some((srtt * 7 + rtt) / 8);
-            }
-        }
-    }
-
-    /// The retransmission timeout: srtt + 4·rttvar, at least `floor`; `None` before any
-    /// sample.
-    pub fn rto(&self, floor: Duration) -> Option<Duration> {
-        self.srtt.map(|srtt| (srtt + self.rttvar * 4).max(floor))
-    }
-}
 
 /// A message of ours the peer has not acknowledged yet.
 #[derive(Clone, Debug)]
@@ -713,22 +687,6 @@ mod tests {
             ms(50),
         );
         assert!(!link.records_stale(&records));
-    }
-
-    #[test]
-    fn rtt_estimate_follows_samples_with_a_floor() {
-        let mut rtt = Rtt::default();
-        assert_eq!(rtt.rto(ms(100)), None);
-        for _ in 0..50 {
-            rtt.sample(ms(200));
-        }
-        let rto = rtt.rto(ms(250)).unwrap();
-        assert_eq!(rto, ms(250), "steady samples converge to the floor");
-        rtt.sample(ms(800));
-        assert!(
-            rtt.rto(ms(250)).unwrap() > ms(500),
-            "a slow sample widens the timeout"
-        );
     }
 
     /// A records map with nothing in it, for builds.
