@@ -235,6 +235,19 @@ impl Fixture {
         };
         (field("VmRSS:"), field("VmHWM:"))
     }
+
+    /// A 10 MiB line is never held whole (frames stop at 1 MiB): node `i`'s peak memory
+    /// stayed within 8 MiB of what it used before.
+    fn memory_stayed_near(&self, i: usize, rss_before: u64) {
+        let (rss_after, hwm) = self.memory(i);
+        eprintln!(
+            "n{i} memory: VmRSS {rss_before} KiB before, {rss_after} KiB after; VmHWM {hwm} KiB"
+        );
+        assert!(
+            hwm < rss_before + 8 * 1024,
+            "VmHWM {hwm} KiB, VmRSS before {rss_before} KiB"
+        );
+    }
 }
 
 impl Drop for Fixture {
@@ -1127,13 +1140,7 @@ fn bad_input_on_the_client_port_is_refused_and_the_node_keeps_serving() {
     f.acked.insert(900_701);
     f.healthy("the control");
 
-    let (rss_after, hwm) = f.memory(0);
-    eprintln!("n0 memory: VmRSS {rss_before} KiB before, {rss_after} KiB after; VmHWM {hwm} KiB");
-    // A 10 MiB line is never held whole (frames stop at 1 MiB).
-    assert!(
-        hwm < rss_before + 8 * 1024,
-        "VmHWM {hwm} KiB, VmRSS before {rss_before} KiB"
-    );
+    f.memory_stayed_near(0, rss_before);
 }
 
 /// Claim 7, client port: the types peers send (`gossip`, `init`, `topology`, `read_ok`)
@@ -1411,12 +1418,7 @@ fn bad_input_on_the_peer_port_closes_that_connection_only() {
     }
     f.nowhere(&[900_901, 900_902, 900_903], "bad input on the peer port");
     f.membership_unchanged("bad input on the peer port");
-    let (rss_after, hwm) = f.memory(0);
-    eprintln!("n0 memory: VmRSS {rss_before} KiB before, {rss_after} KiB after; VmHWM {hwm} KiB");
-    assert!(
-        hwm < rss_before + 8 * 1024,
-        "VmHWM {hwm} KiB, VmRSS before {rss_before} KiB"
-    );
+    f.memory_stayed_near(0, rss_before);
 }
 
 // ---------------------------------------------------------------------------------------
