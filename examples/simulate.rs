@@ -14,6 +14,7 @@ use maelstrom::options::{NetworkArgs, TestOptions};
 use maelstrom::workload::Workload;
 use node::cli;
 use node::config::Config;
+use node::sim::Wire;
 use node::sim::figures::{self, Figures};
 use serde_json::{Value, json};
 
@@ -60,6 +61,18 @@ struct Args {
     /// status): where detection time goes.
     #[arg(long)]
     timeline: bool,
+    /// How messages between nodes travel: `native` (typed, unserialised) or `json` (as
+    /// over stdin/stdout; the same runs, slower).
+    #[arg(long, default_value = "native", value_parser = parse_wire)]
+    wire: Wire,
+}
+
+fn parse_wire(s: &str) -> Result<Wire, String> {
+    match s {
+        "native" => Ok(Wire::Native),
+        "json" => Ok(Wire::Json),
+        _ => Err(format!("unknown wire {s:?} (native, json)")),
+    }
 }
 
 /// `println!` that ends the program quietly when stdout is closed (e.g. piped into `head`).
@@ -113,7 +126,8 @@ fn main() {
     let mut all = Vec::new();
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
-            let (results, next, opts, config) = (results.clone(), &next, &opts, &config);
+            let (results, next, opts, config, wire) =
+                (results.clone(), &next, &opts, &config, args.wire);
             scope.spawn(move || {
                 loop {
                     let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -122,7 +136,7 @@ fn main() {
                     }
                     let mut opts = opts.clone();
                     opts.seed = seed;
-                    let f = figures::run(&opts, config);
+                    let f = figures::run_on(&opts, config, wire);
                     if results.send(f).is_err() {
                         return;
                     }

@@ -13,8 +13,8 @@ use maelstrom::net::Lossy;
 use maelstrom::options::TestOptions;
 use maelstrom::workload::Workload;
 use node::config::Config;
-use node::sim::NodeSim;
 use node::sim::sweep::{options, sweep};
+use node::sim::{NodeSim, Wire};
 
 #[test]
 fn five_nodes_lose_nothing_under_partitions_and_pauses() {
@@ -110,7 +110,12 @@ fn five_nodes_lose_nothing_through_a_lossy_reordering_network() {
 
 #[test]
 fn lost_links_duplication_and_the_lossy_network_take_effect() {
-    let run = |opts: &TestOptions| simulate(opts, &mut NodeSim::factory(&Config::default()));
+    let run = |opts: &TestOptions| {
+        simulate(
+            opts,
+            &mut NodeSim::factory(&Config::default(), Wire::Native),
+        )
+    };
     let with = |fault| {
         let mut opts = options(5, 10, 10.0, 20, &[fault]);
         opts.nemesis_interval = Duration::from_secs(1);
@@ -190,7 +195,7 @@ fn same_seed_same_run() {
     opts.nemesis_interval = Duration::from_secs(1);
     opts.seed = 42;
     let config = Config::default();
-    let factory = || NodeSim::factory(&config);
+    let factory = || NodeSim::factory(&config, Wire::Native);
     let a = simulate(&opts, &mut factory());
     let b = simulate(&opts, &mut factory());
     assert_eq!(a.history, b.history);
@@ -244,5 +249,33 @@ fn a_long_partition_backlog_goes_in_capped_messages() {
             capped.msgs_per_op,
             uncapped.msgs_per_op
         );
+    }
+}
+
+/// Messages between nodes travel as typed bodies in the simulation; serialised and parsed
+/// as over stdin/stdout, every seed gives the same history (faults included, duplication
+/// too: a duplicated native body is cloned, not moved).
+#[test]
+fn native_and_json_wires_give_the_same_histories() {
+    use node::sim::figures::run_on;
+    let mut opts = options(5, 10, 10.0, 20, &Fault::ALL);
+    opts.nemesis_interval = Duration::from_secs(1);
+    for workload in [Workload::Broadcast, Workload::GSet, Workload::PnCounter] {
+        opts.workload = workload;
+        let config = Config {
+            workload: node::sim::mode(workload),
+            ..Config::default()
+        };
+        for seed in 0..3 {
+            opts.seed = seed;
+            let native = run_on(&opts, &config, Wire::Native);
+            let json = run_on(&opts, &config, Wire::Json);
+            assert_eq!(
+                native.history_digest,
+                json.history_digest,
+                "{workload:?} seed {seed}: replay: {}",
+                opts.replay_command()
+            );
+        }
     }
 }

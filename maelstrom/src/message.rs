@@ -2,6 +2,10 @@
 //! docs/maelstrom-compatibility.md 1.1) and what the network delivers (with the
 //! network-wide `id`, keys in the order `id, src, dest, body`).
 
+use std::any::Any;
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 /// A message accepted by the network: the node's envelope plus the network-wide `id`.
@@ -10,7 +14,52 @@ pub struct Message {
     pub id: u64,
     pub src: String,
     pub dest: String,
-    pub body: Value,
+    pub body: Body,
+}
+
+/// A message body. Over stdin/stdout always JSON. In the simulation a node may hand the
+/// network its own typed body for a message to another node (docs/simulation.md): the
+/// network only routes and counts it, the receiving node takes it back as it was, and it
+/// becomes JSON only when something reads it (a log line, a report).
+#[derive(Clone, Debug)]
+pub enum Body {
+    Json(Value),
+    Native(Arc<dyn NativeBody>),
+}
+
+/// A node's typed body, carried through the simulated network unserialised.
+pub trait NativeBody: Any + Send + Sync + std::fmt::Debug {
+    /// The JSON the node would have written for it.
+    fn to_json(&self) -> Value;
+}
+
+impl Body {
+    /// The body as JSON (serialised on demand for a native body).
+    pub fn json(&self) -> Cow<'_, Value> {
+        match self {
+            Body::Json(v) => Cow::Borrowed(v),
+            Body::Native(n) => Cow::Owned(n.to_json()),
+        }
+    }
+
+    pub fn into_json(self) -> Value {
+        match self {
+            Body::Json(v) => v,
+            Body::Native(n) => n.to_json(),
+        }
+    }
+}
+
+impl From<Value> for Body {
+    fn from(value: Value) -> Self {
+        Body::Json(value)
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
 }
 
 impl Message {
@@ -25,14 +74,18 @@ impl Message {
         line.push_str(",\"dest\":");
         line.push_str(&Value::String(self.dest.clone()).to_string());
         line.push_str(",\"body\":");
-        line.push_str(&self.body.to_string());
+        line.push_str(&self.body.json().to_string());
         line.push('}');
         line
     }
 
     /// The body's `type`, if it has a string one.
-    pub fn body_type(&self) -> Option<&str> {
-        self.body.get("type").and_then(Value::as_str)
+    pub fn body_type(&self) -> Option<String> {
+        self.body
+            .json()
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string)
     }
 }
 
@@ -41,7 +94,7 @@ impl Message {
 pub struct Envelope {
     pub src: String,
     pub dest: String,
-    pub body: Value,
+    pub body: Body,
 }
 
 /// Why a line a node wrote was rejected (docs/maelstrom-compatibility.md 2.3).
@@ -97,7 +150,11 @@ pub fn check_envelope(value: Value) -> Result<Envelope, LineError> {
             "body is not an object: {body}"
         )));
     }
-    Ok(Envelope { src, dest, body })
+    Ok(Envelope {
+        src,
+        dest,
+        body: Body::Json(body),
+    })
 }
 
 fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<String, LineError> {
@@ -128,7 +185,7 @@ mod tests {
             id: 0,
             src: "c0".into(),
             dest: "n1".into(),
-            body: json!({"type": "init", "msg_id": 1}),
+            body: json!({"type": "init", "msg_id": 1}).into(),
         };
         assert_eq!(
             m.to_line(),

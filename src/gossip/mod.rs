@@ -59,6 +59,9 @@ pub struct Link {
     pub pending: Data,
     /// `pending` (or a lost message) has something not yet sent.
     pub dirty: bool,
+    /// How much of the node's backlog of offered data `pending` has taken in
+    /// (`machine::links`: links outside the overlay catch up only when they are used).
+    pub caught_up: usize,
     /// The next data message asks for its ack at once: the first one to a new parent, so
     /// that a parent that is gone is noticed without waiting out the ack delay.
     pub ack_now: bool,
@@ -123,6 +126,7 @@ impl Link {
             parent: false,
             pending: Data::default(),
             dirty: false,
+            caught_up: 0,
             ack_now: false,
             members_known: BTreeMap::new(),
             next_seq: 0,
@@ -319,6 +323,9 @@ impl Link {
     /// records alike), so the caller marks the link dirty when there is something to send.
     pub fn expire(&mut self, now: Duration, coalesce: Duration) -> Outcome {
         let mut outcome = Outcome::default();
+        if self.in_flight.iter().all(|m| m.deadline > now) {
+            return outcome;
+        }
         // Deadlines differ by kind, so an overdue message may sit behind one still due.
         let (expired, waiting): (VecDeque<InFlight>, VecDeque<InFlight>) =
             std::mem::take(&mut self.in_flight)
@@ -375,6 +382,8 @@ impl Link {
         fresh.own_record_owed = true;
         fresh.pending = all.clone();
         fresh.dirty = !all.is_empty();
+        // (`all` holds the whole backlog, so catching up later adds nothing new.)
+        fresh.caught_up = self.caught_up;
         *self = fresh;
     }
 

@@ -17,6 +17,11 @@ const INITIAL_RTO: Duration = Duration::from_millis(500);
 pub(super) struct Links {
     me: String,
     links: BTreeMap<String, Link>,
+    /// Every delta offered to the peers, in order, with the peer it came from. A link to
+    /// an overlay neighbour takes each in at once; the others (most links, in a large
+    /// cluster) catch up only when they are used, so that a value costs a node work per
+    /// neighbour rather than per peer.
+    backlog: Vec<(Data, Option<String>)>,
     /// Round trips over all peers, for peers not measured yet.
     pooled: Rtt,
     min_rto: Duration,
@@ -65,6 +70,7 @@ impl Links {
                     (n.clone(), link)
                 })
                 .collect(),
+            backlog: Vec::new(),
             pooled: Rtt::default(),
             min_rto: config.min_rto,
             ack_delay: config.ack_delay,
@@ -80,8 +86,11 @@ impl Links {
         &self.links[peer]
     }
 
+    /// The link to `peer`, caught up with the backlog.
     pub fn get_mut(&mut self, peer: &str) -> &mut Link {
-        self.links.get_mut(peer).expect("a peer")
+        let link = self.links.get_mut(peer).expect("a peer");
+        catch_up(&self.backlog, link);
+        link
     }
 
     /// Every link, in peer order.
@@ -89,8 +98,16 @@ impl Links {
         self.links.iter().map(|(p, l)| (p.as_str(), l))
     }
 
+    /// Every link, in peer order. (Only the overlay neighbours' `pending` is current.)
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Link)> {
         self.links.iter_mut().map(|(p, l)| (p.as_str(), l))
+    }
+
+    /// Brings every link's `pending` up to date (e.g. before sending each what it lacks).
+    pub fn catch_up_all(&mut self) {
+        for link in self.links.values_mut() {
+            catch_up(&self.backlog, link);
+        }
     }
 
     /// Some round trip has been measured, on any link.
@@ -111,6 +128,7 @@ impl Links {
     /// its records.
     pub fn hear(&mut self, peer: &str, g: &Gossip, delta: &Data, now: Duration) -> Outcome {
         let link = self.links.get_mut(peer).expect("a peer");
+        catch_up(&self.backlog, link);
         let was_child = link.is_child;
         let outcome = link.receive(g, now);
         if link.is_child != was_child {
@@ -126,9 +144,10 @@ impl Links {
 
     /// Offers `new` data to every peer but `except` (which sent it).
     pub fn offer(&mut self, new: &Data, except: Option<&str>) {
-        for (peer, link) in self.iter_mut() {
-            if Some(peer) != except {
-                link.offer(new);
+        self.backlog.push((new.clone(), except.map(str::to_string)));
+        for link in self.links.values_mut() {
+            if link.parent || link.is_child {
+                catch_up(&self.backlog, link);
             }
         }
     }
@@ -162,10 +181,12 @@ impl Links {
     ) {
         let timeouts = self.timeouts();
         let link = self.links.get_mut(peer).expect("a peer");
+        catch_up(&self.backlog, link);
         out.push(message(&self.me, link, kind, records, now, timeouts));
     }
 
     /// Sends to each peer, in peer order, the message `choose` picks for it, if any.
+    /// (`choose` sees a current `pending` for the overlay neighbours only.)
     pub fn send_each(
         &mut self,
         records: &Records,
@@ -176,6 +197,7 @@ impl Links {
         let timeouts = self.timeouts();
         for (peer, link) in self.links.iter_mut() {
             if let Some(kind) = choose(peer, link) {
+                catch_up(&self.backlog, link);
                 out.push(message(&self.me, link, kind, records, now, timeouts));
             }
         }
@@ -190,6 +212,17 @@ impl Links {
                 .then_some(Kind::Ack)
         });
     }
+}
+
+/// Offers `link` what the backlog gained since it last caught up, but what its own peer
+/// sent.
+fn catch_up(backlog: &[(Data, Option<String>)], link: &mut Link) {
+    for (data, from) in &backlog[link.caught_up..] {
+        if from.as_deref() != Some(link.peer()) {
+            link.offer(data);
+        }
+    }
+    link.caught_up = backlog.len();
 }
 
 fn message(

@@ -143,6 +143,7 @@ impl Node {
             return;
         }
         let detector = &self.detector;
+        self.links.catch_up_all();
         self.links
             .send_each(detector.records(), now, out, |peer, link| {
                 (!link.pending.is_empty() && !detector.is_dead(peer)).then_some(Kind::Data)

@@ -13,7 +13,7 @@ use maelstrom::options::TestOptions;
 use maelstrom::record::Action;
 use serde_json::{Value, json};
 
-use super::{NodeSim, Sent};
+use super::{NodeSim, Sent, Wire};
 use crate::config::Config;
 use crate::membership::Status;
 
@@ -225,6 +225,11 @@ impl Observer for Watch {
 
 /// Runs one seed and measures it.
 pub fn run(opts: &TestOptions, config: &Config) -> Figures {
+    run_on(opts, config, Wire::Native)
+}
+
+/// Runs one seed with messages between nodes carried as `wire` says, and measures it.
+pub fn run_on(opts: &TestOptions, config: &Config, wire: Wire) -> Figures {
     let started = Instant::now();
     let mut watch = Watch {
         nodes: opts.nodes.clone(),
@@ -236,7 +241,7 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
         ..Watch::default()
     };
     let mut sent: BTreeMap<String, Vec<Sent>> = BTreeMap::new();
-    let mut factory = NodeSim::factory(config);
+    let mut factory = NodeSim::factory(config, wire);
     let mut collector = Collector {
         watch: &mut watch,
         sent: &mut sent,

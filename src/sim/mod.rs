@@ -9,4 +9,4 @@ mod node;
 pub mod requests;
 pub mod sweep;
 
-pub use node::{NodeSim, Sent, mode};
+pub use node::{NodeSim, Sent, Wire, mode};

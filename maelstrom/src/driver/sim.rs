@@ -9,24 +9,25 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
-
 use crate::harness::{Harness, Outcome};
-use crate::message::{Message, check_envelope};
+use crate::message::{Envelope, LineError, Message};
 use crate::options::TestOptions;
 use crate::record::Action;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// What a simulated node wrote: an envelope, checked as a stdout line would be.
+pub type Written = Result<Envelope, LineError>;
 
 /// A node as a state machine: what it writes when a message arrives or a timer fires.
 /// (`Any` lets an observer look at the concrete node it simulates.)
 pub trait SimNode: std::any::Any {
     /// A message delivered on the node's stdin; returns the envelopes it writes.
-    fn deliver(&mut self, message: &Message, now: Duration) -> Vec<Value>;
+    fn deliver(&mut self, message: Message, now: Duration) -> Vec<Written>;
     /// The periods of the node's tickers.
     fn timers(&self) -> Vec<Duration>;
     /// Ticker `timer` fired.
-    fn fire(&mut self, timer: usize, now: Duration) -> Vec<Value>;
+    fn fire(&mut self, timer: usize, now: Duration) -> Vec<Written>;
 }
 
 /// Watches a simulation from outside (e.g. to measure a failure detector).
@@ -133,7 +134,7 @@ impl Sim<'_> {
     }
 
     /// Runs the next queued event; returns the node and what it wrote.
-    fn run(&mut self, now: Duration) -> Option<(usize, Vec<Value>)> {
+    fn run(&mut self, now: Duration) -> Option<(usize, Vec<Written>)> {
         let (_, event) = self.queue.pop_first()?;
         match event {
             Event::Deliver(i, message) => {
@@ -145,7 +146,7 @@ impl Sim<'_> {
                     slot.held.push(message);
                     return None;
                 }
-                Some((i, slot.node.deliver(&message, now)))
+                Some((i, slot.node.deliver(message, now)))
             }
             Event::Timer(i, t, instant) => {
                 if self.slots[i].crashed {
@@ -227,8 +228,8 @@ pub fn simulate_observed(
         }
         if let Some((i, outputs)) = sim.run(now) {
             let id = sim.slots[i].id.clone();
-            for value in outputs {
-                harness.node_output(&id, check_envelope(value), now);
+            for written in outputs {
+                harness.node_output(&id, written, now);
             }
             sim.observer.after(&id, sim.slots[i].node.as_ref(), now);
         }

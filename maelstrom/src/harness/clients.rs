@@ -228,7 +228,8 @@ impl Clients {
     /// A message to a client: completes the op it answers. The answer to a setup RPC is
     /// returned, as (node, body), for the harness to judge.
     pub fn reply(&mut self, env: &mut Env, message: Message) -> Option<(String, Value)> {
-        let in_reply_to = message.body.get("in_reply_to").and_then(Value::as_u64)?;
+        let body = message.body.into_json();
+        let in_reply_to = body.get("in_reply_to").and_then(Value::as_u64)?;
         let answers = |r: &Rpc| r.client == message.dest && r.msg_id == in_reply_to;
         if let Some(node) = self
             .setup
@@ -237,14 +238,14 @@ impl Clients {
             .map(|(n, _)| n.clone())
         {
             self.setup.remove(&node);
-            return Some((node, message.body));
+            return Some((node, body));
         }
         let worker = self
             .workers
             .iter()
             .position(|w| w.busy.as_ref().is_some_and(|(_, r)| answers(r)));
         if let Some(i) = worker {
-            self.complete(env, i, RpcResult::Reply(message.body));
+            self.complete(env, i, RpcResult::Reply(body));
         }
         None
     }
@@ -307,13 +308,14 @@ mod tests {
         requests
             .into_iter()
             .map(|d| {
-                let mut body = answer(&d.message.body);
-                body["in_reply_to"] = d.message.body["msg_id"].clone();
+                let request = d.message.body.json();
+                let mut body = answer(&request);
+                body["in_reply_to"] = request["msg_id"].clone();
                 Message {
                     id: 0,
                     src: d.message.dest,
                     dest: d.message.src,
-                    body,
+                    body: body.into(),
                 }
             })
             .collect()

@@ -107,7 +107,7 @@ mod tests {
         deliveries
             .iter()
             .filter(|d| d.message.dest == "n2")
-            .map(|d| d.message.body["t"].as_u64().unwrap())
+            .map(|d| d.message.body.json()["t"].as_u64().unwrap())
             .collect()
     }
 

@@ -20,9 +20,8 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
 
-use crate::message::{Message, is_client};
+use crate::message::{Body, Message, is_client};
 
 mod faults;
 mod lossy;
@@ -211,7 +210,7 @@ impl Network {
         &mut self,
         src: &str,
         dest: &str,
-        body: Value,
+        body: impl Into<Body>,
         now: Duration,
     ) -> Result<u64, NetError> {
         let id = self.next_id;
@@ -220,7 +219,7 @@ impl Network {
             id,
             src: src.to_string(),
             dest: dest.to_string(),
-            body,
+            body: body.into(),
         };
         if !self.inboxes.contains_key(src) || !self.inboxes.contains_key(dest) {
             return Err(NetError::InvalidDest(message.to_line()));
