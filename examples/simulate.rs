@@ -15,7 +15,7 @@ use maelstrom::workload::Workload;
 use node::cli;
 use node::config::Config;
 use node::sim::Wire;
-use node::sim::figures::{self, Figures};
+use node::sim::figures::{self, Figures, Measure};
 use serde_json::{Value, json};
 
 #[derive(Parser, Debug)]
@@ -126,8 +126,12 @@ fn main() {
     let mut all = Vec::new();
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
-            let (results, next, opts, config, wire) =
-                (results.clone(), &next, &opts, &config, args.wire);
+            let measure = Measure {
+                wire: args.wire,
+                // JSON lines carry the history's digest; tables do not.
+                digest: !args.table && args.fd_row.is_none(),
+            };
+            let (results, next, opts, config) = (results.clone(), &next, &opts, &config);
             scope.spawn(move || {
                 loop {
                     let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -136,7 +140,7 @@ fn main() {
                     }
                     let mut opts = opts.clone();
                     opts.seed = seed;
-                    let f = figures::run_on(&opts, config, wire);
+                    let f = figures::run_on(&opts, config, measure);
                     if results.send(f).is_err() {
                         return;
                     }

@@ -257,7 +257,7 @@ fn a_long_partition_backlog_goes_in_capped_messages() {
 /// too: a duplicated native body is cloned, not moved).
 #[test]
 fn native_and_json_wires_give_the_same_histories() {
-    use node::sim::figures::run_on;
+    use node::sim::figures::{Measure, run_on};
     let mut opts = options(5, 10, 10.0, 20, &Fault::ALL);
     opts.nemesis_interval = Duration::from_secs(1);
     for workload in [Workload::Broadcast, Workload::GSet, Workload::PnCounter] {
@@ -268,8 +268,9 @@ fn native_and_json_wires_give_the_same_histories() {
         };
         for seed in 0..3 {
             opts.seed = seed;
-            let native = run_on(&opts, &config, Wire::Native);
-            let json = run_on(&opts, &config, Wire::Json);
+            let run = |wire| run_on(&opts, &config, Measure { wire, digest: true });
+            let (native, json) = (run(Wire::Native), run(Wire::Json));
+            assert!(native.history_digest.is_some());
             assert_eq!(
                 native.history_digest,
                 json.history_digest,

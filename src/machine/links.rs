@@ -1,7 +1,7 @@
 //! This node's links to its peers, and how long each message may wait for its ack. Every
 //! message to a peer is built and sent here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use tracing::debug;
@@ -16,7 +16,17 @@ const INITIAL_RTO: Duration = Duration::from_millis(500);
 
 pub(super) struct Links {
     me: String,
-    links: BTreeMap<String, Link>,
+    /// The peers in order, one link each; `index` finds a peer's place.
+    names: Vec<String>,
+    links: Vec<Link>,
+    index: BTreeMap<String, usize>,
+    /// Small sets that spare each tick a pass over every link (hundreds, in a large
+    /// cluster): links that may owe an ack, may have messages in flight, may lead to a
+    /// child (each a superset, pruned as it is walked), and the link to the parent.
+    owing: BTreeSet<usize>,
+    busy: BTreeSet<usize>,
+    children: BTreeSet<usize>,
+    parent: Option<usize>,
     /// Every delta offered to the peers, in order, with the peer it came from. A link to
     /// an overlay neighbour takes each in at once; the others (most links, in a large
     /// cluster) catch up only when they are used, so that a value costs a node work per
@@ -60,16 +70,25 @@ impl Timeouts {
 
 impl Links {
     pub fn new(me: &str, nodes: &[String], config: &Config) -> Self {
+        let mut peers: Vec<&String> = nodes.iter().filter(|n| *n != me).collect();
+        peers.sort();
+        peers.dedup();
         Links {
             me: me.to_string(),
-            links: nodes
+            names: peers.iter().map(|n| (*n).clone()).collect(),
+            links: peers
                 .iter()
-                .filter(|n| *n != me)
-                .map(|n| {
-                    let link = Link::new(n).configure(config.epoch, config.max_values_bytes);
-                    (n.clone(), link)
-                })
+                .map(|n| Link::new(n).configure(config.epoch, config.max_values_bytes))
                 .collect(),
+            index: peers
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ((*n).clone(), i))
+                .collect(),
+            owing: BTreeSet::new(),
+            busy: BTreeSet::new(),
+            children: BTreeSet::new(),
+            parent: None,
             backlog: Vec::new(),
             pooled: Rtt::default(),
             min_rto: config.min_rto,
@@ -79,33 +98,56 @@ impl Links {
     }
 
     pub fn contains(&self, peer: &str) -> bool {
-        self.links.contains_key(peer)
+        self.index.contains_key(peer)
+    }
+
+    fn at(&self, peer: &str) -> usize {
+        *self.index.get(peer).expect("a peer")
     }
 
     pub fn get(&self, peer: &str) -> &Link {
-        &self.links[peer]
+        &self.links[self.at(peer)]
     }
 
     /// The link to `peer`, caught up with the backlog.
     pub fn get_mut(&mut self, peer: &str) -> &mut Link {
-        let link = self.links.get_mut(peer).expect("a peer");
+        let i = self.at(peer);
+        let link = &mut self.links[i];
         catch_up(&self.backlog, link);
         link
     }
 
-    /// Every link, in peer order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Link)> {
-        self.links.iter().map(|(p, l)| (p.as_str(), l))
+    /// Makes `peer` our parent in the overlay (`None`: we are a root).
+    pub fn set_parent(&mut self, peer: Option<&str>) {
+        if let Some(old) = self.parent.take() {
+            self.links[old].parent = false;
+        }
+        if let Some(peer) = peer {
+            let i = self.at(peer);
+            catch_up(&self.backlog, &mut self.links[i]);
+            self.links[i].parent = true;
+            self.parent = Some(i);
+        }
     }
 
-    /// Every link, in peer order. (Only the overlay neighbours' `pending` is current.)
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Link)> {
-        self.links.iter_mut().map(|(p, l)| (p.as_str(), l))
+    /// Every link, in peer order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Link)> {
+        self.names.iter().map(String::as_str).zip(&self.links)
+    }
+
+    /// Calls `f` on each link that has messages in flight, in peer order (for their
+    /// deadlines).
+    pub fn for_each_busy(&mut self, mut f: impl FnMut(&str, &mut Link)) {
+        let links = &self.links;
+        self.busy.retain(|&i| links[i].has_in_flight());
+        for &i in &self.busy {
+            f(&self.names[i], &mut self.links[i]);
+        }
     }
 
     /// Brings every link's `pending` up to date (e.g. before sending each what it lacks).
     pub fn catch_up_all(&mut self) {
-        for link in self.links.values_mut() {
+        for link in &mut self.links {
             catch_up(&self.backlog, link);
         }
     }
@@ -127,12 +169,19 @@ impl Links {
     /// Takes in a message from `peer` and what it showed the peer has: its `delta` and
     /// its records.
     pub fn hear(&mut self, peer: &str, g: &Gossip, delta: &Data, now: Duration) -> Outcome {
-        let link = self.links.get_mut(peer).expect("a peer");
+        let i = self.at(peer);
+        let link = &mut self.links[i];
         catch_up(&self.backlog, link);
         let was_child = link.is_child;
         let outcome = link.receive(g, now);
         if link.is_child != was_child {
             debug!(peer, child = link.is_child, "child set changed");
+        }
+        if link.is_child {
+            self.children.insert(i);
+        }
+        if link.ack_owed_since.is_some() {
+            self.owing.insert(i);
         }
         if let Some(sample) = outcome.sample {
             self.pooled.sample(sample);
@@ -142,19 +191,20 @@ impl Links {
         outcome
     }
 
-    /// Offers `new` data to every peer but `except` (which sent it).
+    /// Offers `new` data to every peer but `except` (which sent it): at once to the
+    /// overlay neighbours, to the others when they catch up.
     pub fn offer(&mut self, new: &Data, except: Option<&str>) {
         self.backlog.push((new.clone(), except.map(str::to_string)));
-        for link in self.links.values_mut() {
-            if link.parent || link.is_child {
-                catch_up(&self.backlog, link);
-            }
+        let links = &self.links;
+        self.children.retain(|&i| links[i].is_child);
+        for &i in self.children.iter().chain(&self.parent) {
+            catch_up(&self.backlog, &mut self.links[i]);
         }
     }
 
     /// Records changed: every link that lacks some has something to send.
     pub fn mark_stale(&mut self, records: &Records) {
-        for link in self.links.values_mut() {
+        for link in &mut self.links {
             // Only where there is news: a record we just received from the parent
             // need not go back to it.
             if link.records_stale(records) {
@@ -165,7 +215,7 @@ impl Links {
 
     /// Moves every outstanding deadline `by` later.
     pub fn postpone(&mut self, by: Duration) {
-        for link in self.links.values_mut() {
+        for link in &mut self.links {
             link.postpone(by);
         }
     }
@@ -180,8 +230,23 @@ impl Links {
         out: &mut Vec<Envelope>,
     ) {
         let timeouts = self.timeouts();
-        let link = self.links.get_mut(peer).expect("a peer");
+        self.send_at(self.at(peer), kind, records, now, timeouts, out);
+    }
+
+    fn send_at(
+        &mut self,
+        i: usize,
+        kind: Kind,
+        records: &Records,
+        now: Duration,
+        timeouts: Timeouts,
+        out: &mut Vec<Envelope>,
+    ) {
+        let link = &mut self.links[i];
         catch_up(&self.backlog, link);
+        if kind != Kind::Ack {
+            self.busy.insert(i);
+        }
         out.push(message(&self.me, link, kind, records, now, timeouts));
     }
 
@@ -192,25 +257,54 @@ impl Links {
         records: &Records,
         now: Duration,
         out: &mut Vec<Envelope>,
-        mut choose: impl FnMut(&str, &Link) -> Option<Kind>,
+        choose: impl FnMut(&str, &Link) -> Option<Kind>,
     ) {
-        let timeouts = self.timeouts();
-        for (peer, link) in self.links.iter_mut() {
-            if let Some(kind) = choose(peer, link) {
-                catch_up(&self.backlog, link);
-                out.push(message(&self.me, link, kind, records, now, timeouts));
-            }
-        }
+        let all: Vec<usize> = (0..self.links.len()).collect();
+        self.send_among(&all, records, now, out, choose);
+    }
+
+    /// `send_each` over the peers that call us their parent.
+    pub fn send_each_child(
+        &mut self,
+        records: &Records,
+        now: Duration,
+        out: &mut Vec<Envelope>,
+        choose: impl FnMut(&str, &Link) -> Option<Kind>,
+    ) {
+        let links = &self.links;
+        self.children.retain(|&i| links[i].is_child);
+        let children: Vec<usize> = self.children.iter().copied().collect();
+        self.send_among(&children, records, now, out, choose);
     }
 
     /// Pays the acks held for `ack_delay` without a message to ride on.
     pub fn pay_acks(&mut self, records: &Records, now: Duration, out: &mut Vec<Envelope>) {
+        let links = &self.links;
+        self.owing.retain(|&i| links[i].ack_owed_since.is_some());
+        let owing: Vec<usize> = self.owing.iter().copied().collect();
         let ack_delay = self.ack_delay;
-        self.send_each(records, now, out, |_, link| {
+        self.send_among(&owing, records, now, out, |_, link| {
             link.ack_owed_since
                 .is_some_and(|since| now >= since + ack_delay)
                 .then_some(Kind::Ack)
         });
+    }
+
+    /// Sends to each of `peers` (places, in peer order) what `choose` picks for it.
+    fn send_among(
+        &mut self,
+        peers: &[usize],
+        records: &Records,
+        now: Duration,
+        out: &mut Vec<Envelope>,
+        mut choose: impl FnMut(&str, &Link) -> Option<Kind>,
+    ) {
+        let timeouts = self.timeouts();
+        for &i in peers {
+            if let Some(kind) = choose(&self.names[i], &self.links[i]) {
+                self.send_at(i, kind, records, now, timeouts, out);
+            }
+        }
     }
 }
 

@@ -54,9 +54,7 @@ impl Overlay {
             last_flush_at: Duration::ZERO,
         };
         overlay.parent = overlay.choose(detector);
-        if let Some(parent) = overlay.parent() {
-            links.get_mut(parent).parent = true;
-        }
+        links.set_parent(overlay.parent());
         overlay
     }
 
@@ -101,14 +99,11 @@ impl Overlay {
         }
         let name = |i: Option<usize>| i.map(|i| self.ranking[i].as_str());
         info!(from = ?name(self.parent), to = ?name(chosen), "parent changed");
-        if let Some(old) = name(self.parent) {
-            links.get_mut(old).parent = false;
-        }
+        links.set_parent(name(chosen));
         if let Some(new) = name(chosen) {
             // The first message to it asks for its ack at once: a parent that is gone is
             // noticed without waiting out the ack delay.
             let link = links.get_mut(new);
-            link.parent = true;
             link.dirty = true;
             link.ack_now = true;
         }
@@ -160,7 +155,7 @@ impl Overlay {
     ) {
         let live_child = |peer: &str, link: &Link| link.is_child && !detector.is_dead(peer);
         let records = detector.records();
-        links.send_each(records, now, out, |peer, link| {
+        links.send_each_child(records, now, out, |peer, link| {
             if live_child(peer, link) {
                 self.due(link, flush_down, now)
             } else {

@@ -58,7 +58,7 @@ impl Probing {
     pub fn expire(&mut self, now: Duration, links: &mut Links, detector: &mut Detector) -> Changed {
         self.forgive_stall(now, links);
         let mut changed = Changed::default();
-        for (peer, link) in links.iter_mut() {
+        links.for_each_busy(|peer, link| {
             let expired = link.expire(now, self.coalesce);
             // What the failed messages carried is still pending: it goes again.
             if expired.timed_out > 0
@@ -68,9 +68,9 @@ impl Probing {
             }
             for _ in 0..expired.timed_out {
                 debug!(peer, "exchange timed out");
-                changed = changed.and(detector.strike(peer));
+                changed = std::mem::take(&mut changed).and(detector.strike(peer));
             }
-        }
+        });
         changed
     }
 

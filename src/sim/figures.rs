@@ -50,8 +50,9 @@ pub struct Figures {
     /// final reads (nothing new written, the network whole): what an idle cluster sends.
     /// `None` for workloads without a final phase.
     pub idle_msgs_per_s: Option<f64>,
-    /// FNV-1a of the history as EDN: equal across binaries iff the histories are equal.
-    pub history_digest: String,
+    /// FNV-1a of the history as EDN, when asked for (`Measure::digest`): equal across
+    /// binaries iff the histories are equal.
+    pub history_digest: Option<String>,
     /// The most bytes of values one node-to-node message carried.
     pub max_values_bytes: usize,
 }
@@ -223,13 +224,22 @@ impl Observer for Watch {
     }
 }
 
-/// Runs one seed and measures it.
-pub fn run(opts: &TestOptions, config: &Config) -> Figures {
-    run_on(opts, config, Wire::Native)
+/// How a run is carried out and what it measures beyond the figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Measure {
+    /// How messages between nodes travel.
+    pub wire: Wire,
+    /// Also hash the whole history (`history_digest`): a tenth of a short run's time.
+    pub digest: bool,
 }
 
-/// Runs one seed with messages between nodes carried as `wire` says, and measures it.
-pub fn run_on(opts: &TestOptions, config: &Config, wire: Wire) -> Figures {
+/// Runs one seed and measures it.
+pub fn run(opts: &TestOptions, config: &Config) -> Figures {
+    run_on(opts, config, Measure::default())
+}
+
+/// Runs one seed as `measure` says, and measures it.
+pub fn run_on(opts: &TestOptions, config: &Config, measure: Measure) -> Figures {
     let started = Instant::now();
     let mut watch = Watch {
         nodes: opts.nodes.clone(),
@@ -241,7 +251,7 @@ pub fn run_on(opts: &TestOptions, config: &Config, wire: Wire) -> Figures {
         ..Watch::default()
     };
     let mut sent: BTreeMap<String, Vec<Sent>> = BTreeMap::new();
-    let mut factory = NodeSim::factory(config, wire);
+    let mut factory = NodeSim::factory(config, measure.wire);
     let mut collector = Collector {
         watch: &mut watch,
         sent: &mut sent,
@@ -270,13 +280,7 @@ pub fn run_on(opts: &TestOptions, config: &Config, wire: Wire) -> Figures {
             .workload
             .has_final()
             .then(|| idle_rate(&sent, outcome.end)),
-        history_digest: format!(
-            "{:016x}",
-            maelstrom::history::write_history_edn(&outcome.history)
-                .bytes()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
-                    .wrapping_mul(0x0100_0000_01b3))
-        ),
+        history_digest: measure.digest.then(|| digest(&outcome.history)),
         max_values_bytes: 0,
     };
     figures.max_values_bytes = sent
@@ -287,6 +291,17 @@ pub fn run_on(opts: &TestOptions, config: &Config, wire: Wire) -> Figures {
         .unwrap_or(0);
     measure_faults(&watch, &sent, outcome.end, &mut figures);
     figures
+}
+
+/// An FNV-1a hash of the history as EDN: two runs with the same digest had the same history.
+fn digest(history: &[maelstrom::history::Op]) -> String {
+    format!(
+        "{:016x}",
+        maelstrom::history::write_history_edn(history)
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
+                .wrapping_mul(0x0100_0000_01b3))
+    )
 }
 
 /// Node-to-node messages per second over the last half of the recovery before `end`.
