@@ -322,8 +322,12 @@ impl Observer for Collector<'_> {
     fn after(&mut self, node: &str, sim: &dyn SimNode, now: Duration) {
         self.watch.after(node, sim, now);
         if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() {
-            let log = self.sent.entry(node.to_string()).or_default();
-            log.extend_from_slice(&sim.sent[log.len()..]);
+            match self.sent.get_mut(node) {
+                Some(log) => log.extend_from_slice(&sim.sent[log.len()..]),
+                None => {
+                    self.sent.insert(node.to_string(), sim.sent.clone());
+                }
+            }
         }
     }
 

@@ -212,13 +212,18 @@ pub fn simulate_observed(
     }
     let mut harness = Harness::new(opts);
     let mut now = Duration::ZERO;
+    // The harness has nothing to do before its wakeup, unless a node wrote something
+    // since it was computed: between the two it is not polled.
+    let mut next_harness = Some(Duration::ZERO);
     loop {
-        sim.dispatch(harness.poll(now), now);
-        if harness.is_done() {
-            break;
+        if next_harness.is_some_and(|t| t <= now) {
+            sim.dispatch(harness.poll(now), now);
+            if harness.is_done() {
+                break;
+            }
+            next_harness = harness.next_wakeup();
         }
         let next_event = sim.queue.first_key_value().map(|((t, _), _)| *t);
-        let next_harness = harness.next_wakeup();
         let Some(next) = [next_event, next_harness].into_iter().flatten().min() else {
             break;
         };
@@ -228,8 +233,15 @@ pub fn simulate_observed(
         }
         if let Some((i, outputs)) = sim.run(now) {
             let id = sim.slots[i].id.clone();
-            for written in outputs {
-                harness.node_output(&id, written, now);
+            if !outputs.is_empty() {
+                for written in outputs {
+                    harness.node_output(&id, written, now);
+                }
+                // (Once done, polled once more for the teardown.)
+                next_harness = match harness.is_done() {
+                    true => Some(now),
+                    false => harness.next_wakeup(),
+                };
             }
             sim.observer.after(&id, sim.slots[i].node.as_ref(), now);
         }
