@@ -54,6 +54,10 @@ struct Args {
     /// starting with this label (`make fd-bench`).
     #[arg(long)]
     fd_row: Option<String>,
+    /// Print only the scale figures over all seeds, as one Markdown table row starting
+    /// with this label (`make scale`).
+    #[arg(long)]
+    scale_row: Option<String>,
     /// Seeds run at once (default: one per core). Output does not depend on it.
     #[arg(long)]
     jobs: Option<usize>,
@@ -129,7 +133,7 @@ fn main() {
             let measure = Measure {
                 wire: args.wire,
                 // JSON lines carry the history's digest; tables do not.
-                digest: !args.table && args.fd_row.is_none(),
+                digest: !args.table && args.fd_row.is_none() && args.scale_row.is_none(),
             };
             let (results, next, opts, config) = (results.clone(), &next, &opts, &config);
             scope.spawn(move || {
@@ -160,6 +164,8 @@ fn main() {
     let s = Sweep::of(&all);
     if let Some(label) = &args.fd_row {
         say!("{}", s.fd_row(label));
+    } else if let Some(label) = &args.scale_row {
+        say!("{}", s.scale_row(label));
     } else if args.table {
         say!(
             "{} seeds | valid {} | lost {} | msgs-per-op mean {} max {:.2} | stable latency median ≤ {} ms, max {} ms | detection median {} max {} ms | revival median {} max {} ms | false deaths {} | wall mean {} ms",
@@ -193,7 +199,7 @@ fn report(args: &Args, opts: &TestOptions, f: &Figures) {
             );
         }
     }
-    if args.fd_row.is_some() {
+    if args.fd_row.is_some() || args.scale_row.is_some() {
         // Only the summary row.
     } else if args.table {
         let max = |v: &[u64]| v.iter().max().map_or("-".into(), |m| m.to_string());
@@ -251,6 +257,8 @@ struct Sweep {
     non_probes_to_dead: usize,
     wall_ms_mean: u128,
     wall_ms_max: Option<u128>,
+    /// The busiest node's messages per second, the most over the seeds.
+    busiest_msgs_per_s: f64,
 }
 
 /// How many times were measured, their median and their max, in ms.
@@ -315,6 +323,7 @@ impl Sweep {
             non_probes_to_dead: all.iter().map(|f| f.non_probes_to_dead).sum(),
             wall_ms_mean: all.iter().map(|f| f.wall_ms).sum::<u128>() / all.len().max(1) as u128,
             wall_ms_max: all.iter().map(|f| f.wall_ms).max(),
+            busiest_msgs_per_s: all.iter().map(|f| f.busiest_msgs_per_s).fold(0.0, f64::max),
         }
     }
 
@@ -336,10 +345,29 @@ impl Sweep {
             "msgs_to_dead_per_s": self.msgs_to_dead_per_s,
             "non_probes_to_dead": self.non_probes_to_dead,
             "wall_ms": {"mean": self.wall_ms_mean, "max": self.wall_ms_max},
+            "busiest_msgs_per_s": (self.busiest_msgs_per_s * 10.0).round() / 10.0,
         })
     }
 
     /// `| label | seeds | valid (lost) | msgs-per-op | detection | revival | false suspicions / deaths | to a dead node |`
+    /// `| label | seeds | valid (lost) | msgs-per-op | stable median / max | busiest node
+    /// msgs/s | detection | false deaths | wall mean |`.
+    fn scale_row(&self, label: &str) -> String {
+        format!(
+            "| {label} | {} | {} ({} lost) | {:.2} | {} / {} ms | {:.0} | {} | {} | {:.1} s |",
+            self.seeds,
+            self.valid,
+            self.lost_total,
+            self.msgs_per_op_mean,
+            json!(self.stable_median_max),
+            json!(self.stable_max),
+            self.busiest_msgs_per_s,
+            self.detection.cell(),
+            self.false_deaths,
+            self.wall_ms_mean as f64 / 1000.0,
+        )
+    }
+
     fn fd_row(&self, label: &str) -> String {
         let undetected = match self.undetected {
             0 => String::new(),

@@ -66,6 +66,12 @@ pub struct Args {
     #[arg(long, env = "NODE_BATCH_MS", default_value_t = ms(Config::DEFAULT.batch))]
     pub batch_ms: u64,
 
+    /// The most children a node has in the overlay while every node is up: larger
+    /// clusters form a tree with more levels (at least 1).
+    #[arg(long, env = "NODE_FANOUT", default_value_t = Config::DEFAULT.fanout,
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |v| v as usize))]
+    pub fanout: usize,
+
     /// How long a node may hold an acknowledgement hoping to piggyback it.
     #[arg(long, env = "NODE_ACK_DELAY_MS", default_value_t = ms(Config::DEFAULT.ack_delay))]
     pub ack_delay_ms: u64,
@@ -109,6 +115,7 @@ impl From<Args> for Config {
             workload: args.workload,
             seed: args.seed,
             batch: Duration::from_millis(args.batch_ms),
+            fanout: args.fanout,
             ack_delay: Duration::from_millis(args.ack_delay_ms),
             heartbeat: Duration::from_millis(args.heartbeat_ms),
             probe_period: Duration::from_millis(args.probe_ms),

@@ -30,6 +30,10 @@ pub struct Config {
     /// How long a relay gathers values before it forwards them to its children. Zero
     /// forwards on every gossip tick.
     pub batch: Duration,
+    /// The most children a node has in the overlay while every node is up: up to
+    /// fanout + 1 nodes form a star, larger clusters a tree with more levels
+    /// (`machine::overlay`). At least 1.
+    pub fanout: usize,
     /// How long a node may hold an acknowledgement hoping to piggyback it. Also widens the
     /// ack timeout of data messages, and data messages sent within it of a failed one
     /// fail with it (they would have shared its ack).
@@ -64,6 +68,7 @@ impl Config {
         workload: None,
         seed: None,
         batch: Duration::from_millis(200),
+        fanout: 24,
         ack_delay: Duration::from_millis(400),
         heartbeat: Duration::from_millis(1000),
         probe_period: Duration::from_millis(1000),

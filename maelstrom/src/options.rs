@@ -29,6 +29,8 @@ pub struct TestOptions {
     pub seed: u64,
     /// Ours, for tests: a lossy, reordering network for a while (see `Lossy`).
     pub lossy: Option<Lossy>,
+    /// Ours: the node the crash fault kills (while it is up), instead of a random one.
+    pub crash_target: Option<String>,
 }
 
 impl TestOptions {
@@ -50,6 +52,7 @@ impl TestOptions {
             log_net_recv: false,
             seed: 0,
             lossy: None,
+            crash_target: None,
         }
     }
 }
@@ -58,10 +61,13 @@ impl TestOptions {
     /// The command that replays this run, seed included, in simulation
     /// (`examples/simulate.rs`): node count, timing, network, nemesis and workload.
     pub fn replay_command(&self) -> String {
-        let lossy = match self.lossy {
+        let mut lossy = match self.lossy {
             Some(lossy) => format!(" --lossy {lossy}"),
             None => String::new(),
         };
+        if let Some(target) = &self.crash_target {
+            lossy.push_str(&format!(" --crash-target {target}"));
+        }
         format!(
             "cargo run --release --example simulate -- --nodes {} --seed {} --time-limit {} --rate {} --latency {} --latency-dist {} --nemesis {} --nemesis-interval {} --workload {}{lossy}",
             self.nodes.len(),
@@ -92,6 +98,10 @@ pub struct NetworkArgs {
     /// Mean seconds between nemesis ops.
     #[arg(long, default_value_t = 10.0)]
     pub nemesis_interval: f64,
+    /// Ours: the node the crash fault kills, instead of a random live one (e.g. the
+    /// busiest node of the overlay).
+    #[arg(long)]
+    pub crash_target: Option<String>,
 }
 
 impl NetworkArgs {
@@ -103,6 +113,12 @@ impl NetworkArgs {
         opts.latency_dist = self.latency_dist;
         opts.nemesis = self.nemesis.0.clone();
         opts.nemesis_interval = Duration::from_secs_f64(self.nemesis_interval);
+        if let Some(target) = &self.crash_target
+            && !opts.nodes.contains(target)
+        {
+            return Err(format!("--crash-target {target} is not one of the nodes"));
+        }
+        opts.crash_target = self.crash_target.clone();
         Ok(())
     }
 }

@@ -263,6 +263,19 @@ impl Links {
         self.send_among(&all, records, now, out, choose);
     }
 
+    /// `send_each` over `peers` (given in peer order).
+    pub fn send_each_of(
+        &mut self,
+        peers: &[String],
+        records: &Records,
+        now: Duration,
+        out: &mut Vec<Envelope>,
+        choose: impl FnMut(&str, &Link) -> Option<Kind>,
+    ) {
+        let places: Vec<usize> = peers.iter().map(|p| self.at(p)).collect();
+        self.send_among(&places, records, now, out, choose);
+    }
+
     /// `send_each` over the peers that call us their parent.
     pub fn send_each_child(
         &mut self,

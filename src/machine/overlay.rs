@@ -1,10 +1,15 @@
-//! The overlay, a forest over the nodes' ranking (`node_ids` order): a node's parent is
-//! the first node it neither suspects nor holds dead; when that is itself, it is a root.
-//! Parents rank before their children, so there are no cycles; normally it is a star
-//! around the first node. Values go up to the parent at once and down to the children in
-//! batches; quiet neighbours get heartbeats; a root also watches the peers outside its
-//! tree.
+//! The overlay, a forest over the nodes' ranking (`node_ids` order). Laid out as a heap
+//! with `fanout` children per node (node i's place above it is (i - 1) / fanout), a node's
+//! parent is its nearest ancestor it neither suspects nor holds dead; when every ancestor
+//! is ruled out, the first node of the ranking that is not, and when that is itself, it
+//! is a root. Parents rank before their children, so there are no cycles. Up to
+//! fanout + 1 nodes it is a star around the first node; beyond, a tree whose relays each
+//! serve at most `fanout` children while all are up, so no node's work grows with the
+//! cluster. Values go up to the parent at once and down to the children in batches; quiet
+//! neighbours get heartbeats; each node also watches the peers that should be its
+//! children but have not said so (e.g. one that died before it ever joined).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tracing::info;
@@ -23,9 +28,18 @@ pub(super) struct Overlay {
     me: String,
     /// Every node, this one included, in `node_ids` order.
     ranking: Vec<String>,
+    /// Our place in `ranking`.
+    rank: usize,
+    fanout: usize,
     /// Our parent, as its place in `ranking`; `None` for a root. Each link knows whether
     /// it leads to the parent, and is told here.
     parent: Option<usize>,
+    /// The peers whose parent, as we see it, is us (in peer order): we watch them.
+    /// (Recomputed when the detector's view changes.)
+    wards: Vec<String>,
+    /// What the parent and the wards were chosen from: the detector's count of status
+    /// changes and our own suspicions. Unchanged, there is nothing to choose again.
+    chosen_from: (u64, BTreeMap<String, u64>),
     batch: Duration,
     heartbeat: Duration,
     /// Failure-detector records changed: send them down without waiting for the batch.
@@ -46,7 +60,11 @@ impl Overlay {
         let mut overlay = Overlay {
             me: me.to_string(),
             ranking: nodes.to_vec(),
+            rank: nodes.iter().position(|n| n == me).unwrap_or(0),
+            fanout: config.fanout.max(1),
             parent: None,
+            wards: Vec::new(),
+            chosen_from: (0, BTreeMap::new()),
             batch: config.batch,
             heartbeat: config.heartbeat,
             records_urgent: false,
@@ -54,6 +72,8 @@ impl Overlay {
             last_flush_at: Duration::ZERO,
         };
         overlay.parent = overlay.choose(detector);
+        overlay.wards = overlay.wards(detector);
+        overlay.chosen_from = view(detector);
         links.set_parent(overlay.parent());
         overlay
     }
@@ -66,13 +86,42 @@ impl Overlay {
         self.parent.map(|i| self.ranking[i].as_str())
     }
 
-    /// The first node of the ranking that is this one or neither suspected nor dead,
-    /// unless it is this one.
     fn choose(&self, d: &Detector) -> Option<usize> {
-        self.ranking
-            .iter()
-            .position(|n| *n == self.me || (!d.suspects(n) && !d.is_dead(n)))
-            .filter(|i| self.ranking[*i] != self.me)
+        self.parent_of(self.rank, d)
+    }
+
+    /// The parent of the node at place `i` of the ranking, as this node's detector sees
+    /// it: its nearest ancestor in the heap not ruled out, or else the first node before
+    /// it that is not, or else none (a root).
+    fn parent_of(&self, i: usize, d: &Detector) -> Option<usize> {
+        let ruled_out = |j: usize| {
+            let n = &self.ranking[j];
+            *n != self.me && (d.suspects(n) || d.is_dead(n))
+        };
+        let mut ancestor = i;
+        while ancestor > 0 {
+            ancestor = (ancestor - 1) / self.fanout;
+            if !ruled_out(ancestor) {
+                return Some(ancestor);
+            }
+        }
+        (0..i).find(|&j| !ruled_out(j))
+    }
+
+    /// The peers whose parent, as we see it, is us, in peer order; for a root also those
+    /// with no parent (ranked before it, all ruled out): in a star, a root watches everyone.
+    fn wards(&self, d: &Detector) -> Vec<String> {
+        let root = self.choose(d).is_none();
+        let mut wards: Vec<String> = (0..self.ranking.len())
+            .filter(|&i| i != self.rank)
+            .filter(|&i| match self.parent_of(i, d) {
+                Some(parent) => parent == self.rank,
+                None => root,
+            })
+            .map(|i| self.ranking[i].clone())
+            .collect();
+        wards.sort();
+        wards
     }
 
     /// The workload began: a batch is due, and the parent learns it has a child, even
@@ -93,6 +142,12 @@ impl Overlay {
 
     /// Chooses the parent again, after a change of what the detector says.
     pub fn rechoose(&mut self, detector: &Detector, links: &mut Links) {
+        let view = view(detector);
+        if view == self.chosen_from {
+            return;
+        }
+        self.chosen_from = view;
+        self.wards = self.wards(detector);
         let chosen = self.choose(detector);
         if chosen == self.parent {
             return;
@@ -121,9 +176,7 @@ impl Overlay {
     ) {
         let flush_down = self.flush_due(now);
         self.tend_neighbours(now, flush_down, links, detector, out);
-        if self.parent.is_none() {
-            self.watch_outsiders(now, begun, links, detector, out);
-        }
+        self.watch_wards(now, begun, links, detector, out);
     }
 
     /// Whether data and records go down to the children on this tick.
@@ -189,9 +242,9 @@ impl Overlay {
         (!link.has_in_flight() && now.saturating_sub(heard) >= quiet_for).then_some(Kind::Probe)
     }
 
-    /// A root also probes the quiet peers outside its tree, e.g. one that died before it
-    /// ever joined: no one else would notice.
-    fn watch_outsiders(
+    /// Probes the quiet peers that should be our children but are not, e.g. one that died
+    /// before it ever joined: no one else would notice.
+    fn watch_wards(
         &self,
         now: Duration,
         begun: Duration,
@@ -201,7 +254,7 @@ impl Overlay {
     ) {
         let heartbeat = self.heartbeat;
         let measured = links.measured();
-        links.send_each(detector.records(), now, out, |peer, link| {
+        links.send_each_of(&self.wards, detector.records(), now, out, |peer, link| {
             let (since, limit) = match link.last_heard {
                 Some(heard) => (heard, heartbeat),
                 // Every node announces itself to the root when it starts: one not heard
@@ -323,4 +376,9 @@ mod tests {
             "the new parent is asked for its ack at once"
         );
     }
+}
+
+/// What the overlay depends on in the detector's view (`Overlay::chosen_from`).
+fn view(d: &Detector) -> (u64, BTreeMap<String, u64>) {
+    (d.status_changes(), d.own_record().suspects.clone())
 }

@@ -55,6 +55,10 @@ pub struct Figures {
     pub history_digest: Option<String>,
     /// The most bytes of values one node-to-node message carried.
     pub max_values_bytes: usize,
+    /// The busiest node: the most node-to-node messages one node sent per second over the
+    /// whole run, and which node it was.
+    pub busiest_msgs_per_s: f64,
+    pub busiest: String,
 }
 
 impl Figures {
@@ -79,6 +83,7 @@ impl Figures {
             "false_deaths": self.false_deaths,
             "msgs_to_dead_per_s": self.msgs_to_dead_per_s.map(|v| (v * 100.0).round() / 100.0),
             "non_probes_to_dead": self.non_probes_to_dead,
+            "busiest": {"node": self.busiest, "msgs_per_s": (self.busiest_msgs_per_s * 10.0).round() / 10.0},
             "history_digest": self.history_digest,
         })
     }
@@ -282,7 +287,13 @@ pub fn run_on(opts: &TestOptions, config: &Config, measure: Measure) -> Figures 
             .then(|| idle_rate(&sent, outcome.end)),
         history_digest: measure.digest.then(|| digest(&outcome.history)),
         max_values_bytes: 0,
+        busiest_msgs_per_s: 0.0,
+        busiest: String::new(),
     };
+    if let Some((node, log)) = sent.iter().max_by_key(|(_, log)| log.len()) {
+        figures.busiest = node.clone();
+        figures.busiest_msgs_per_s = log.len() as f64 / outcome.end.as_secs_f64().max(1e-3);
+    }
     figures.max_values_bytes = sent
         .values()
         .flatten()

@@ -85,7 +85,8 @@ impl Harness {
         }
         let mut h = Harness {
             clients: Clients::new(opts),
-            nemesis: Nemesis::new(&opts.nemesis, &opts.nodes),
+            nemesis: Nemesis::new(&opts.nemesis, &opts.nodes)
+                .with_crash_target(opts.crash_target.clone()),
             opts: opts.clone(),
             env: Env {
                 now: Duration::ZERO,

@@ -101,6 +101,8 @@ pub struct Nemesis {
     /// Nodes paused at some point: their late replies to closed clients are forgiven.
     ever_paused: BTreeSet<String>,
     crashed: BTreeSet<String>,
+    /// The node a crash kills, if chosen in advance (`TestOptions::crash_target`).
+    crash_target: Option<String>,
 }
 
 impl Nemesis {
@@ -111,7 +113,14 @@ impl Nemesis {
             paused: BTreeSet::new(),
             ever_paused: BTreeSet::new(),
             crashed: BTreeSet::new(),
+            crash_target: None,
         }
+    }
+
+    /// Crashes kill `node` rather than a random live node (while it is live).
+    pub fn with_crash_target(mut self, node: Option<String>) -> Self {
+        self.crash_target = node;
+        self
     }
 
     pub fn is_crashed(&self, node: &str) -> bool {
@@ -185,7 +194,10 @@ impl Nemesis {
             }
             Fault::Crash if !self.crashed.is_empty() || live.is_empty() => {}
             Fault::Crash => {
-                let node = live.choose(&mut env.rng).expect("non-empty").clone();
+                let node = match &self.crash_target {
+                    Some(t) if live.contains(t) => t.clone(),
+                    _ => live.choose(&mut env.rng).expect("non-empty").clone(),
+                };
                 let target = [node.clone()];
                 record(
                     env,
