@@ -272,6 +272,11 @@ impl Overlay {
     }
 }
 
+/// What the overlay depends on in the detector's view (`Overlay::chosen_from`).
+fn view(d: &Detector) -> (u64, BTreeMap<String, u64>) {
+    (d.status_changes(), d.own_record().suspects.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -376,9 +381,4 @@ mod tests {
             "the new parent is asked for its ack at once"
         );
     }
-}
-
-/// What the overlay depends on in the detector's view (`Overlay::chosen_from`).
-fn view(d: &Detector) -> (u64, BTreeMap<String, u64>) {
-    (d.status_changes(), d.own_record().suspects.clone())
 }
