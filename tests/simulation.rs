@@ -280,3 +280,27 @@ fn native_and_json_wires_give_the_same_histories() {
         }
     }
 }
+
+/// At 100 nodes the overlay is a tree with relays of at most 24 children: no node's load
+/// grows with the cluster, and the crash of a relay loses nothing and is detected.
+#[test]
+fn a_hundred_nodes_in_a_tree_lose_nothing_when_a_relay_crashes() {
+    let mut opts = options(100, 20, 100.0, 100, &[Fault::Crash]);
+    opts.crash_target = Some("n1".into());
+    sweep(opts, 0..2, |f| {
+        // A star's root would send about 5 batches a second to each of 99 children.
+        if f.busiest_msgs_per_s > 250.0 {
+            return Err(format!(
+                "{} sent {:.0} messages per second",
+                f.busiest, f.busiest_msgs_per_s
+            ));
+        }
+        match f.detection_ms.iter().max() {
+            Some(&max) if f.undetected == 0 && max <= 6_000 => Ok(()),
+            _ => Err(format!(
+                "detection {:?} ({} undetected)",
+                f.detection_ms, f.undetected
+            )),
+        }
+    });
+}

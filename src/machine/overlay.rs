@@ -313,6 +313,38 @@ mod tests {
     }
 
     #[test]
+    fn beyond_fanout_plus_one_nodes_the_overlay_is_a_tree() {
+        // Fanout 24: n0 serves n1..n24, n1 serves n25..n48, n2 serves n49..n72, ...
+        for (id, parent) in [
+            ("n0", None),
+            ("n1", Some("n0")),
+            ("n24", Some("n0")),
+            ("n25", Some("n1")),
+            ("n48", Some("n1")),
+            ("n49", Some("n2")),
+            ("n99", Some("n4")),
+        ] {
+            assert_eq!(node(id, 100).parent(), parent, "{id}");
+        }
+    }
+
+    #[test]
+    fn a_child_whose_parent_is_gone_goes_to_the_nearest_live_ancestor() {
+        let mut m = begun("n30", 100);
+        m.handle(
+            request("n30", 3, Payload::Broadcast { message: 1.into() }),
+            ms(1),
+        );
+        // n1 never answers: after three failed exchanges n30 suspects it.
+        let mut t = 0;
+        while m.parent() == Some("n1") && t < 10_000 {
+            run(&mut m, t, t + 100);
+            t += 100;
+        }
+        assert_eq!(m.parent(), Some("n0"), "after {t} ms");
+    }
+
+    #[test]
     fn values_go_down_to_the_children_in_batches() {
         let mut m = begun("n0", 3);
         m.handle(gossip("n1", "n0", from_child(1, &[7])), ms(5));
