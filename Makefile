@@ -19,7 +19,7 @@ endef
 
 .PHONY: build test single gossip partition bench bench-partition g-set g-counter pn-counter \
         debug simulate fd-bench fidelity clean cluster cluster-stop cluster-demo \
-        cluster-netns cluster-bench cluster-bench-runner
+        cluster-netns cluster-bench cluster-bench-runner frontier scale
 
 # The fly.io efficiency configuration (3d/3e).
 EFFICIENCY := --node-count 25 --time-limit 20 --rate 100 --latency 100
@@ -95,6 +95,28 @@ fd-bench: $(SIMULATE)
 	@echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 	@for dist in constant uniform exponential; do for fault in none crash pause partition; do \
 	  $(SIMULATE) --nodes 25 --latency-dist $$dist --nemesis $$fault --seed 0 --seeds $(FD_SEEDS) --fd-row "$$dist, $$fault"; done; done
+
+# The latency budget against messages: the efficiency configuration at each budget, in
+# simulation (SEEDS seeds) and through the runner (one run).
+BUDGETS ?= 250 400 600 1000 2000
+frontier: $(SIMULATE)
+	@$(RUNNER) summarize --header
+	@for b in $(BUDGETS); do \
+	  $(SIMULATE) --nodes 25 --seeds $(SEEDS) --node="--latency-budget-ms $$b" --table | tail -n 1 | sed "s/^/budget $$b ms, simulation: /"; \
+	  NODE_LATENCY_BUDGET_MS=$$b $(BROADCAST) $(EFFICIENCY) > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "budget $$b ms, runner" store/latest; done
+
+# Load per node as the cluster grows (simulation, rate 100, latency 100, 20 s): without
+# faults, then with the busiest node of that size crashed.
+SCALE_SEEDS ?= 2
+SCALE_NODES ?= 25 50 100 200 500
+scale: $(SIMULATE)
+	@echo "| nodes, fault | seeds | valid | msgs-per-op | stable latency median / max | busiest node msgs/s | detection median / max | false deaths | wall mean |"
+	@echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	@for n in $(SCALE_NODES); do \
+	  $(SIMULATE) --nodes $$n --seeds $(SCALE_SEEDS) --scale-row "$$n, none"; \
+	  busiest=$$($(SIMULATE) --nodes $$n --seeds 1 | head -n 1 | sed 's/.*"busiest":{[^}]*"node":"\([^"]*\)".*/\1/'); \
+	  $(SIMULATE) --nodes $$n --seeds $(SCALE_SEEDS) --nemesis crash --crash-target $$busiest --scale-row "$$n, crash of $$busiest"; done
 
 # The same configurations through the real-process runner and the simulation, side by side.
 fidelity: build $(SIMULATE)

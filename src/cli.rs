@@ -66,6 +66,18 @@ pub struct Args {
     #[arg(long, env = "NODE_BATCH_MS", default_value_t = ms(Config::DEFAULT.batch))]
     pub batch_ms: u64,
 
+    /// How long a node holds values before it sends them up to its parent; 0 sends each
+    /// write up at once.
+    #[arg(long, env = "NODE_UP_BATCH_MS", default_value_t = ms(Config::DEFAULT.up_batch))]
+    pub up_batch_ms: u64,
+
+    /// The worst time to aim for from a client's write to that value at every node. The
+    /// node derives its batching, ack and heartbeat periods from it and from the round
+    /// trips it measures; without it, the fixed periods above apply.
+    #[arg(long, env = "NODE_LATENCY_BUDGET_MS",
+          conflicts_with_all = ["batch_ms", "up_batch_ms", "ack_delay_ms", "heartbeat_ms"])]
+    pub latency_budget_ms: Option<u64>,
+
     /// The most children a node has in the overlay while every node is up: larger
     /// clusters form a tree with more levels (at least 1).
     #[arg(long, env = "NODE_FANOUT", default_value_t = Config::DEFAULT.fanout,
@@ -111,10 +123,11 @@ const fn ms(d: Duration) -> u64 {
 
 impl From<Args> for Config {
     fn from(args: Args) -> Config {
-        Config {
+        let config = Config {
             workload: args.workload,
             seed: args.seed,
             batch: Duration::from_millis(args.batch_ms),
+            up_batch: Duration::from_millis(args.up_batch_ms),
             fanout: args.fanout,
             ack_delay: Duration::from_millis(args.ack_delay_ms),
             heartbeat: Duration::from_millis(args.heartbeat_ms),
@@ -124,6 +137,10 @@ impl From<Args> for Config {
             detect_tick: Duration::from_millis(args.detect_tick_ms),
             max_values_bytes: args.max_values_bytes,
             ..Config::DEFAULT
+        };
+        match args.latency_budget_ms {
+            Some(budget) => config.with_budget(Duration::from_millis(budget)),
+            None => config,
         }
     }
 }

@@ -30,6 +30,13 @@ pub struct Config {
     /// How long a relay gathers values before it forwards them to its children. Zero
     /// forwards on every gossip tick.
     pub batch: Duration,
+    /// How long a node holds values before it sends them up to its parent (it sends at
+    /// most one data message up per period). Zero sends each write up at once.
+    pub up_batch: Duration,
+    /// The worst time aimed for from a client's write to that value at every node: when
+    /// set, `batch` and `up_batch` follow from it and from the measured round trips
+    /// (`machine::budget`), and `ack_delay` and `heartbeat` are set by `with_budget`.
+    pub latency_budget: Option<Duration>,
     /// The most children a node has in the overlay while every node is up: up to
     /// fanout + 1 nodes form a star, larger clusters a tree with more levels
     /// (`machine::overlay`). At least 1.
@@ -68,6 +75,8 @@ impl Config {
         workload: None,
         seed: None,
         batch: Duration::from_millis(200),
+        up_batch: Duration::ZERO,
+        latency_budget: None,
         fanout: 24,
         ack_delay: Duration::from_millis(400),
         heartbeat: Duration::from_millis(1000),
@@ -78,6 +87,19 @@ impl Config {
         epoch: 0,
         max_values_bytes: crate::gossip::MAX_VALUES_BYTES,
     };
+}
+
+impl Config {
+    /// Aims for `budget` from a write to every node: acks may wait three quarters of it to
+    /// ride on data (at least the default), and quiet neighbours are checked on after as
+    /// long as the budget (at least the default), so that fewer messages are pure acks and
+    /// heartbeats. The batching waits follow at run time (`machine::budget`).
+    pub fn with_budget(mut self, budget: Duration) -> Config {
+        self.latency_budget = Some(budget);
+        self.ack_delay = (budget * 3 / 4).max(Config::DEFAULT.ack_delay);
+        self.heartbeat = budget.max(Config::DEFAULT.heartbeat);
+        self
+    }
 }
 
 impl Default for Config {

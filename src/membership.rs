@@ -188,6 +188,14 @@ impl Detector {
         &self.doubted
     }
 
+    /// The peers with at least one strike, in order.
+    pub fn struck(&self) -> impl Iterator<Item = &str> {
+        self.strikes
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(p, _)| p.as_str())
+    }
+
     /// Consecutive failed exchanges with `peer`.
     pub fn strikes(&self, peer: &str) -> u32 {
         self.strikes.get(peer).copied().unwrap_or(0)

@@ -25,6 +25,11 @@ impl Rtt {
         }
     }
 
+    /// The smoothed round trip; `None` before any sample.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
     /// The retransmission timeout: srtt + 4·rttvar, at least `floor`; `None` before any
     /// sample.
     pub fn rto(&self, floor: Duration) -> Option<Duration> {

@@ -152,6 +152,11 @@ impl Links {
         }
     }
 
+    /// The smoothed round trip over all links; `None` before any is measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.pooled.srtt()
+    }
+
     /// Some round trip has been measured, on any link.
     pub fn measured(&self) -> bool {
         self.pooled.rto(Duration::ZERO).is_some()
@@ -264,15 +269,18 @@ impl Links {
     }
 
     /// `send_each` over `peers` (given in peer order).
-    pub fn send_each_of(
+    pub fn send_each_of<'a>(
         &mut self,
-        peers: &[String],
+        peers: impl IntoIterator<Item = &'a str>,
         records: &Records,
         now: Duration,
         out: &mut Vec<Envelope>,
         choose: impl FnMut(&str, &Link) -> Option<Kind>,
     ) {
-        let places: Vec<usize> = peers.iter().map(|p| self.at(p)).collect();
+        let places: Vec<usize> = peers
+            .into_iter()
+            .filter_map(|p| self.index.get(p).copied())
+            .collect();
         self.send_among(&places, records, now, out, choose);
     }
 

@@ -7,6 +7,7 @@
 //! batches, heartbeats), `probing` (the detector's tick), and the failure detector itself
 //! (`crate::membership`).
 
+mod budget;
 mod client;
 mod links;
 mod node;

@@ -162,7 +162,8 @@ impl Node {
     /// A client write: offer what it added to every peer, and send it up at once.
     fn spread(&mut self, new: &Data, now: Duration, out: &mut Vec<Envelope>) {
         self.links.offer(new, None);
-        if let Some(parent) = self.overlay.parent()
+        if self.overlay.waits(&self.links).up.is_zero()
+            && let Some(parent) = self.overlay.parent()
             && !self.detector.is_dead(parent)
         {
             let records = self.detector.records();

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tracing::info;
 
+use super::budget::{Budget, Waits};
 use super::links::Links;
 use crate::config::Config;
 use crate::crdt::Crdt;
@@ -40,7 +41,9 @@ pub(super) struct Overlay {
     /// What the parent and the wards were chosen from: the detector's count of status
     /// changes and our own suspicions. Unchanged, there is nothing to choose again.
     chosen_from: (u64, BTreeMap<String, u64>),
-    batch: Duration,
+    /// The batching waits: fixed, or derived from the latency budget.
+    waits: Waits,
+    budget: Option<Budget>,
     heartbeat: Duration,
     /// Failure-detector records changed: send them down without waiting for the batch.
     records_urgent: bool,
@@ -65,7 +68,13 @@ impl Overlay {
             parent: None,
             wards: Vec::new(),
             chosen_from: (0, BTreeMap::new()),
-            batch: config.batch,
+            waits: Waits {
+                down: config.batch,
+                up: config.up_batch,
+            },
+            budget: config
+                .latency_budget
+                .map(|total| Budget::new(total, nodes.len(), config.fanout, config.gossip_tick)),
             heartbeat: config.heartbeat,
             records_urgent: false,
             next_batch_at: Duration::ZERO,
@@ -124,6 +133,15 @@ impl Overlay {
         wards
     }
 
+    /// How long values wait on their way down and up: the fixed periods, or what the
+    /// latency budget leaves at the round trip measured so far.
+    pub fn waits(&self, links: &Links) -> Waits {
+        match &self.budget {
+            Some(budget) => budget.waits(links.srtt()),
+            None => self.waits,
+        }
+    }
+
     /// The workload began: a batch is due, and the parent learns it has a child, even
     /// with nothing to send yet.
     pub fn begin(&mut self, now: Duration, links: &mut Links) {
@@ -174,16 +192,17 @@ impl Overlay {
         detector: &Detector,
         out: &mut Vec<Envelope>,
     ) {
-        let flush_down = self.flush_due(now);
-        self.tend_neighbours(now, flush_down, links, detector, out);
+        let waits = self.waits(links);
+        let flush_down = self.flush_due(now, waits.down);
+        self.tend_neighbours(now, flush_down, waits.up, links, detector, out);
         self.watch_wards(now, begun, links, detector, out);
     }
 
     /// Whether data and records go down to the children on this tick.
-    fn flush_due(&mut self, now: Duration) -> bool {
+    fn flush_due(&mut self, now: Duration, batch: Duration) -> bool {
         let batch_due = now >= self.next_batch_at;
         if batch_due {
-            self.next_batch_at = now + self.batch;
+            self.next_batch_at = now + batch;
         }
         // News about failures travels at once: detection time is what it is for.
         // (At most every URGENT_GAP: under partitions records can change all the time.)
@@ -202,6 +221,7 @@ impl Overlay {
         &self,
         now: Duration,
         flush_down: bool,
+        up_wait: Duration,
         links: &mut Links,
         detector: &Detector,
         out: &mut Vec<Envelope>,
@@ -210,24 +230,28 @@ impl Overlay {
         let records = detector.records();
         links.send_each_child(records, now, out, |peer, link| {
             if live_child(peer, link) {
-                self.due(link, flush_down, now)
+                self.due(link, flush_down, up_wait, now)
             } else {
                 None
             }
         });
         if let Some(parent) = self.parent()
             && !live_child(parent, links.get(parent))
-            && let Some(kind) = self.due(links.get(parent), flush_down, now)
+            && let Some(kind) = self.due(links.get(parent), flush_down, up_wait, now)
         {
             links.send(parent, kind, records, now, out);
         }
     }
 
     /// What a neighbour is due: what it lacks, or a heartbeat when it has been quiet.
-    fn due(&self, link: &Link, flush_down: bool, now: Duration) -> Option<Kind> {
-        // Values go up at once; news of records alone waits out URGENT_GAP too.
-        let up_now =
-            link.parent && (!link.pending.is_empty() || now >= link.last_sent + URGENT_GAP);
+    fn due(&self, link: &Link, flush_down: bool, up_wait: Duration, now: Duration) -> Option<Kind> {
+        // Values go up once the up wait since the last message is over (at once, by
+        // default); news of records alone waits out URGENT_GAP.
+        let wait = match link.pending.is_empty() {
+            true => URGENT_GAP,
+            false => up_wait,
+        };
+        let up_now = link.parent && now >= link.last_sent + wait;
         if link.dirty && (up_now || flush_down) {
             return Some(Kind::Data);
         }
@@ -254,21 +278,27 @@ impl Overlay {
     ) {
         let heartbeat = self.heartbeat;
         let measured = links.measured();
-        links.send_each_of(&self.wards, detector.records(), now, out, |peer, link| {
-            let (since, limit) = match link.last_heard {
-                Some(heard) => (heard, heartbeat),
-                // Every node announces itself to the root when it starts: one not heard
-                // of by now is probably down. (Once round trips are measured: the first
-                // guess at a timeout is long.)
-                None if measured => (begun, heartbeat / 4),
-                None => (begun, heartbeat),
-            };
-            let quiet = !link.is_child
-                && !link.has_in_flight()
-                && !detector.is_dead(peer)
-                && now.saturating_sub(since) >= limit;
-            quiet.then_some(Kind::Probe)
-        });
+        links.send_each_of(
+            self.wards.iter().map(String::as_str),
+            detector.records(),
+            now,
+            out,
+            |peer, link| {
+                let (since, limit) = match link.last_heard {
+                    Some(heard) => (heard, heartbeat),
+                    // Every node announces itself to the root when it starts: one not heard
+                    // of by now is probably down. (Once round trips are measured: the first
+                    // guess at a timeout is long.)
+                    None if measured => (begun, heartbeat / 4),
+                    None => (begun, heartbeat),
+                };
+                let quiet = !link.is_child
+                    && !link.has_in_flight()
+                    && !detector.is_dead(peer)
+                    && now.saturating_sub(since) >= limit;
+                quiet.then_some(Kind::Probe)
+            },
+        );
     }
 }
 

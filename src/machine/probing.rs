@@ -2,6 +2,7 @@
 //! was stopped), peers under doubt are probed at once, and peers ruled out at a low,
 //! randomised rate.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rand::seq::IndexedRandom;
@@ -137,7 +138,10 @@ impl Probing {
 fn probe_doubted(now: Duration, links: &mut Links, d: &Detector, out: &mut Vec<Envelope>) {
     let timeouts = links.timeouts();
     let doubted = d.doubted();
-    links.send_each(d.records(), now, out, |peer, link| {
+    // Only these can be watched: a pass over every link each tick costs more.
+    let mut candidates: BTreeSet<&str> = doubted.iter().map(String::as_str).collect();
+    candidates.extend(d.struck());
+    links.send_each_of(candidates, d.records(), now, out, |peer, link| {
         let strikes = d.strikes(peer);
         let heard_lately = link
             .last_heard
