@@ -60,6 +60,10 @@ struct Args {
     /// status): where detection time goes.
     #[arg(long)]
     timeline: bool,
+    /// Also write each seed's run into this store, as `maelstrom test` writes a run
+    /// (history, results, plots, message diagram, timelines, index.html).
+    #[arg(long)]
+    store: Option<std::path::PathBuf>,
 }
 
 /// `println!` that ends the program quietly when stdout is closed (e.g. piped into `head`).
@@ -113,7 +117,8 @@ fn main() {
     let mut all = Vec::new();
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
-            let (results, next, opts, config) = (results.clone(), &next, &opts, &config);
+            let (results, next, opts, config, args) =
+                (results.clone(), &next, &opts, &config, &args);
             scope.spawn(move || {
                 loop {
                     let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -122,7 +127,17 @@ fn main() {
                     }
                     let mut opts = opts.clone();
                     opts.seed = seed;
-                    let f = figures::run(&opts, config);
+                    let f = match &args.store {
+                        None => figures::run(&opts, config),
+                        Some(root) => {
+                            let (f, outcome) = figures::run_keeping_outcome(&opts, config);
+                            match maelstrom::store::write_simulated_run(root, &opts, &outcome) {
+                                Ok((dir, _)) => eprintln!("seed {seed}: {}", dir.display()),
+                                Err(e) => eprintln!("seed {seed}: cannot write the store: {e}"),
+                            }
+                            f
+                        }
+                    };
                     if results.send(f).is_err() {
                         return;
                     }

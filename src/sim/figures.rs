@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use maelstrom::checker::{Validity, check_all};
 use maelstrom::driver::sim::{Observer, SimNode, simulate_observed};
-use maelstrom::harness::RECOVERY;
+use maelstrom::harness::{Outcome, RECOVERY};
 use maelstrom::options::TestOptions;
 use maelstrom::record::Action;
 use serde_json::{Value, json};
@@ -225,6 +225,11 @@ impl Observer for Watch {
 
 /// Runs one seed and measures it.
 pub fn run(opts: &TestOptions, config: &Config) -> Figures {
+    run_keeping_outcome(opts, config).0
+}
+
+/// Runs one seed and measures it; also returns the run itself (to write it to a store).
+pub fn run_keeping_outcome(opts: &TestOptions, config: &Config) -> (Figures, Outcome) {
     let started = Instant::now();
     let mut watch = Watch {
         nodes: opts.nodes.clone(),
@@ -281,7 +286,7 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
         .max()
         .unwrap_or(0);
     measure_faults(&watch, &sent, outcome.end, &mut figures);
-    figures
+    (figures, outcome)
 }
 
 /// Node-to-node messages per second over the last half of the recovery before `end`.

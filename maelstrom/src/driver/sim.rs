@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::harness::{Harness, Outcome};
 use crate::message::{Message, check_envelope};
 use crate::options::TestOptions;
-use crate::record::Action;
+use crate::record::{Action, StatusChange};
 
 /// A node as a state machine: what it writes when a message arrives or a timer fires.
 /// (`Any` lets an observer look at the concrete node it simulates.)
@@ -27,6 +27,48 @@ pub trait SimNode: std::any::Any {
     fn timers(&self) -> Vec<Duration>;
     /// Ticker `timer` fired.
     fn fire(&mut self, timer: usize, now: Duration) -> Vec<Value>;
+    /// A count that moves whenever this node's view of a peer changes (for
+    /// `membership.svg`); nodes without a failure detector keep it at 0.
+    fn status_changes(&self) -> u64 {
+        0
+    }
+    /// How this node sees `peer`: `alive`, `doubted`, `suspected` or `dead`.
+    fn peer_status(&self, _peer: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Collects every change of every node's view of its peers, asking a node only when its
+/// `status_changes` count moved.
+#[derive(Default)]
+struct MembershipWatch {
+    seen: HashMap<usize, u64>,
+    status: HashMap<(usize, usize), String>,
+    changes: Vec<StatusChange>,
+}
+
+impl MembershipWatch {
+    fn after(&mut self, i: usize, slots: &[Slot], now: Duration) {
+        let count = slots[i].node.status_changes();
+        if count == 0 || self.seen.get(&i) == Some(&count) {
+            return;
+        }
+        self.seen.insert(i, count);
+        for (p, peer) in slots.iter().enumerate() {
+            let Some(status) = slots[i].node.peer_status(&peer.id) else {
+                continue;
+            };
+            let before = self.status.insert((i, p), status.clone());
+            if before.as_deref().unwrap_or("alive") != status {
+                self.changes.push(StatusChange {
+                    time: now,
+                    observer: slots[i].id.clone(),
+                    peer: peer.id.clone(),
+                    status,
+                });
+            }
+        }
+    }
 }
 
 /// Watches a simulation from outside (e.g. to measure a failure detector).
@@ -210,6 +252,7 @@ pub fn simulate_observed(
         }
     }
     let mut harness = Harness::new(opts);
+    let mut membership = MembershipWatch::default();
     let mut now = Duration::ZERO;
     loop {
         sim.dispatch(harness.poll(now), now);
@@ -231,7 +274,10 @@ pub fn simulate_observed(
                 harness.node_output(&id, check_envelope(value), now);
             }
             sim.observer.after(&id, sim.slots[i].node.as_ref(), now);
+            membership.after(i, &sim.slots, now);
         }
     }
-    harness.outcome()
+    let mut outcome = harness.outcome();
+    outcome.membership = membership.changes;
+    outcome
 }

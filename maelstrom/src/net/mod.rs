@@ -25,9 +25,11 @@ use serde_json::Value;
 use crate::message::{Message, is_client};
 
 mod faults;
+pub mod journal;
 mod lossy;
 mod stats;
 
+pub use journal::Journal;
 pub use lossy::Lossy;
 pub use stats::{Counts, NetStats};
 
@@ -164,6 +166,7 @@ pub struct Network {
     next_id: u64,
     seq: u64,
     stats: NetStats,
+    journal: Journal,
 }
 
 impl Network {
@@ -182,6 +185,7 @@ impl Network {
             next_id: 0,
             seq: 0,
             stats: NetStats::default(),
+            journal: Journal::default(),
         }
     }
 
@@ -232,6 +236,7 @@ impl Network {
             0
         };
         self.stats.count(&message, true);
+        self.journal.record(&message, now, true);
         let copy = (self.duplicating && between_nodes).then(|| message.clone());
         self.route(
             dest,
@@ -363,6 +368,7 @@ impl Network {
             let inbox = self.inboxes.get_mut(&id).expect("exists");
             if let Some((due, message)) = inbox.slot.take() {
                 self.stats.count(&message, false);
+                self.journal.record(&message, at, false);
                 deliveries.push(Delivery { message, due });
                 if !inbox.queue.is_empty() {
                     inbox.take_at = Some(at);
@@ -398,6 +404,11 @@ impl Network {
 
     pub fn stats(&self) -> NetStats {
         self.stats
+    }
+
+    /// The first events of the traffic, for the report; leaves an empty journal.
+    pub fn take_journal(&mut self) -> Journal {
+        std::mem::take(&mut self.journal)
     }
 }
 
