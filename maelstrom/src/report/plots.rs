@@ -304,10 +304,13 @@ pub fn latency_quantiles(points: &[Point], marks: &Marks, end_s: f64) -> Result<
             .or_default()
             .push(p.latency_ms.max(FLOOR_MS));
     }
+    let x_max = x_end(points, marks, end_s);
     let mut lines: BTreeMap<(String, usize), Vec<(f64, f64)>> = BTreeMap::new();
     for ((f, window), mut values) in by_window {
         values.sort_by(f64::total_cmp);
-        let mid = (window as f64 + 0.5) * QUANTILE_WINDOW_S;
+        // The middle of the window, or of its part within the run.
+        let start = window as f64 * QUANTILE_WINDOW_S;
+        let mid = (start + (start + QUANTILE_WINDOW_S).min(x_max)) / 2.0;
         for (qi, q) in QUANTILES.iter().enumerate() {
             lines
                 .entry((f.clone(), qi))
@@ -325,7 +328,6 @@ pub fn latency_quantiles(points: &[Point], marks: &Marks, end_s: f64) -> Result<
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         blank(&root)?;
-        let x_max = x_end(points, marks, end_s);
         let (y_min, y_max) = latency_range(points.iter().map(|p| p.latency_ms));
         let mut chart = ChartBuilder::on(&root)
             .caption("Latency quantiles (30 s windows)", ("sans-serif", 18))
@@ -384,10 +386,15 @@ pub fn rate(points: &[Point], marks: &Marks, end_s: f64) -> Result<String, Strin
             let w = ((p.completed_s / RATE_WINDOW_S) as usize).min(windows - 1);
             counts[w] += 1;
         }
+        // The last window may end with the run: its rate is over the part it covers.
         let line = counts
             .iter()
             .enumerate()
-            .map(|(w, c)| ((w as f64 + 0.5) * RATE_WINDOW_S, *c as f64 / RATE_WINDOW_S))
+            .map(|(w, c)| {
+                let start = w as f64 * RATE_WINDOW_S;
+                let end = (start + RATE_WINDOW_S).min(x_max);
+                ((start + end) / 2.0, *c as f64 / (end - start).max(0.001))
+            })
             .collect();
         lines.push((f.clone(), ops[0].outcome, shapes[f], line));
     }

@@ -20,9 +20,9 @@ const PREVIEW_BYTES: usize = 4096;
 
 const STYLE: &str = "<style>body { font-family: sans-serif; margin: 16px; } \
     table { border-collapse: collapse; } td, th { padding: 4px 10px; text-align: left; } \
-    pre { background: #f6f6f6; padding: 8px; max-height: 24em; overflow: auto; } \
+    pre { background: #f6f6f6; padding: 8px; max-height: 24em; overflow: auto; white-space: pre-wrap; } \
     img { max-width: 100%; border: 1px solid #ddd; } \
-    .side { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }</style>";
+    .side { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 16px; }</style>";
 
 /// Serves `root` on `host:port` until the process is stopped. Prints the address it
 /// listens on first (port 0 picks a free one).
@@ -189,15 +189,23 @@ fn runs_page(root: &Path) -> String {
          <h1>Runs in {}</h1>\n",
         escape(&root.display().to_string())
     );
-    let options: String = runs
-        .iter()
-        .map(|r| format!("<option value=\"{0}\">{0}</option>", escape(&r.name)))
-        .collect();
+    // By default, the newest run against the one before it.
+    let options = |selected: usize| -> String {
+        runs.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mark = if i == selected { " selected" } else { "" };
+                format!("<option value=\"{0}\"{mark}>{0}</option>", escape(&r.name))
+            })
+            .collect()
+    };
     let _ = write!(
         out,
-        "<form id=\"compare\" action=\"/compare\">Compare <select name=\"a\">{options}</select> \
-         with <select name=\"b\">{options}</select> <button type=\"submit\">side by side</button></form>\n\
-         <table id=\"runs\"><tr><th>run</th><th>valid?</th><th>figures</th><th></th></tr>\n"
+        "<form id=\"compare\" action=\"/compare\">Compare <select name=\"a\">{}</select> \
+         with <select name=\"b\">{}</select> <button type=\"submit\">side by side</button></form>\n\
+         <table id=\"runs\"><tr><th>run</th><th>valid?</th><th>figures</th><th></th></tr>\n",
+        options(0),
+        options(1)
     );
     for run in &runs {
         let valid = run.results.as_ref().and_then(|r| r.get("valid?"));
