@@ -23,8 +23,8 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Runs `child` to its end or for at most `limit`; returns stdout and stderr.
-fn finish(mut child: Child, limit: Duration) -> (String, String) {
+/// Runs `child` to its end and returns stdout and stderr; or kills it after `limit`.
+fn finish(mut child: Child, limit: Duration) -> Option<(String, String)> {
     let started = Instant::now();
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
@@ -41,17 +41,34 @@ fn finish(mut child: Child, limit: Duration) -> (String, String) {
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > limit {
             let _ = child.kill();
-            panic!("chromium took more than {limit:?}");
+            let _ = child.wait();
+            return None;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    (reader.join().unwrap(), err_reader.join().unwrap())
+    Some((reader.join().unwrap(), err_reader.join().unwrap()))
 }
 
 /// Loads `url` in headless Chromium: its DOM after scripts ran, and a screenshot at
 /// `shot`. Fails on any console message.
-fn load(browser: &Path, profile: &Path, url: &str, shot: &Path) -> String {
-    let run = |extra: &[&str]| {
+fn load(browser: &Path, work: &Path, url: &str, shot: &Path) -> String {
+    let dom = chromium_run(browser, work, url, "--dump-dom");
+    chromium_run(
+        browser,
+        work,
+        url,
+        &format!("--screenshot={}", shot.display()),
+    );
+    assert_not_blank(shot);
+    dom
+}
+
+/// One Chromium process (a fresh profile each, so that no two share one), with one retry
+/// if it hangs: headless Chromium on a loaded machine now and then never exits.
+fn chromium_run(browser: &Path, work: &Path, url: &str, action: &str) -> String {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    for attempt in 1..=2 {
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let child = Command::new(browser)
             .args([
                 "--headless",
@@ -63,23 +80,28 @@ fn load(browser: &Path, profile: &Path, url: &str, shot: &Path) -> String {
                 "--v=0",
                 "--window-size=1280,1600",
             ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(extra)
+            .arg(format!(
+                "--user-data-dir={}",
+                work.join(format!("profile-{n}")).display()
+            ))
+            .arg(action)
             .arg(url)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("chromium starts");
-        let (out, err) = finish(child, Duration::from_secs(90));
+        let started = Instant::now();
+        let Some((out, err)) = finish(child, Duration::from_secs(60)) else {
+            eprintln!("chromium hung on {url} {action} (attempt {attempt})");
+            continue;
+        };
+        println!("{url} {action}: {:.1} s", started.elapsed().as_secs_f64());
         let console: Vec<&str> = err.lines().filter(|l| l.contains(":CONSOLE")).collect();
         assert!(console.is_empty(), "{url}: console messages: {console:#?}");
-        out
-    };
-    let dom = run(&["--dump-dom"]);
-    run(&[&format!("--screenshot={}", shot.display())]);
-    assert_not_blank(shot);
-    dom
+        return out;
+    }
+    panic!("chromium hung twice on {url} {action}");
 }
 
 /// The screenshot shows something: several colours, and a good share of pixels that are
@@ -134,7 +156,9 @@ fn pages_render_in_headless_chromium() {
         if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
             panic!("REQUIRE_BROWSER=1 but chromium is not installed (apt-get install chromium)");
         }
-        eprintln!(
+        // Straight to stderr, not through `eprintln!`, which the test harness captures.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n==================================================================\n\
              SKIPPED: the browser test needs Debian's `chromium` on the PATH\n\
              (apt-get install chromium); set REQUIRE_BROWSER=1 to make this fail.\n\
@@ -180,11 +204,10 @@ fn pages_render_in_headless_chromium() {
         );
     }
     let run = store.join("latest").canonicalize().unwrap();
-    let profile = work.join("profile");
 
     let dom = load(
         &browser,
-        &profile,
+        &work,
         &format!("file://{}", run.join("index.html").display()),
         &work.join("index.png"),
     );
@@ -218,7 +241,7 @@ fn pages_render_in_headless_chromium() {
 
     let dom = load(
         &browser,
-        &profile,
+        &work,
         &format!("http://{addr}/"),
         &work.join("serve.png"),
     );
@@ -245,7 +268,7 @@ fn pages_render_in_headless_chromium() {
 
     let dom = load(
         &browser,
-        &profile,
+        &work,
         &format!("http://{addr}/{}/", runs[0]),
         &work.join("folder.png"),
     );
@@ -254,7 +277,7 @@ fn pages_render_in_headless_chromium() {
 
     let dom = load(
         &browser,
-        &profile,
+        &work,
         &format!("http://{addr}/compare?a={}&b={}", runs[0], runs[1]),
         &work.join("compare.png"),
     );

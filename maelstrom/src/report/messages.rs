@@ -195,6 +195,49 @@ mod tests {
         assert_eq!(label(&error), "node not ready");
     }
 
+    fn event(id: u64, src: &str, dest: &str, kind: EventKind) -> crate::net::journal::NetEvent {
+        crate::net::journal::NetEvent {
+            time: Duration::from_millis(id),
+            id,
+            src: src.into(),
+            dest: dest.into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn one_arrow_per_receive_and_a_line_past_the_limit() {
+        let body = json!({"type": "gossip", "msg_id": 1});
+        let mut journal = Journal {
+            events: vec![
+                event(1, "n2", "n10", EventKind::Send(body.clone())),
+                event(2, "c1", "n2", EventKind::Send(json!({"type": "read"}))),
+                event(1, "n2", "n10", EventKind::Recv),
+                event(1, "n2", "n10", EventKind::Recv), // a duplicate: two arrows
+                event(3, "n10", "n2", EventKind::Send(body)), // dropped: no arrow
+            ],
+            omitted: 0,
+        };
+        let svg = draw(&journal, Duration::ZERO);
+        assert_eq!(svg.matches("<g class=\"msg\"").count(), 2);
+        // Columns: the client first, then nodes by number.
+        let names: Vec<&str> = svg
+            .match_indices("class=\"name\"")
+            .map(|(at, _)| {
+                svg[at..]
+                    .split('>')
+                    .nth(1)
+                    .unwrap()
+                    .trim_end_matches("</text")
+            })
+            .collect();
+        assert_eq!(names, ["c1", "n2", "n10"]);
+        assert!(!svg.contains("Additional network events not shown"));
+        journal.omitted = 5;
+        let svg = draw(&journal, Duration::ZERO);
+        assert!(svg.contains("Additional network events not shown (5 more)"));
+    }
+
     #[test]
     fn colours_by_kind() {
         let ok = json!({"type": "gossip"});
