@@ -233,6 +233,20 @@ fn a_partition_run_shades_each_partition_and_draws_the_detector() {
         ops.iter().any(|(_, _, f)| f == "start-partition"),
         "the nemesis partitioned the network"
     );
+    // The detector's view comes from the nodes' status-change log lines: each one read
+    // before the nodes were killed is drawn (lines written while they were killed may
+    // reach the log file only).
+    let logged: usize = std::fs::read_dir(dir.join("node-logs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|log| log.matches("membership change").count())
+        .sum();
+    let drawn = svg(&dir, "membership.svg")
+        .matches("class=\"status ")
+        .count();
+    println!("status changes: {logged} logged, {drawn} drawn");
+    assert!(drawn <= logged);
+    assert!(logged == 0 || drawn > 0, "{logged} logged, none drawn");
 }
 
 #[test]
