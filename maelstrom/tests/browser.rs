@@ -222,6 +222,36 @@ fn pages_render_in_headless_chromium() {
         assert!(dom.contains(expected), "index.html's DOM has {expected}");
     }
 
+    // The diagram filtered to one node by the page's fragment: only its arrows stay.
+    let dom = load(
+        &browser,
+        &work,
+        &format!("file://{}#node=n1", run.join("index.html").display()),
+        &work.join("index-n1.png"),
+    );
+    let arrows: Vec<&str> = dom
+        .split("<g class=\"msg\"")
+        .skip(1)
+        .map(|a| a.split('>').next().unwrap())
+        .collect();
+    let shown: Vec<&&str> = arrows
+        .iter()
+        .filter(|a| !a.contains("display: none"))
+        .collect();
+    assert!(
+        !shown.is_empty() && shown.len() < arrows.len(),
+        "{} of {}",
+        shown.len(),
+        arrows.len()
+    );
+    for a in shown {
+        assert!(
+            a.contains("data-src=\"n1\"") || a.contains("data-dest=\"n1\""),
+            "{a}"
+        );
+    }
+    assert!(dom.contains(&format!("of {} messages shown", arrows.len())));
+
     let server = Command::new(RUNNER)
         .args(["serve", "--port", "0", "--store"])
         .arg(&store)

@@ -38,7 +38,7 @@ const LINKS: [&str; 8] = [
 ];
 
 /// The script that filters the inline diagram: a node (as sender or receiver) and a
-/// window of history time in ms.
+/// window of history time in ms, set by hand or by the page's fragment.
 const FILTER_SCRIPT: &str = r#"
 (function () {
   const arrows = Array.from(document.querySelectorAll('#diagram g.msg'));
@@ -61,6 +61,11 @@ const FILTER_SCRIPT: &str = r#"
     });
     count.textContent = shown + ' of ' + arrows.length + ' messages shown';
   }
+  // A link can carry a filter: index.html#node=n1&from=1000&to=2000
+  const wanted = new URLSearchParams(location.hash.slice(1));
+  if (wanted.has('node')) node.value = wanted.get('node');
+  if (wanted.has('from')) from.value = wanted.get('from');
+  if (wanted.has('to')) to.value = wanted.get('to');
   [node, from, to].forEach(e => e.addEventListener('input', filter));
   filter();
   document.body.dataset.ready = 'true';
