@@ -19,7 +19,7 @@ endef
 
 .PHONY: build test single gossip partition bench bench-partition g-set g-counter pn-counter \
         debug simulate fd-bench fidelity clean cluster cluster-stop cluster-demo \
-        cluster-netns cluster-bench cluster-bench-runner frontier scale
+        cluster-netns cluster-bench cluster-bench-runner frontier scale serve
 
 # The fly.io efficiency configuration (3d/3e).
 EFFICIENCY := --node-count 25 --time-limit 20 --rate 100 --latency 100
@@ -38,6 +38,10 @@ test:
 	$(CARGO) test --workspace --release
 	$(CARGO) build --release --bin node --example cluster_demo
 	$(DEMO)
+
+# Browse every run of store/ (plots, message diagram, timelines) at http://127.0.0.1:8080/.
+serve: build
+	$(RUNNER) serve $(ARGS)
 
 # fly.io 3a: one node.
 single: build

@@ -69,6 +69,10 @@ struct Args {
     /// over stdin/stdout; the same runs, slower).
     #[arg(long, default_value = "native", value_parser = parse_wire)]
     wire: Wire,
+    /// Also write each seed's run into this store, as `maelstrom test` writes a run
+    /// (history, results, plots, message diagram, timelines, index.html).
+    #[arg(long)]
+    store: Option<std::path::PathBuf>,
 }
 
 fn parse_wire(s: &str) -> Result<Wire, String> {
@@ -135,7 +139,8 @@ fn main() {
                 // JSON lines carry the history's digest; tables do not.
                 digest: !args.table && args.fd_row.is_none() && args.scale_row.is_none(),
             };
-            let (results, next, opts, config) = (results.clone(), &next, &opts, &config);
+            let (results, next, opts, config, args) =
+                (results.clone(), &next, &opts, &config, &args);
             scope.spawn(move || {
                 loop {
                     let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -144,7 +149,17 @@ fn main() {
                     }
                     let mut opts = opts.clone();
                     opts.seed = seed;
-                    let f = figures::run_on(&opts, config, measure);
+                    let f = match &args.store {
+                        None => figures::run_on(&opts, config, measure),
+                        Some(root) => {
+                            let (f, outcome) = figures::run_keeping_outcome(&opts, config, measure);
+                            match maelstrom::store::write_simulated_run(root, &opts, &outcome) {
+                                Ok((dir, _)) => eprintln!("seed {seed}: {}", dir.display()),
+                                Err(e) => eprintln!("seed {seed}: cannot write the store: {e}"),
+                            }
+                            f
+                        }
+                    };
                     if results.send(f).is_err() {
                         return;
                     }

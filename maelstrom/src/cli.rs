@@ -52,6 +52,16 @@ enum Command {
         #[arg(long)]
         header: bool,
     },
+    /// Serves the store over HTTP: every run, its files, and two runs side by side.
+    Serve {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The store to serve.
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +135,15 @@ pub fn main(args: Vec<String>) -> i32 {
             EXIT_VALID
         }
         Command::Summarize { path, row, .. } => summarize_command(&path, row.as_deref()),
+        Command::Serve { port, host, store } => {
+            match crate::report::serve::run(&store, &host, port) {
+                Ok(()) => EXIT_VALID,
+                Err(why) => {
+                    eprintln!("maelstrom: {why}");
+                    EXIT_CRASH
+                }
+            }
+        }
         Command::Test(args) => match prepare(&args) {
             Ok((opts, popts)) => run_tests(&opts, popts, &args),
             Err(why) => {
@@ -321,6 +340,9 @@ fn run_one(opts: &TestOptions, popts: &ProcessOptions, store: &Store) -> i32 {
     if let Edn::Map(entries) = &mut results.edn {
         let at = entries.len() - 1; // before :valid?
         entries.insert(at, (Edn::kw("runner"), runner));
+    }
+    for line in crate::report::write(&store.dir, opts, &run.outcome, &mut results.edn) {
+        log(&line);
     }
     let _ = store.write_results(&results.edn);
     println!("\n{}\n", results.edn.pretty());

@@ -17,6 +17,7 @@ pub mod nemesis;
 pub mod net;
 pub mod options;
 pub mod record;
+pub mod report;
 pub mod schedule;
 pub mod store;
 pub mod summary;

@@ -37,6 +37,16 @@ pub enum Action {
     Teardown,
 }
 
+/// A node's view of a peer changed, at a time since the test started: `status` is
+/// `alive`, `doubted`, `suspected` or `dead` (lower case, as `membership.svg` draws them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusChange {
+    pub time: Duration,
+    pub observer: String,
+    pub peer: String,
+    pub status: String,
+}
+
 /// The history (times from `origin`), the log lines and the actions not yet handed out.
 #[derive(Debug, Default)]
 pub struct Record {

@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::checker::{Validity, check_all};
 use crate::edn::Edn;
+use crate::harness::Outcome;
 use crate::history::{History, write_history_edn, write_history_txt};
+use crate::options::TestOptions;
 
 /// One test's directory.
 pub struct Store {
@@ -78,6 +81,47 @@ impl Store {
             Path::new(&self.stamp),
         )
     }
+}
+
+/// Writes a simulated run into a new folder of the store under `root`, as a run through
+/// processes is written (history, results with the report's part, the report's files),
+/// and returns the folder and the verdict.
+pub fn write_simulated_run(
+    root: &Path,
+    opts: &TestOptions,
+    outcome: &Outcome,
+) -> std::io::Result<(PathBuf, Validity)> {
+    let store = Store::create(root, opts.workload.name())?;
+    store.write_history(&outcome.history)?;
+    let mut results = check_all(
+        opts.workload,
+        &outcome.history,
+        &outcome.net,
+        opts.availability,
+    );
+    let runner = Edn::kw_map([
+        ("driver", Edn::kw("simulation")),
+        ("seed", Edn::Int(opts.seed as i64)),
+    ]);
+    if let Edn::Map(entries) = &mut results.edn {
+        let at = entries.len().saturating_sub(1); // before :valid?
+        entries.insert(at, (Edn::kw("runner"), runner));
+    }
+    let mut log = vec![format!(
+        "Simulated {} with {} nodes, seed {}",
+        opts.workload.name(),
+        opts.nodes.len(),
+        opts.seed
+    )];
+    log.extend(crate::report::write(
+        &store.dir,
+        opts,
+        outcome,
+        &mut results.edn,
+    ));
+    store.write_results(&results.edn)?;
+    store.write_log(&log)?;
+    Ok((store.dir, results.valid))
 }
 
 /// Replaces `at` with a symlink to `target`.

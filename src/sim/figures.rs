@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use maelstrom::checker::{Validity, check_all};
 use maelstrom::driver::sim::{Observer, SimNode, simulate_observed};
-use maelstrom::harness::RECOVERY;
+use maelstrom::harness::{Outcome, RECOVERY};
 use maelstrom::options::TestOptions;
 use maelstrom::record::Action;
 use serde_json::{Value, json};
@@ -245,6 +245,16 @@ pub fn run(opts: &TestOptions, config: &Config) -> Figures {
 
 /// Runs one seed as `measure` says, and measures it.
 pub fn run_on(opts: &TestOptions, config: &Config, measure: Measure) -> Figures {
+    run_keeping_outcome(opts, config, measure).0
+}
+
+/// Runs one seed as `measure` says and measures it; also returns the run itself (to
+/// write it to a store).
+pub fn run_keeping_outcome(
+    opts: &TestOptions,
+    config: &Config,
+    measure: Measure,
+) -> (Figures, Outcome) {
     let started = Instant::now();
     let mut watch = Watch {
         nodes: opts.nodes.clone(),
@@ -301,7 +311,7 @@ pub fn run_on(opts: &TestOptions, config: &Config, measure: Measure) -> Figures 
         .max()
         .unwrap_or(0);
     measure_faults(&watch, &sent, outcome.end, &mut figures);
-    figures
+    (figures, outcome)
 }
 
 /// An FNV-1a hash of the history as EDN: two runs with the same digest had the same history.

@@ -158,4 +158,15 @@ impl SimNode for NodeSim {
         let trigger = self.schedule[timer].0;
         self.handle(Event::Trigger(trigger), now)
     }
+
+    fn status_changes(&self) -> u64 {
+        self.machine.status_changes()
+    }
+
+    fn peer_status(&self, peer: &str) -> Option<String> {
+        // `Alive` → `alive`: the report's names are the variants' names in lower case.
+        self.machine
+            .status(peer)
+            .map(|status| format!("{status:?}").to_lowercase())
+    }
 }

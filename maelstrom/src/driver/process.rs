@@ -23,7 +23,8 @@ use crate::edn::Edn;
 use crate::harness::{Harness, Outcome, Progress};
 use crate::message::{is_client, parse_line};
 use crate::options::TestOptions;
-use crate::record::Action;
+use crate::record::{Action, StatusChange};
+use crate::report::membership::parse_status_line;
 
 /// Lines kept per stream for crash reports.
 const RING: usize = 32;
@@ -74,9 +75,20 @@ pub fn run(
     let (tx, rx) = mpsc::channel();
     let lateness = Arc::new(Mutex::new(Vec::<f64>::new()));
     let start = Instant::now();
+    let seen = Seen {
+        start,
+        changes: Arc::new(Mutex::new(Vec::new())),
+    };
     let mut nodes = Vec::new();
     for (i, id) in opts.nodes.iter().enumerate() {
-        nodes.push(spawn(i, id, popts, tx.clone(), lateness.clone())?);
+        nodes.push(spawn(
+            i,
+            id,
+            popts,
+            tx.clone(),
+            lateness.clone(),
+            seen.clone(),
+        )?);
     }
     drop(tx);
     let result = drive(opts, popts, &mut nodes, &rx, start, log);
@@ -88,10 +100,35 @@ pub fn run(
         outcome.abort = Some(why);
     }
     let lateness = std::mem::take(&mut *lateness.lock().expect("lateness lock"));
+    outcome.membership = std::mem::take(&mut *seen.changes.lock().expect("membership lock"));
     Ok(ProcessRun {
         runner: runner_report(&nodes, &lateness),
         outcome,
     })
+}
+
+/// The status changes the nodes log on stderr, stamped on arrival with the runner's clock
+/// (the history's clock), for `membership.svg`.
+#[derive(Clone)]
+struct Seen {
+    start: Instant,
+    changes: Arc<Mutex<Vec<StatusChange>>>,
+}
+
+impl Seen {
+    fn line(&self, observer: &str, line: &str) {
+        if let Some((peer, status)) = parse_status_line(line) {
+            self.changes
+                .lock()
+                .expect("membership lock")
+                .push(StatusChange {
+                    time: self.start.elapsed(),
+                    observer: observer.to_string(),
+                    peer,
+                    status,
+                });
+        }
+    }
 }
 
 fn spawn(
@@ -100,6 +137,7 @@ fn spawn(
     popts: &ProcessOptions,
     tx: Sender<Input>,
     lateness: Arc<Mutex<Vec<f64>>>,
+    seen: Seen,
 ) -> anyhow::Result<NodeProcess> {
     let mut child = Command::new(&popts.bin)
         .args(&popts.args)
@@ -138,10 +176,11 @@ fn spawn(
         let path = popts.node_logs.join(format!("{id}.log"));
         let mut file =
             File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        let (tail, echo) = (tail.clone(), popts.log_stderr);
+        let (tail, echo, observer) = (tail.clone(), popts.log_stderr, id.to_string());
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                seen.line(&observer, &line);
                 let _ = writeln!(file, "{line}");
                 let _ = file.flush();
                 remember(&tail, format!("stderr: {line}"));

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::harness::{Harness, Outcome};
 use crate::message::{Envelope, LineError, Message};
 use crate::options::TestOptions;
-use crate::record::Action;
+use crate::record::{Action, StatusChange};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -28,6 +28,48 @@ pub trait SimNode: std::any::Any {
     fn timers(&self) -> Vec<Duration>;
     /// Ticker `timer` fired.
     fn fire(&mut self, timer: usize, now: Duration) -> Vec<Written>;
+    /// A count that moves whenever this node's view of a peer changes (for
+    /// `membership.svg`); nodes without a failure detector keep it at 0.
+    fn status_changes(&self) -> u64 {
+        0
+    }
+    /// How this node sees `peer`: `alive`, `doubted`, `suspected` or `dead`.
+    fn peer_status(&self, _peer: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Collects every change of every node's view of its peers, asking a node only when its
+/// `status_changes` count moved.
+#[derive(Default)]
+struct MembershipWatch {
+    seen: HashMap<usize, u64>,
+    status: HashMap<(usize, usize), String>,
+    changes: Vec<StatusChange>,
+}
+
+impl MembershipWatch {
+    fn after(&mut self, i: usize, slots: &[Slot], now: Duration) {
+        let count = slots[i].node.status_changes();
+        if count == 0 || self.seen.get(&i) == Some(&count) {
+            return;
+        }
+        self.seen.insert(i, count);
+        for (p, peer) in slots.iter().enumerate() {
+            let Some(status) = slots[i].node.peer_status(&peer.id) else {
+                continue;
+            };
+            let before = self.status.insert((i, p), status.clone());
+            if before.as_deref().unwrap_or("alive") != status {
+                self.changes.push(StatusChange {
+                    time: now,
+                    observer: slots[i].id.clone(),
+                    peer: peer.id.clone(),
+                    status,
+                });
+            }
+        }
+    }
 }
 
 /// Watches a simulation from outside (e.g. to measure a failure detector).
@@ -211,6 +253,7 @@ pub fn simulate_observed(
         }
     }
     let mut harness = Harness::new(opts);
+    let mut membership = MembershipWatch::default();
     let mut now = Duration::ZERO;
     // The harness has nothing to do before its wakeup, unless a node wrote something
     // since it was computed: between the two it is not polled.
@@ -244,7 +287,10 @@ pub fn simulate_observed(
                 };
             }
             sim.observer.after(&id, sim.slots[i].node.as_ref(), now);
+            membership.after(i, &sim.slots, now);
         }
     }
-    harness.outcome()
+    let mut outcome = harness.outcome();
+    outcome.membership = membership.changes;
+    outcome
 }

@@ -18,9 +18,9 @@ use serde_json::json;
 use crate::history::History;
 use crate::message::{Envelope, LineError, Message, is_client};
 use crate::nemesis::Nemesis;
-use crate::net::{NetError, NetStats, Network};
+use crate::net::{Journal, NetError, NetStats, Network};
 use crate::options::TestOptions;
-use crate::record::{Action, Env, Record};
+use crate::record::{Action, Env, Record, StatusChange};
 use crate::schedule::Schedule;
 use clients::Clients;
 use phases::Phase;
@@ -42,6 +42,11 @@ pub struct Outcome {
     pub origin: Duration,
     /// Sim-time of the end of the run.
     pub end: Duration,
+    /// The first events of the traffic, for the message diagram.
+    pub journal: Journal,
+    /// How each node saw its peers' status change, as far as the driver can tell
+    /// (for `membership.svg`); empty when it cannot.
+    pub membership: Vec<StatusChange>,
 }
 
 /// Counters for a progress line.
@@ -266,8 +271,10 @@ impl Harness {
     }
 
     /// The run's result; call once `is_done`.
-    pub fn outcome(self) -> Outcome {
+    pub fn outcome(mut self) -> Outcome {
         Outcome {
+            journal: self.env.net.take_journal(),
+            membership: Vec::new(),
             history: self.env.record.history,
             net: self.env.net.stats(),
             abort: self.abort,

@@ -24,9 +24,11 @@ use rand_chacha::ChaCha8Rng;
 use crate::message::{Body, Message, is_client};
 
 mod faults;
+pub mod journal;
 mod lossy;
 mod stats;
 
+pub use journal::Journal;
 pub use lossy::Lossy;
 pub use stats::{Counts, NetStats};
 
@@ -163,6 +165,7 @@ pub struct Network {
     next_id: u64,
     seq: u64,
     stats: NetStats,
+    journal: Journal,
 }
 
 impl Network {
@@ -181,6 +184,7 @@ impl Network {
             next_id: 0,
             seq: 0,
             stats: NetStats::default(),
+            journal: Journal::default(),
         }
     }
 
@@ -231,6 +235,7 @@ impl Network {
             0
         };
         self.stats.count(&message, true);
+        self.journal.record(&message, now, true);
         let copy = (self.duplicating && between_nodes).then(|| message.clone());
         self.route(
             dest,
@@ -362,6 +367,7 @@ impl Network {
             let inbox = self.inboxes.get_mut(&id).expect("exists");
             if let Some((due, message)) = inbox.slot.take() {
                 self.stats.count(&message, false);
+                self.journal.record(&message, at, false);
                 deliveries.push(Delivery { message, due });
                 if !inbox.queue.is_empty() {
                     inbox.take_at = Some(at);
@@ -397,6 +403,11 @@ impl Network {
 
     pub fn stats(&self) -> NetStats {
         self.stats
+    }
+
+    /// The first events of the traffic, for the report; leaves an empty journal.
+    pub fn take_journal(&mut self) -> Journal {
+        std::mem::take(&mut self.journal)
     }
 }
 
