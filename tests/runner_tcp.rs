@@ -67,7 +67,14 @@ fn assert_valid(name: &str, args: &[&str]) -> Value {
 fn broadcast_with_partitions_holding_bytes() {
     let r = assert_valid(
         "hold",
-        &["-w", "broadcast", "--nemesis", "partition", "--latency", "10"],
+        &[
+            "-w",
+            "broadcast",
+            "--nemesis",
+            "partition",
+            "--latency",
+            "10",
+        ],
     );
     assert_eq!(r["runner"]["proxy"]["mode"], "hold");
 }
@@ -126,6 +133,9 @@ fn broadcast_and_g_set_with_crash_restarts() {
             .values()
             .map(|n| n["lives"].as_u64().unwrap())
             .sum();
-        assert!(lives > 3, "{workload}: some node was started again: {lives}");
+        assert!(
+            lives > 3,
+            "{workload}: some node was started again: {lives}"
+        );
     }
 }

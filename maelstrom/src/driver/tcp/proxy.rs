@@ -423,3 +423,177 @@ fn reset(stream: TcpStream) {
     let _ = stream.set_linger(Some(Duration::ZERO));
     drop(stream);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::RngCore;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An upstream that echoes every byte back, and its address.
+    async fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let (mut r, mut w) = stream.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// Proxies for nodes `a` and `b`, where `b` is an echo server.
+    async fn pair(mode: PartitionMode, latency_ms: u64) -> Proxies {
+        let b = echo_server().await;
+        let nodes = [("a".to_string(), b), ("b".to_string(), b)];
+        let latency = Latency {
+            mean_ms: latency_ms,
+            dist: LatencyDist::Constant,
+        };
+        Proxies::start(&nodes, mode, latency, 1).await.unwrap()
+    }
+
+    fn a_cut_from_b() -> Grudge {
+        Grudge::from([("b".into(), ["a".into()].into())])
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bytes_arrive_in_order_and_unchanged_both_ways() {
+        let proxies = pair(PartitionMode::Hold, 1).await;
+        let mut stream = TcpStream::connect(proxies.address("a", "b").unwrap())
+            .await
+            .unwrap();
+        let mut sent = vec![0u8; 1 << 20];
+        rand::rng().fill_bytes(&mut sent);
+        let (mut r, mut w) = stream.split();
+        let write = async {
+            for piece in sent.chunks(7919) {
+                w.write_all(piece).await.unwrap();
+            }
+        };
+        let mut echoed = vec![0u8; sent.len()];
+        let read = r.read_exact(&mut echoed);
+        let (_, read) = tokio::join!(write, read);
+        read.unwrap();
+        assert!(echoed == sent, "the bytes came back changed or reordered");
+        let counters = proxies.counters("a", "b").unwrap();
+        assert_eq!(counters.bytes_forward.load(Ordering::Relaxed), 1 << 20);
+        assert_eq!(counters.bytes_back.load(Ordering::Relaxed), 1 << 20);
+        assert_eq!(counters.connections.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn held_bytes_arrive_after_heal() {
+        let mut proxies = pair(PartitionMode::Hold, 0).await;
+        let mut stream = TcpStream::connect(proxies.address("a", "b").unwrap())
+            .await
+            .unwrap();
+        proxies.partition(Some(&a_cut_from_b()));
+        stream.write_all(b"held").await.unwrap();
+        let mut buf = [0u8; 4];
+        let early = tokio::time::timeout(Duration::from_millis(500), stream.read_exact(&mut buf));
+        assert!(early.await.is_err(), "nothing crosses a cut link");
+        proxies.partition(None);
+        let late = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut buf));
+        late.await.expect("delivered after heal").unwrap();
+        assert_eq!(&buf, b"held");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reset_mode_resets_and_refuses_until_heal() {
+        let mut proxies = pair(PartitionMode::Reset, 0).await;
+        let addr = proxies.address("a", "b").unwrap();
+        let mut before = TcpStream::connect(addr).await.unwrap();
+        before.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        before.read_exact(&mut buf).await.unwrap();
+        proxies.partition(Some(&a_cut_from_b()));
+        let ended = tokio::time::timeout(Duration::from_secs(5), before.read(&mut buf)).await;
+        assert!(
+            matches!(ended, Ok(Err(_)) | Ok(Ok(0))),
+            "the open connection is reset: {ended:?}"
+        );
+        // A new connection is accepted by the kernel, then reset before any byte crosses.
+        let mut during = TcpStream::connect(addr).await.unwrap();
+        let _ = during.write_all(b"ping").await;
+        let refused = tokio::time::timeout(Duration::from_secs(5), during.read(&mut buf)).await;
+        assert!(
+            matches!(refused, Ok(Err(_)) | Ok(Ok(0))),
+            "refused while cut: {refused:?}"
+        );
+        proxies.partition(None);
+        let mut after = TcpStream::connect(addr).await.unwrap();
+        after.write_all(b"pong").await.unwrap();
+        after.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"pong");
+        let counters = proxies.counters("a", "b").unwrap();
+        assert_eq!(counters.resets.load(Ordering::Relaxed), 1);
+        assert!(counters.refused.load(Ordering::Relaxed) >= 1);
+    }
+
+    /// 25 nodes (600 links), a ping every 250 ms on every link, 100 ms each way: no round
+    /// trip is early, the median is the model's, and the proxies write chunks close to
+    /// their due time. The bounds are generous, for a loaded 2-core machine; the figures
+    /// are printed (`--nocapture`), and the same lateness is in every run's results
+    /// (`:runner :proxy :lateness-ms`). `PROXY_TEST_NODES` changes the size.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn latency_follows_the_model_with_25_nodes() {
+        let mut nodes = Vec::new();
+        let n: usize = std::env::var("PROXY_TEST_NODES").map_or(25, |v| v.parse().unwrap());
+        for i in 0..n {
+            nodes.push((format!("n{i}"), echo_server().await));
+        }
+        let latency = Latency {
+            mean_ms: 100,
+            dist: LatencyDist::Constant,
+        };
+        let proxies = Proxies::start(&nodes, PartitionMode::Hold, latency, 7)
+            .await
+            .unwrap();
+        let mut pingers = Vec::new();
+        for (from, _) in &nodes {
+            for (to, _) in nodes.iter().filter(|(to, _)| to != from) {
+                let addr = proxies.address(from, to).unwrap();
+                pingers.push(tokio::spawn(async move {
+                    let mut stream = TcpStream::connect(addr).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut rtts = Vec::new();
+                    let mut buf = [0u8; 64];
+                    for _ in 0..12 {
+                        let start = Instant::now();
+                        stream.write_all(&buf).await.unwrap();
+                        stream.read_exact(&mut buf).await.unwrap();
+                        rtts.push(start.elapsed().as_secs_f64() * 1000.0);
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    rtts
+                }));
+            }
+        }
+        let mut rtts = Vec::new();
+        for p in pingers {
+            rtts.extend(p.await.unwrap());
+        }
+        rtts.sort_by(f64::total_cmp);
+        let p99 = rtts[rtts.len() * 99 / 100];
+        let mut late = proxies.lateness_ms();
+        late.sort_by(f32::total_cmp);
+        let late_p99 = late[late.len() * 99 / 100];
+        eprintln!(
+            "{} round trips: p50 {:.1} ms, p90 {:.1}, p99 {p99:.1} ms, max {:.1}; proxy lateness p99 {late_p99:.2} ms",
+            rtts.len(),
+            rtts[rtts.len() / 2],
+            rtts[rtts.len() * 9 / 10],
+            rtts[rtts.len() - 1]
+        );
+        assert!(rtts[0] >= 200.0, "never early: {}", rtts[0]);
+        let p50 = rtts[rtts.len() / 2];
+        assert!(p50 < 215.0, "median round trip {p50} ms");
+        assert!(p99 < 400.0, "p99 round trip {p99} ms");
+        assert!(late_p99 < 20.0, "p99 lateness {late_p99} ms");
+    }
+}
