@@ -365,6 +365,10 @@ fn run_one(opts: &TestOptions, popts: &ProcessOptions, args: &TestArgs, store: &
             .map(|(n, why)| (Edn::Str(n.clone()), Edn::Str(why.clone())))
             .collect();
         entries.push((Edn::kw("silenced-nodes"), Edn::Map(silenced)));
+        entries.push((
+            Edn::kw("ok-latency-ms"),
+            crate::history::ok_latencies(&run.outcome.history),
+        ));
     }
     if let Edn::Map(entries) = &mut results.edn {
         let at = entries.len() - 1; // before :valid?
