@@ -324,8 +324,18 @@ impl Forwarder {
             return;
         };
         let _ = upstream.set_nodelay(true);
+        let LinkState {
+            cut,
+            resets: resets_at_start,
+        } = *self.state.borrow();
+        if cut && self.mode == PartitionMode::Reset {
+            // Cut while connecting upstream: refused like the connections after it.
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            reset(inbound);
+            reset(upstream);
+            return;
+        }
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
-        let resets_at_start = self.state.borrow().resets;
         let ended_cleanly = {
             let (in_read, in_write) = inbound.split();
             let (up_read, up_write) = upstream.split();
@@ -337,8 +347,10 @@ impl Forwarder {
             let reset_signal = async move {
                 let _ = state.wait_for(|s| s.resets != resets_at_start).await;
             };
+            // An error either way (a reset, a dead end) ends both at once, as one TCP
+            // connection would; clean ends (half closes) wait for each other.
             tokio::select! {
-                (f, b) = async { tokio::join!(forward, back) } => f.is_ok() && b.is_ok(),
+                ends = async { tokio::try_join!(forward, back) } => ends.is_ok(),
                 _ = reset_signal => {
                     self.counters.resets.fetch_add(1, Ordering::Relaxed);
                     false
@@ -517,14 +529,16 @@ mod tests {
             matches!(ended, Ok(Err(_)) | Ok(Ok(0))),
             "the open connection is reset: {ended:?}"
         );
-        // A new connection is accepted by the kernel, then reset before any byte crosses.
-        let mut during = TcpStream::connect(addr).await.unwrap();
-        let _ = during.write_all(b"ping").await;
-        let refused = tokio::time::timeout(Duration::from_secs(5), during.read(&mut buf)).await;
-        assert!(
-            matches!(refused, Ok(Err(_)) | Ok(Ok(0))),
-            "refused while cut: {refused:?}"
-        );
+        // A new connection is accepted by the kernel, then reset before any byte crosses
+        // (so soon that connecting may already fail).
+        if let Ok(mut during) = TcpStream::connect(addr).await {
+            let _ = during.write_all(b"ping").await;
+            let refused = tokio::time::timeout(Duration::from_secs(5), during.read(&mut buf)).await;
+            assert!(
+                matches!(refused, Ok(Err(_)) | Ok(Ok(0))),
+                "refused while cut: {refused:?}"
+            );
+        }
         proxies.partition(None);
         let mut after = TcpStream::connect(addr).await.unwrap();
         after.write_all(b"pong").await.unwrap();
