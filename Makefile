@@ -19,7 +19,7 @@ endef
 
 .PHONY: build test single gossip partition bench bench-partition g-set g-counter pn-counter \
         debug simulate fd-bench fidelity clean cluster cluster-stop cluster-demo \
-        cluster-netns cluster-bench cluster-bench-runner frontier scale serve
+        cluster-netns cluster-bench cluster-bench-runner cluster-partition frontier scale serve
 
 # The fly.io efficiency configuration (3d/3e).
 EFFICIENCY := --node-count 25 --time-limit 20 --rate 100 --latency 100
@@ -55,7 +55,8 @@ gossip: build
 partition: build
 	$(call run_test,$(BROADCAST) --node-count 5 --time-limit 20 --rate 10 --nemesis partition)
 
-# fly.io 3d/3e: one row per latency distribution, RUNS runs each, then with partitions.
+# fly.io 3d/3e: one row per latency distribution, RUNS runs each, then with partitions, then
+# over --transport tcp (a TLS cluster behind the runner's proxies).
 bench: build
 	@$(RUNNER) summarize --header
 	@for dist in constant uniform exponential; do for run in $$(seq $(RUNS)); do \
@@ -64,9 +65,19 @@ bench: build
 	@for run in $$(seq $(RUNS)); do \
 	  $(BROADCAST) $(EFFICIENCY) --nemesis partition $(ARGS) > /dev/null 2>&1; \
 	  $(RUNNER) summarize --row "25 nodes, constant, partition" store/latest; done
+	@for run in $$(seq $(RUNS)); do \
+	  $(BROADCAST) $(EFFICIENCY) --transport tcp $(ARGS) > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "25 nodes, constant, --transport tcp" store/latest; done
 	@for workload in g-set g-counter pn-counter; do for run in $$(seq $(RUNS)); do \
 	  $(MAELSTROM) test -w $$workload --bin $(NODE) $$workload $(EFFICIENCY) $(ARGS) > /dev/null 2>&1; \
 	  $(RUNNER) summarize --row "25 nodes, constant, $$workload" store/latest; done; done
+
+# fly.io 3c over real sockets: the node as a TLS cluster of `node serve` processes, partitions
+# injected by the runner's proxies (PARTITION_MODE=reset resets connections instead of
+# holding bytes).
+PARTITION_MODE ?= hold
+cluster-partition: build
+	$(call run_test,$(BROADCAST) --transport tcp --partition-mode $(PARTITION_MODE) --node-count 5 --time-limit 20 --rate 10 --nemesis partition)
 
 # The efficiency configuration with partitions, printing the whole run.
 bench-partition: build

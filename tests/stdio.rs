@@ -129,6 +129,8 @@ fn happy_path() {
         r#"{"src":"c1","dest":"n0","body":{"type":"generate","msg_id":5}}"#,
         r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","msg_id":6,"message":42}}"#,
         r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","msg_id":7,"message":-1}}"#,
+        // A write is answered once a peer holds its value: here n1 shows it has both.
+        r#"{"src":"n1","dest":"n0","body":{"type":"gossip","seq":1,"values":[42,-1]}}"#,
         r#"{"src":"c1","dest":"n0","body":{"type":"read","msg_id":8}}"#,
         r#"{"src":"c1","dest":"n0","body":{"type":"membership","msg_id":9}}"#,
         ECHO,
@@ -266,6 +268,11 @@ fn any_json_value_is_broadcast_and_read_back_integers_first() {
     for (i, value) in values.iter().enumerate() {
         input.push(broadcast(2 + i as u64, value));
     }
+    // Each write is answered once a peer holds its value: n1 shows it has them all.
+    input.push(format!(
+        r#"{{"src":"n1","dest":"n0","body":{{"type":"gossip","seq":1,"values":[{}]}}}}"#,
+        values.join(",")
+    ));
     input.push(r#"{"src":"c1","dest":"n0","body":{"type":"read","msg_id":20}}"#.to_string());
     let run = run(&lines(
         &input.iter().map(String::as_str).collect::<Vec<_>>(),

@@ -9,8 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand};
 
 use crate::checker::{Availability, Validity, check_all};
-use crate::driver::process::{self, ProcessOptions};
+use crate::driver::process::{self, ProcessOptions, ProcessRun};
+use crate::driver::tcp::{self, TcpOptions, proxy::PartitionMode};
 use crate::edn::{self, Edn};
+use crate::nemesis::Fault;
 use crate::net::LatencyDist;
 use crate::options::{NetworkArgs, TestOptions};
 use crate::store::Store;
@@ -113,6 +115,21 @@ struct TestArgs {
     /// Where results go (ours).
     #[arg(long, default_value = "store")]
     store: PathBuf,
+    /// How nodes talk (ours): stdio (Maelstrom's: every message through the runner), or
+    /// tcp (each node a `serve` process of a TLS cluster, faults injected by proxies).
+    #[arg(long, default_value = "stdio")]
+    transport: Transport,
+    /// With --transport tcp, what a cut link does: hold its bytes until heal, or reset its
+    /// connections and refuse new ones until heal (ours).
+    #[arg(long, default_value = "hold")]
+    partition_mode: PartitionMode,
+}
+
+/// `--transport`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    Stdio,
+    Tcp,
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -253,6 +270,24 @@ fn prepare(args: &TestArgs) -> Result<(TestOptions, ProcessOptions), String> {
         ..TestOptions::new(workload, 0)
     };
     args.network.apply(&mut opts)?;
+    match args.transport {
+        Transport::Stdio if opts.nemesis.contains(&Fault::CrashRestart) => {
+            return Err(
+                "--nemesis crash-restart needs --transport tcp (over stdio a node cannot be started again)"
+                    .into(),
+            );
+        }
+        Transport::Stdio if args.partition_mode != PartitionMode::Hold => {
+            return Err("--partition-mode applies to --transport tcp only".into());
+        }
+        Transport::Tcp if opts.nemesis.contains(&Fault::Duplicate) => {
+            return Err(
+                "--nemesis duplicate does not apply to --transport tcp: TCP delivers each byte once"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
     let popts = ProcessOptions {
         bin,
         args: args.node_args.clone(),
@@ -279,7 +314,7 @@ fn run_tests(opts: &TestOptions, mut popts: ProcessOptions, args: &TestArgs) -> 
             }
         };
         popts.node_logs = store.node_logs();
-        let code = run_one(&opts, &popts, &store);
+        let code = run_one(&opts, &popts, args, &store);
         worst = worst.max(code);
         if code != EXIT_VALID && code != EXIT_UNKNOWN {
             return code;
@@ -288,7 +323,7 @@ fn run_tests(opts: &TestOptions, mut popts: ProcessOptions, args: &TestArgs) -> 
     worst
 }
 
-fn run_one(opts: &TestOptions, popts: &ProcessOptions, store: &Store) -> i32 {
+fn run_one(opts: &TestOptions, popts: &ProcessOptions, args: &TestArgs, store: &Store) -> i32 {
     let mut log_lines = Vec::new();
     let mut log = |line: &str| {
         println!("{line}");
@@ -301,7 +336,20 @@ fn run_one(opts: &TestOptions, popts: &ProcessOptions, store: &Store) -> i32 {
         opts.seed,
         opts.seed
     ));
-    let run = process::run(opts, popts, &mut log);
+    let run: anyhow::Result<ProcessRun> = match args.transport {
+        Transport::Stdio => process::run(opts, popts, &mut log),
+        Transport::Tcp => {
+            let topts = TcpOptions {
+                bin: popts.bin.clone(),
+                args: popts.args.clone(),
+                node_logs: popts.node_logs.clone(),
+                log_stderr: popts.log_stderr,
+                progress: popts.progress,
+                partition_mode: args.partition_mode,
+            };
+            tcp::run(opts, &topts, &mut log)
+        }
+    };
     let run = match run {
         Ok(run) => run,
         Err(e) => {
@@ -336,6 +384,10 @@ fn run_one(opts: &TestOptions, popts: &ProcessOptions, store: &Store) -> i32 {
             .map(|(n, why)| (Edn::Str(n.clone()), Edn::Str(why.clone())))
             .collect();
         entries.push((Edn::kw("silenced-nodes"), Edn::Map(silenced)));
+        entries.push((
+            Edn::kw("ok-latency-ms"),
+            crate::history::ok_latencies(&run.outcome.history),
+        ));
     }
     if let Edn::Map(entries) = &mut results.edn {
         let at = entries.len() - 1; // before :valid?

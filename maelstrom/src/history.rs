@@ -62,6 +62,51 @@ impl Op {
 /// A whole history, in order.
 pub type History = Vec<Op>;
 
+/// How long each op that completed `:ok` took, from its invocation, in ms: quantiles 0.5,
+/// 0.99 and 1 and the count, per `:f` (`{:broadcast {0.5 11.2, 0.99 105.0, 1 152.3,
+/// :count 980}, ...}`). A client waits this long for its acknowledgement.
+pub fn ok_latencies(history: &History) -> Edn {
+    let mut invoked = std::collections::BTreeMap::new();
+    let mut by_f: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    for op in history {
+        let Process::Worker(p) = op.process else {
+            continue;
+        };
+        match op.kind {
+            OpType::Invoke => {
+                invoked.insert(p, op.time);
+            }
+            OpType::Ok => {
+                if let Some(start) = invoked.remove(&p) {
+                    let ms = op.time.saturating_sub(start) as f64 / 1e6;
+                    by_f.entry(op.f.as_str()).or_default().push(ms);
+                }
+            }
+            OpType::Fail | OpType::Info => {
+                invoked.remove(&p);
+            }
+        }
+    }
+    Edn::Map(
+        by_f.into_iter()
+            .map(|(f, mut ms)| {
+                ms.sort_by(f64::total_cmp);
+                let q = |p: f64| {
+                    let i = ((ms.len() as f64 * p) as usize).min(ms.len() - 1);
+                    Edn::Float((ms[i] * 10.0).round() / 10.0)
+                };
+                let quantiles = Edn::Map(vec![
+                    (Edn::Float(0.5), q(0.5)),
+                    (Edn::Float(0.99), q(0.99)),
+                    (Edn::Int(1), q(1.0)),
+                    (Edn::kw("count"), Edn::Int(ms.len() as i64)),
+                ]);
+                (Edn::kw(f), quantiles)
+            })
+            .collect(),
+    )
+}
+
 /// Jepsen's op map: `{:type :invoke, :f :broadcast, :value 0, :time 123, :process 0, :index 3}`.
 pub fn op_to_edn(op: &Op) -> Edn {
     let process = match op.process {
@@ -186,5 +231,24 @@ mod tests {
         assert_eq!(write_history_edn(&h).lines().count(), 4);
         // The nemesis info has no invocation; it pairs with nothing.
         assert_eq!(pairs(&h), vec![(0, Some(3)), (2, None)]);
+    }
+
+    #[test]
+    fn ok_latencies_pair_each_completion_with_its_invocation() {
+        let w = Process::Worker;
+        let mut h = vec![
+            op(0, w(0), OpType::Invoke, "broadcast", Edn::Int(1)),
+            op(1, w(1), OpType::Invoke, "broadcast", Edn::Int(2)),
+            op(4, w(1), OpType::Info, "broadcast", Edn::Int(2)),
+            op(5, w(0), OpType::Ok, "broadcast", Edn::Int(1)),
+            op(6, w(0), OpType::Invoke, "read", Edn::Nil),
+            op(8, w(0), OpType::Ok, "read", Edn::Nil),
+        ];
+        h.iter_mut().for_each(|op| op.time = op.index * 1_000_000);
+        // The broadcast took 5 ms, the read 2; the one that ended in info is left out.
+        assert_eq!(
+            ok_latencies(&h).to_string(),
+            "{:broadcast {0.5 5.0, 0.99 5.0, 1 5.0, :count 1}, :read {0.5 2.0, 0.99 2.0, 1 2.0, :count 1}}"
+        );
     }
 }

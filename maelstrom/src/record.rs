@@ -24,8 +24,10 @@ pub enum Action {
     /// Stop these nodes (SIGSTOP) / let them go on (SIGCONT).
     Pause(Vec<String>),
     Resume(Vec<String>),
-    /// Kill this node for good (our crash fault).
+    /// Kill this node (our crash faults): for good, unless a `Restart` follows.
     Kill(String),
+    /// Start this killed node again, empty, with the same id (our crash-restart fault).
+    Restart(String),
     /// A partition started (the network applies it; drivers need do nothing).
     Partition(Grudge),
     /// Every partition healed (likewise informational).

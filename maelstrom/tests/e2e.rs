@@ -207,10 +207,88 @@ fn bad_command_lines_exit_254() {
         ],
         vec!["-w", "echo", "--bin", "no/such/binary"],
         vec!["-w", "echo", "--bin", FIXTURE, "--frobnicate"],
+        // Our transport's options: duplication cannot happen on TCP, a restart needs tcp,
+        // partition modes are the proxies'.
+        vec![
+            "-w",
+            "broadcast",
+            "--bin",
+            FIXTURE,
+            "--transport",
+            "tcp",
+            "--nemesis",
+            "partition,duplicate",
+        ],
+        vec![
+            "-w",
+            "broadcast",
+            "--bin",
+            FIXTURE,
+            "--nemesis",
+            "crash-restart",
+        ],
+        vec![
+            "-w",
+            "broadcast",
+            "--bin",
+            FIXTURE,
+            "--partition-mode",
+            "reset",
+        ],
+        vec!["-w", "broadcast", "--bin", FIXTURE, "--transport", "udp"],
     ] {
         let mut full = vec!["maelstrom", "test"];
         full.extend(argv.iter());
         let code = maelstrom::cli::main(full.iter().map(|s| s.to_string()).collect());
         assert_eq!(code, 254, "{argv:?}");
     }
+}
+
+/// `--transport tcp` with the fixture's one-node server (`fixture-node serve`).
+fn tcp(mode: &str) -> Vec<String> {
+    [
+        "-w",
+        "broadcast",
+        "--bin",
+        FIXTURE,
+        "--transport",
+        "tcp",
+        "--node-count",
+        "1",
+        "--time-limit",
+        "5",
+        "--rate",
+        "20",
+        mode,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn over_tcp_a_correct_node_is_valid_and_a_lossy_one_invalid() {
+    let (code, results) = run("tcp-correct", &args(&tcp("broadcast")));
+    let results = results.expect("results written");
+    assert_eq!(code, 0, "{results:#}");
+    assert_eq!(results["runner"]["transport"], "tcp");
+    assert!(
+        store("tcp-correct")
+            .join("latest/node-logs/n0.log")
+            .exists()
+    );
+    let (code, results) = run("tcp-lossy", &args(&tcp("lossy")));
+    let results = results.expect("results written");
+    assert_eq!(code, 1, "{results:#}");
+    assert_eq!(results["valid?"], false);
+    assert!(results["workload"]["lost-count"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn over_tcp_a_node_that_exits_early_crashes_the_test() {
+    let (code, results) = run("tcp-exit-early", &args(&tcp("exit-early")));
+    assert_eq!(code, 255);
+    assert!(results.is_none(), "no results for a crashed test");
+    let log = std::fs::read_to_string(store("tcp-exit-early").join("latest/jepsen.log")).unwrap();
+    assert!(log.contains("exited before the end of the test"), "{log}");
 }

@@ -1,10 +1,26 @@
-//! The client API: requests become replies and writes. Owns the replicated data and the
-//! workload it is read as.
+//! The client API: requests become replies and writes. Owns the replicated data, the
+//! workload it is read as, and the replies to set writes held until another node holds
+//! what they wrote.
+//!
+//! Why held: a value acknowledged by this node alone is lost if this node dies before it
+//! passes the value on (a kill, with its link to its parent cut or its parent dead). A
+//! reply that waits until some peer has acknowledged the value (or sent it to us) means
+//! that every acknowledged value survives the loss of any one node, whether or not that
+//! node ever comes back, which no log on this node's disk could promise.
+
+use std::collections::VecDeque;
+use std::time::Duration;
 
 use crate::config::Mode;
 use crate::crdt::{Crdt, Data, GSet};
 use crate::membership::Detector;
-use crate::wire::{Add, Payload, ReadOk};
+use crate::wire::{Add, Envelope, ErrorCode, Payload, ReadOk};
+
+/// How long a reply is held before the client is told the write's fate is unknown (below
+/// the 5 s a Maelstrom client waits, so the answer reaches a client still waiting).
+pub(super) const HOLD_LIMIT: Duration = Duration::from_secs(3);
+/// Replies held at once; beyond that the oldest is answered as unknown.
+const MAX_HELD: usize = 10_000;
 
 pub(super) struct Client {
     me: String,
@@ -12,6 +28,15 @@ pub(super) struct Client {
     mode: Option<Mode>,
     data: Data,
     next_unique: u64,
+    /// Replies to set writes no peer is known to hold yet, oldest first.
+    held: VecDeque<Held>,
+}
+
+/// A write's reply, waiting until some peer holds what it wrote.
+struct Held {
+    reply: Envelope,
+    written: GSet,
+    since: Duration,
 }
 
 /// What a request asks of the rest of the node, besides its reply.
@@ -21,8 +46,12 @@ pub(super) enum Served {
     /// The workload has begun (topology, read), so gossip starts.
     Begin(Payload),
     /// A write: gossip starts, `new` (what it added here, possibly nothing) spreads, and
-    /// goes up to the parent at once.
-    Write { new: Data, reply: Payload },
+    /// goes up to the parent at once. `written` is the whole write, new here or not.
+    Write {
+        new: Data,
+        written: Data,
+        reply: Payload,
+    },
 }
 
 impl Client {
@@ -32,6 +61,7 @@ impl Client {
             mode,
             data: Data::default(),
             next_unique: 0,
+            held: VecDeque::new(),
         }
     }
 
@@ -91,7 +121,50 @@ impl Client {
     fn write(&mut self, delta: &Data, reply: Payload) -> Served {
         Served::Write {
             new: self.data.merge(delta),
+            written: delta.clone(),
             reply,
+        }
+    }
+
+    /// Holds the reply to a set write until `release` finds a peer that holds `written`.
+    pub fn hold(&mut self, reply: Envelope, written: GSet, now: Duration, out: &mut Vec<Envelope>) {
+        if self.held.len() >= MAX_HELD
+            && let Some(oldest) = self.held.pop_front()
+        {
+            out.push(unknown(oldest));
+        }
+        self.held.push_back(Held {
+            reply,
+            written,
+            since: now,
+        });
+    }
+
+    /// Sends the held replies whose values a peer holds, given what it still lacks.
+    pub fn release(&mut self, lacking: &Data, out: &mut Vec<Envelope>) {
+        if self.held.is_empty() {
+            return;
+        }
+        self.held.retain_mut(|held| {
+            if held_by(lacking, &held.written) {
+                out.push(held.reply.clone());
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Replies held past `HOLD_LIMIT` are answered as of unknown outcome: the value may
+    /// still spread, or be lost with this node.
+    pub fn expire(&mut self, now: Duration, out: &mut Vec<Envelope>) {
+        while self
+            .held
+            .front()
+            .is_some_and(|held| now >= held.since + HOLD_LIMIT)
+        {
+            let held = self.held.pop_front().expect("a front");
+            out.push(unknown(held));
         }
     }
 
@@ -117,13 +190,27 @@ impl Client {
     }
 }
 
+/// Whether a peer that lacks `lacking` holds every value of `written`.
+pub(super) fn held_by(lacking: &Data, written: &GSet) -> bool {
+    written.0.iter().all(|v| !lacking.set.0.contains(v))
+}
+
+/// An error of code 0 (timeout): Maelstrom's indefinite error, so the op's outcome stays
+/// unknown rather than failed.
+fn unknown(held: Held) -> Envelope {
+    let text = "no other node acknowledged the value in time: it may or may not survive";
+    let mut reply = held.reply;
+    reply.body.payload = Payload::error(ErrorCode::Other(0), text);
+    reply
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use crate::machine::StateMachine;
-    use crate::machine::testing::{begun, ms, node, request, run, sent};
-    use crate::wire::{Add, Element, Envelope, Payload, ReadOk};
+    use crate::machine::testing::{begun, gossip, ms, node, request, run, sent};
+    use crate::wire::{Add, Element, Envelope, Gossip, Payload, ReadOk};
 
     fn reply(out: &[Envelope]) -> &Payload {
         let replies: Vec<_> = out.iter().filter(|e| e.dest == "c1").collect();
@@ -168,22 +255,81 @@ mod tests {
     }
 
     #[test]
-    fn a_write_goes_up_to_the_parent_before_its_reply() {
-        let mut m = node("n1", 2);
+    fn a_write_is_answered_once_a_peer_holds_it() {
+        let mut m = node("n1", 3);
         let out = m.handle(
             request("n1", 2, Payload::Broadcast { message: 5.into() }),
             ms(1),
         );
-        assert_eq!(out.len(), 2, "{out:?}");
+        // Up to the parent at once, asking for the ack at once; no reply yet.
+        assert_eq!(out.len(), 1, "{out:?}");
         let (dest, g) = sent(&out)[0];
         assert_eq!((dest, g.values.clone()), ("n0", vec![Element::Int(5)]));
-        assert_eq!(out[1].body.payload, Payload::BroadcastOk);
-        // A value known already still goes up: the write is answered only after it did.
+        assert!(g.probe);
+        // Another write of the same value waits for the same ack.
         let out = m.handle(
             request("n1", 3, Payload::Broadcast { message: 5.into() }),
             ms(2),
         );
-        assert_eq!(sent(&out).len(), 1, "{out:?}");
+        assert!(out.iter().all(|e| e.dest != "c1"), "{out:?}");
+        // n2's ack of nothing releases nothing; n0's ack releases both, in order.
+        let nothing = Gossip {
+            ack: 0,
+            seq: 1,
+            ..Gossip::default()
+        };
+        let out = m.handle(gossip("n2", "n1", nothing), ms(3));
+        assert!(out.iter().all(|e| e.dest != "c1"), "{out:?}");
+        let ack = Gossip {
+            ack: g.seq,
+            ..Gossip::default()
+        };
+        let out = m.handle(gossip("n0", "n1", ack), ms(4));
+        let replies: Vec<_> = out.iter().filter(|e| e.dest == "c1").collect();
+        assert_eq!(replies.len(), 2, "{out:?}");
+        assert_eq!(replies[0].body.in_reply_to, Some(2));
+        assert_eq!(replies[1].body.payload, Payload::BroadcastOk);
+        // A value a peer sent us is held elsewhere: answered at once.
+        let from_n2 = Gossip {
+            seq: 2,
+            values: vec![Element::Int(8)],
+            ..Gossip::default()
+        };
+        m.handle(gossip("n2", "n1", from_n2), ms(5));
+        let out = m.handle(
+            request("n1", 4, Payload::Broadcast { message: 8.into() }),
+            ms(6),
+        );
+        assert_eq!(reply(&out), &Payload::BroadcastOk);
+    }
+
+    #[test]
+    fn a_write_no_peer_acknowledges_is_answered_as_unknown() {
+        let mut m = node("n1", 2);
+        m.handle(
+            request("n1", 2, Payload::Broadcast { message: 5.into() }),
+            ms(1),
+        );
+        let out = run(&mut m, 2, 1 + super::HOLD_LIMIT.as_millis() as u64 + 100);
+        let replies: Vec<_> = out.iter().filter(|(_, e)| e.dest == "c1").collect();
+        assert_eq!(replies.len(), 1, "{out:?}");
+        let (at, reply) = replies[0];
+        let held_since = 1;
+        assert!(*at >= held_since + super::HOLD_LIMIT.as_millis() as u64);
+        assert!(
+            matches!(&reply.body.payload, Payload::Error { code, .. } if u32::from(*code) == 0),
+            "an indefinite error: {reply:?}"
+        );
+    }
+
+    #[test]
+    fn a_single_node_answers_at_once() {
+        let mut m = node("n0", 1);
+        let out = m.handle(
+            request("n0", 2, Payload::Broadcast { message: 5.into() }),
+            ms(1),
+        );
+        assert_eq!(reply(&out), &Payload::BroadcastOk);
     }
 
     #[test]

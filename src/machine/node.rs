@@ -91,10 +91,24 @@ impl Node {
                 self.begin(now);
                 out.push(env.reply(reply));
             }
-            Some(Served::Write { new, reply }) => {
+            Some(Served::Write {
+                new,
+                written,
+                reply,
+            }) => {
                 self.begin(now);
-                self.spread(&new, now, out);
-                out.push(env.reply(reply));
+                self.links.offer(&new, None);
+                let reply = env.reply(reply);
+                let elsewhere =
+                    self.links.iter().next().is_none() || self.links.held_elsewhere(&written.set);
+                if elsewhere {
+                    self.spread(&new, false, now, out);
+                    out.push(reply);
+                } else {
+                    // Answered once a peer acknowledges it (client.rs): asked at once.
+                    self.spread(&new, true, now, out);
+                    self.client.hold(reply, written.set, now, out);
+                }
             }
         }
     }
@@ -105,6 +119,7 @@ impl Node {
         };
         match trigger {
             Trigger::Gossip => {
+                self.client.expire(now, out);
                 let records = self.detector.records();
                 self.overlay
                     .round(now, begun, &mut self.links, &self.detector, out);
@@ -159,15 +174,36 @@ impl Node {
         }
     }
 
-    /// A client write: offer what it added to every peer, and send it up at once.
-    fn spread(&mut self, new: &Data, now: Duration, out: &mut Vec<Envelope>) {
-        self.links.offer(new, None);
-        if self.overlay.waits(&self.links).up.is_zero()
-            && let Some(parent) = self.overlay.parent()
-            && !self.detector.is_dead(parent)
-        {
+    /// A client write (offered to every peer already): send what it added up, at once
+    /// unless values wait on their way up (`Overlay::waits`: then the overlay sends them
+    /// when the wait is over); when its reply waits for a peer to hold it (`ack_now`), ask
+    /// for the ack at once, and the root, which has no parent, asks its first live child.
+    fn spread(&mut self, new: &Data, ack_now: bool, now: Duration, out: &mut Vec<Envelope>) {
+        let detector = &self.detector;
+        let up = self
+            .overlay
+            .parent()
+            .filter(|parent| !detector.is_dead(parent))
+            .map(str::to_string);
+        let waits_up = up.is_some() && !self.overlay.waits(&self.links).up.is_zero();
+        let to = match up {
+            Some(parent) => Some(parent),
+            None if ack_now && !new.is_empty() => self
+                .links
+                .iter()
+                .find(|(peer, link)| link.is_child && !detector.is_dead(peer))
+                .map(|(peer, _)| peer.to_string()),
+            None => None,
+        };
+        if let Some(peer) = to {
+            if ack_now && !new.is_empty() {
+                self.links.get_mut(&peer).ack_now = true;
+            }
+            if waits_up {
+                return;
+            }
             let records = self.detector.records();
-            self.links.send(parent, Kind::Data, records, now, out);
+            self.links.send(&peer, Kind::Data, records, now, out);
         }
     }
 
@@ -183,6 +219,7 @@ impl Node {
         self.begin(now);
         let delta = gossip::data_of(g);
         let outcome = self.links.hear(peer, g, &delta, now);
+        self.client.release(&self.links.get(peer).pending, out);
         let mut changed = Changed::default();
         if outcome.acked > 0 {
             changed = self.detector.success(peer);

@@ -224,7 +224,7 @@ impl Observer for Watch {
                     end.get_or_insert(now);
                 }
             }
-            Action::Deliver { .. } | Action::Teardown => {}
+            Action::Deliver { .. } | Action::Restart(_) | Action::Teardown => {}
         }
     }
 }

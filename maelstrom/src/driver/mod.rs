@@ -1,5 +1,6 @@
-//! The two drivers of the same `Harness`: real processes on the wall clock, and
-//! in-process state machines on a virtual clock.
+//! The drivers of the same `Harness`: real processes over stdio and over a TCP cluster
+//! (both on the wall clock), and in-process state machines on a virtual clock.
 
 pub mod process;
 pub mod sim;
+pub mod tcp;

@@ -27,7 +27,7 @@ use crate::record::{Action, StatusChange};
 use crate::report::membership::parse_status_line;
 
 /// Lines kept per stream for crash reports.
-const RING: usize = 32;
+pub(super) const RING: usize = 32;
 
 /// How to run the node binary.
 #[derive(Clone, Debug)]
@@ -202,7 +202,7 @@ fn spawn(
     })
 }
 
-fn remember(tail: &Mutex<VecDeque<String>>, line: String) {
+pub(super) fn remember(tail: &Mutex<VecDeque<String>>, line: String) {
     let mut tail = tail.lock().expect("tail lock");
     if tail.len() == RING * 2 {
         tail.pop_front();
@@ -307,7 +307,7 @@ fn drive(
     Ok(harness.outcome())
 }
 
-fn progress_line(elapsed: Duration, p: Progress) {
+pub(super) fn progress_line(elapsed: Duration, p: Progress) {
     let mut err = std::io::stderr();
     let paused = format!("{} paused", p.paused);
     let faults: Vec<&str> = [
@@ -359,6 +359,7 @@ fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
             | Action::Heal
             | Action::LoseLinks(_)
             | Action::RestoreLinks
+            | Action::Restart(_)
             | Action::Teardown => {}
         }
     }
@@ -402,7 +403,7 @@ fn teardown(nodes: &mut [NodeProcess]) -> Result<(), String> {
 }
 
 /// CPU seconds (utime + stime) and peak RSS in KiB, from /proc.
-fn usage(pid: u32) -> Option<(f64, u64)> {
+pub(super) fn usage(pid: u32) -> Option<(f64, u64)> {
     let proc = Path::new("/proc").join(pid.to_string());
     let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.

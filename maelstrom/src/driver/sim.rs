@@ -164,6 +164,7 @@ impl Sim<'_> {
                 | Action::Heal
                 | Action::LoseLinks(_)
                 | Action::RestoreLinks
+                | Action::Restart(_)
                 | Action::Teardown => {}
             }
         }

@@ -1,6 +1,6 @@
 //! The nemesis: which faults a test injects, and the running state of those in force.
 //! Maelstrom's nemesis only partitions (docs/maelstrom-compatibility.md 4); pause, crash,
-//! link loss and duplication are ours. Each nemesis op starts a random fault of the test's
+//! crash-restart, link loss and duplication are ours. Each nemesis op starts a random fault of the test's
 //! list if it is not in force and stops it if it is; the network holds the partition, the
 //! lost links and the duplication, the nemesis holds who is paused or crashed.
 
@@ -28,15 +28,19 @@ pub enum Fault {
     LinkLoss,
     /// Messages between nodes are delivered twice, the copy usually late.
     Duplicate,
+    /// A node is killed, and started again, empty, at the next nemesis op (drivers that
+    /// can start a node again only: `--transport tcp`).
+    CrashRestart,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::Partition,
         Fault::Pause,
         Fault::Crash,
         Fault::LinkLoss,
         Fault::Duplicate,
+        Fault::CrashRestart,
     ];
 
     /// The name `--nemesis` takes.
@@ -47,6 +51,7 @@ impl Fault {
             Fault::Crash => "crash",
             Fault::LinkLoss => "link-loss",
             Fault::Duplicate => "duplicate",
+            Fault::CrashRestart => "crash-restart",
         }
     }
 }
@@ -59,7 +64,7 @@ impl std::str::FromStr for Fault {
             .find(|f| f.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown nemesis fault {s:?} (partition; ours: pause, crash, link-loss, duplicate)"
+                    "unknown nemesis fault {s:?} (partition; ours: pause, crash, crash-restart, link-loss, duplicate)"
                 )
             })
     }
@@ -103,6 +108,8 @@ pub struct Nemesis {
     crashed: BTreeSet<String>,
     /// The node a crash kills, if chosen in advance (`TestOptions::crash_target`).
     crash_target: Option<String>,
+    /// The node crash-restart killed, started again at the next nemesis op.
+    down: Option<String>,
 }
 
 impl Nemesis {
@@ -114,6 +121,7 @@ impl Nemesis {
             ever_paused: BTreeSet::new(),
             crashed: BTreeSet::new(),
             crash_target: None,
+            down: None,
         }
     }
 
@@ -135,8 +143,12 @@ impl Nemesis {
         self.paused.len()
     }
 
-    /// One nemesis op: a random fault, started if inactive, stopped if active.
+    /// One nemesis op: a random fault, started if inactive, stopped if active; but a node
+    /// that crash-restart killed is started again first, and that is the op.
     pub fn op(&mut self, env: &mut Env) {
+        if self.restart(env) {
+            return;
+        }
         let fault = *self
             .faults
             .choose(&mut env.rng)
@@ -193,7 +205,8 @@ impl Nemesis {
                 env.act(Action::Pause(targets));
             }
             Fault::Crash if !self.crashed.is_empty() || live.is_empty() => {}
-            Fault::Crash => {
+            Fault::CrashRestart if live.is_empty() => {}
+            Fault::Crash | Fault::CrashRestart => {
                 let node = match &self.crash_target {
                     Some(t) if live.contains(t) => t.clone(),
                     _ => live.choose(&mut env.rng).expect("non-empty").clone(),
@@ -207,6 +220,9 @@ impl Nemesis {
                 );
                 self.crashed.insert(node.clone());
                 self.paused.remove(&node);
+                if fault == Fault::CrashRestart {
+                    self.down = Some(node.clone());
+                }
                 env.act(Action::Kill(node));
             }
         }
@@ -227,6 +243,24 @@ impl Nemesis {
         if !self.paused.is_empty() {
             self.resume_all(env);
         }
+        self.restart(env);
+    }
+
+    /// Starts again the node crash-restart killed, if any.
+    fn restart(&mut self, env: &mut Env) -> bool {
+        let Some(node) = self.down.take() else {
+            return false;
+        };
+        let target = [node.clone()];
+        record(
+            env,
+            "start",
+            nodes_edn(&target),
+            outcome_edn(&target, "started"),
+        );
+        self.crashed.remove(&node);
+        env.act(Action::Restart(node));
+        true
     }
 
     fn resume_all(&mut self, env: &mut Env) {
@@ -420,6 +454,25 @@ mod tests {
         assert!(paused.iter().all(|n| nemesis.was_paused(n)));
         nemesis.op(&mut env);
         assert!(take_actions(&mut env).is_empty(), "one crash per test");
+    }
+
+    #[test]
+    fn crash_restart_starts_the_node_again_at_the_next_op() {
+        let (mut env, nodes) = world(3);
+        let mut nemesis = Nemesis::new(&[Fault::CrashRestart], &nodes);
+        nemesis.op(&mut env);
+        let Some(Action::Kill(node)) = take_actions(&mut env).pop() else {
+            panic!("killed")
+        };
+        assert!(nemesis.is_crashed(&node));
+        nemesis.op(&mut env);
+        assert_eq!(take_actions(&mut env), vec![Action::Restart(node.clone())]);
+        assert!(!nemesis.is_crashed(&node));
+        nemesis.op(&mut env);
+        assert!(matches!(take_actions(&mut env)[..], [Action::Kill(_)]));
+        nemesis.stop_all(&mut env);
+        assert!(matches!(take_actions(&mut env)[..], [Action::Restart(_)]));
+        assert_eq!(fs(&env), ["kill", "start", "kill", "start"]);
     }
 
     #[test]
