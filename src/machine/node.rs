@@ -176,8 +176,9 @@ impl Node {
 
     /// A client write (offered to every peer already): send what it added up, at once
     /// unless values wait on their way up (`Overlay::waits`: then the overlay sends them
-    /// when the wait is over); when its reply waits for a peer to hold it (`ack_now`), ask
-    /// for the ack at once, and the root, which has no parent, asks its first live child.
+    /// when the wait is over). Its reply may wait for a peer to hold it (`ack_now`): the
+    /// parent's ack rides on its next batch down, which goes anyway; the root, which has no
+    /// parent, sends it to its first live child and asks for the ack at once.
     fn spread(&mut self, new: &Data, ack_now: bool, now: Duration, out: &mut Vec<Envelope>) {
         let detector = &self.detector;
         let up = self
@@ -185,7 +186,8 @@ impl Node {
             .parent()
             .filter(|parent| !detector.is_dead(parent))
             .map(str::to_string);
-        let waits_up = up.is_some() && !self.overlay.waits(&self.links).up.is_zero();
+        let has_parent = up.is_some();
+        let waits_up = has_parent && !self.overlay.waits(&self.links).up.is_zero();
         let to = match up {
             Some(parent) => Some(parent),
             None if ack_now && !new.is_empty() => self
@@ -196,7 +198,7 @@ impl Node {
             None => None,
         };
         if let Some(peer) = to {
-            if ack_now && !new.is_empty() {
+            if ack_now && !new.is_empty() && !has_parent {
                 self.links.get_mut(&peer).ack_now = true;
             }
             if waits_up {
