@@ -429,10 +429,10 @@ mod tests {
             request("n2", 4, Payload::Broadcast { message: 2.into() }),
             ms(200),
         );
-        // A write whose reply waits for the ack asks for it at once, so it waits out no
-        // ack delay, only a tick (25) on top: it fails at 525, and the first probe follows
-        // the strike.
-        let out = run(&mut m, 201, 1000);
-        assert_eq!(probes_to(&out, "n0").first(), Some(&525), "{out:?}");
+        // A data message may have its ack held up to the ack delay (400), and a tick (25)
+        // on top: it fails at 200 + 300 + 400 + 25 = 925, and the first probe follows the
+        // strike.
+        let out = run(&mut m, 201, 1200);
+        assert_eq!(probes_to(&out, "n0").first(), Some(&925), "{out:?}");
     }
 }
