@@ -19,7 +19,7 @@ endef
 
 .PHONY: build test single gossip partition bench bench-partition g-set g-counter pn-counter \
         debug simulate fd-bench fidelity clean cluster cluster-stop cluster-demo \
-        cluster-netns cluster-bench cluster-bench-runner cluster-partition frontier scale serve
+        cluster-netns cluster-bench cluster-bench-runner cluster-partition frontier scale serve soak
 
 # The fly.io efficiency configuration (3d/3e).
 EFFICIENCY := --node-count 25 --time-limit 20 --rate 100 --latency 100
@@ -120,6 +120,12 @@ frontier: $(SIMULATE)
 	  $(SIMULATE) --nodes 25 --seeds $(SEEDS) --node="--latency-budget-ms $$b" --table | tail -n 1 | sed "s/^/budget $$b ms, simulation: /"; \
 	  NODE_LATENCY_BUDGET_MS=$$b $(BROADCAST) $(EFFICIENCY) > /dev/null 2>&1; \
 	  $(RUNNER) summarize --row "budget $$b ms, runner" store/latest; done
+
+# The soak: SEEDS seeds, each a test drawn from every fault alone and together, 5 and 25
+# nodes, every CRDT workload and latency distribution (e.g. SEEDS=10000, overnight-sized).
+soak: build
+	$(CARGO) build --release --example soak --features sim
+	target/release/examples/soak --seeds $(SEEDS)
 
 # Load per node as the cluster grows (simulation, rate 100, latency 100, 20 s): without
 # faults, then with the busiest node of that size crashed.

@@ -2,11 +2,12 @@
 //! `examples/simulate.rs` (feature `sim`): the state machine as a `SimNode` (`node`), one
 //! measured run with the failure detector's figures (`figures`), seed sweeps that print
 //! replay commands (`sweep`), and hand-built client requests for tests that drive one state
-//! machine directly (`requests`).
+//! machine directly (`requests`), and the soak over every fault and workload (`soak`).
 
 pub mod figures;
 mod node;
 pub mod requests;
+pub mod soak;
 pub mod sweep;
 
 pub use node::{NodeSim, Sent, Wire, mode};
