@@ -114,7 +114,7 @@ impl Node {
                 let changed = self
                     .probing
                     .expire(now, &mut self.links, &mut self.detector);
-                self.apply(changed);
+                self.apply(changed, now);
                 self.probing
                     .probe(now, &mut self.links, &self.detector, out);
             }
@@ -190,7 +190,7 @@ impl Node {
             self.links.offer(&new, Some(peer));
         }
         changed = changed.and(self.detector.merge(&g.members));
-        self.apply(changed);
+        self.apply(changed, now);
         // A probe overtaken by a newer message is still answered at once (the ack owed
         // covers it); a copy of one answered already is not.
         let owed = self.links.get(peer).ack_owed_since.is_some();
@@ -202,7 +202,7 @@ impl Node {
 
     /// Acts on what the detector changed: records reach everyone through the overlay, a
     /// dead peer's old timeouts say nothing (probes take over), and the parent may change.
-    fn apply(&mut self, changed: Changed) {
+    fn apply(&mut self, changed: Changed, now: Duration) {
         if changed.records {
             self.overlay.records_changed();
             self.links.mark_stale(self.detector.records());
@@ -213,7 +213,27 @@ impl Node {
                 self.links.get_mut(&c.peer).abandon_in_flight();
             }
         }
+        let old_parent = self.overlay.parent().map(str::to_string);
         self.overlay.rechoose(&self.detector, &mut self.links);
+        if let Some(lost) = old_parent
+            && self.detector.suspects(&lost) | self.detector.is_dead(&lost)
+        {
+            self.sweep_after(&lost, now);
+        }
+    }
+
+    /// Our parent `lost` was ruled out: every node ranked after it and before us may be
+    /// the next parent, and is probed now (`Probing::sweep`), unless ruled out already.
+    fn sweep_after(&mut self, lost: &str, now: Duration) {
+        let ranking = self.overlay.ranking();
+        let candidates = ranking
+            .iter()
+            .skip_while(|n| *n != lost)
+            .skip(1)
+            .take_while(|n| **n != self.id)
+            .filter(|n| !self.detector.suspects(n) && !self.detector.is_dead(n))
+            .cloned();
+        self.probing.sweep(candidates, now);
     }
 }
 
