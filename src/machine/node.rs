@@ -277,6 +277,39 @@ mod tests {
     }
 
     #[test]
+    fn every_candidate_for_a_lost_parent_is_probed_at_once() {
+        use std::collections::BTreeMap;
+
+        use super::super::testing::gossip;
+        use crate::wire::{Gossip, Record};
+
+        let mut m = begun("n3", 5);
+        // n1 and n4 suspect n0: with five nodes, two votes are death.
+        let suspects_n0 = Record {
+            version: 1,
+            suspects: BTreeMap::from([("n0".to_string(), 0)]),
+            ..Record::default()
+        };
+        let news = Gossip {
+            seq: 1,
+            members: BTreeMap::from([
+                ("n1".to_string(), suspects_n0.clone()),
+                ("n4".to_string(), suspects_n0),
+            ]),
+            ..Gossip::default()
+        };
+        m.handle(gossip("n4", "n3", news), ms(5));
+        assert_eq!(m.status("n0"), Some(Status::Dead));
+        assert_eq!(m.parent(), Some("n1"));
+        // n1 and n2 could both hold the place: neither has answered, and both are probed
+        // three deep at once, without waiting for n1 to fail first. n4 ranks after us.
+        let out = run(&mut m, 6, 300);
+        assert_eq!(probes_to(&out, "n2").len(), 3, "{out:?}");
+        assert!(probes_to(&out, "n1").len() >= 3, "{out:?}");
+        assert!(probes_to(&out, "n4").is_empty(), "{out:?}");
+    }
+
+    #[test]
     fn unreachable_with_nothing_in_flight_changes_nothing() {
         let mut m = begun("n0", 2);
         let quiet = run(&mut m, 1, 200);
