@@ -8,6 +8,11 @@
 //! - Each node gossips its own `Record` (doubts and suspicions, each tagged with the
 //!   incarnation of the peer it is about). A vote counts only while it names the peer's
 //!   current incarnation, so old votes die when the peer refutes them.
+//! - A suspicion needs confirmation before it becomes a vote: three strikes of our own
+//!   count only once some other node doubts or suspects the peer too (unless one vote is
+//!   death, N <= 3). Until then we treat the peer as suspected here (our parent moves on,
+//!   we stop sending to it) but gossip only our doubt: others probe it, and a peer that
+//!   only we cannot reach, for a moment, never shows as suspected anywhere.
 //! - X is dead when at least ceil((N-1)/2) nodes other than X suspect it (this node's own
 //!   vote included). With N = 2 that is one vote: the other node's own suspicion. With N = 1
 //!   there is no peer to judge.
@@ -75,6 +80,10 @@ pub struct Detector {
     status: BTreeMap<String, Status>,
     /// Peers someone doubts or suspects, likewise.
     doubted: BTreeSet<String>,
+    /// Peers some node other than this one doubts or suspects, likewise: confirmation.
+    doubted_by_others: BTreeSet<String>,
+    /// Peers we have struck out whose suspicion awaits confirmation by another node.
+    unconfirmed: BTreeSet<String>,
     /// Status changes so far.
     status_changes: u64,
 }
@@ -122,6 +131,8 @@ impl Detector {
                 .map(|n| (n.clone(), Status::Alive))
                 .collect(),
             doubted: BTreeSet::new(),
+            doubted_by_others: BTreeSet::new(),
+            unconfirmed: BTreeSet::new(),
             status_changes: 0,
         }
     }
@@ -177,10 +188,23 @@ impl Detector {
         self.status(peer) == Status::Dead
     }
 
-    /// This node's own suspicion of `peer`: 3 strikes in a row, not yet answered. (Its vote
-    /// counts only while it names the peer's current incarnation.)
+    /// This node's own suspicion of `peer`: 3 strikes in a row, not yet answered, whether
+    /// it is a vote yet or awaits confirmation. (A vote counts only while it names the
+    /// peer's current incarnation.)
     pub fn suspects(&self, peer: &str) -> bool {
-        self.own_record().suspects.contains_key(peer)
+        self.own_record().suspects.contains_key(peer) || self.unconfirmed.contains(peer)
+    }
+
+    /// Every peer this node suspects (`suspects`), in order.
+    pub fn suspected(&self) -> BTreeSet<&str> {
+        let own = self.own_record().suspects.keys().map(String::as_str);
+        own.chain(self.unconfirmed.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// One vote decides (N <= 3): there is no one else to wait for.
+    fn needs_confirmation(&self) -> bool {
+        self.death_threshold() > 1
     }
 
     /// The peers someone currently doubts or suspects: worth probing ourselves.
@@ -207,6 +231,7 @@ impl Detector {
         *strikes += 1;
         let strikes = *strikes;
         let inc = self.incarnation(peer);
+        let confirmed = !self.needs_confirmation() || self.doubted_by_others.contains(peer);
         let own = self.records.get_mut(&self.me).expect("own record");
         let mut changed = false;
         if strikes >= STRIKES_TO_DOUBT && own.doubts.get(peer) != Some(&inc) {
@@ -214,8 +239,13 @@ impl Detector {
             changed = true;
         }
         if strikes >= STRIKES_TO_SUSPECT && own.suspects.get(peer) != Some(&inc) {
-            own.suspects.insert(peer.to_string(), inc);
-            changed = true;
+            if confirmed {
+                own.suspects.insert(peer.to_string(), inc);
+                self.unconfirmed.remove(peer);
+                changed = true;
+            } else {
+                self.unconfirmed.insert(peer.to_string());
+            }
         }
         if !changed {
             return Changed::default(); // statuses follow from the records alone
@@ -235,6 +265,7 @@ impl Detector {
 
     /// Takes back our doubt and suspicion of `peer`; false if we had neither.
     fn withdraw(&mut self, peer: &str) -> bool {
+        self.unconfirmed.remove(peer);
         let own = self.records.get_mut(&self.me).expect("own record");
         let had = own.doubts.remove(peer).is_some() | own.suspects.remove(peer).is_some();
         if had {
@@ -317,6 +348,7 @@ impl Detector {
     /// Re-derives every status and the doubted peers after a change to the records (in
     /// one pass: under a partition every record names half the cluster).
     fn rejudge(&mut self) -> Changed {
+        self.confirm();
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         let mut doubted = BTreeSet::new();
         for (author, r) in &self.records {
@@ -353,6 +385,35 @@ impl Detector {
         Changed {
             records: true,
             statuses: changes,
+        }
+    }
+
+    /// Finds who else doubts or suspects whom, and casts the votes it confirms.
+    fn confirm(&mut self) {
+        let mut others = BTreeSet::new();
+        for (author, r) in &self.records {
+            if *author == self.me {
+                continue;
+            }
+            for (peer, inc) in r.suspects.iter().chain(&r.doubts) {
+                if self.is_current(author, peer, *inc) {
+                    others.insert(peer.clone());
+                }
+            }
+        }
+        self.doubted_by_others = others;
+        let confirmed: Vec<String> = self
+            .unconfirmed
+            .iter()
+            .filter(|p| self.doubted_by_others.contains(*p))
+            .cloned()
+            .collect();
+        for peer in confirmed {
+            self.unconfirmed.remove(&peer);
+            let inc = self.incarnation(&peer);
+            let own = self.records.get_mut(&self.me).expect("own record");
+            own.suspects.insert(peer, inc);
+            own.version += 1;
         }
     }
 
@@ -439,11 +500,58 @@ mod tests {
         for n in [4, 5] {
             let mut d = Detector::new("n0", &nodes(n));
             strike_out(&mut d, "n3");
-            assert_eq!(d.status("n3"), Status::Suspected, "N={n}");
+            // Our three strikes await confirmation: a doubt is all the others hear.
+            assert!(d.suspects("n3"), "N={n}");
+            assert_eq!(d.status("n3"), Status::Alive, "N={n}");
+            assert!(d.voters("n3").is_empty(), "N={n}");
             let _ = d.merge(&BTreeMap::from([("n1".into(), record(1, 0, &[("n3", 0)]))]));
             assert_eq!(d.status("n3"), Status::Dead, "N={n}");
             assert_eq!(d.voters("n3"), vec!["n0", "n1"]);
         }
+    }
+
+    fn doubting(version: u64, peer: &str) -> Record {
+        Record {
+            version,
+            doubts: BTreeMap::from([(peer.to_string(), 0)]),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn a_suspicion_becomes_a_vote_once_another_node_doubts_the_peer() {
+        let mut d = Detector::new("n0", &nodes(5));
+        strike_out(&mut d, "n3");
+        assert!(d.own_record().suspects.is_empty(), "not confirmed yet");
+        assert_eq!(
+            d.own_record().doubts.get("n3"),
+            Some(&0),
+            "our doubt is gossiped"
+        );
+        let changed = d.merge(&BTreeMap::from([("n2".into(), doubting(1, "n3"))]));
+        assert!(changed.records, "our vote is news");
+        assert_eq!(d.voters("n3"), vec!["n0"]);
+        assert_eq!(d.status("n3"), Status::Suspected);
+        // Once confirmed, a new strike-out needs no new confirmation while the doubt stands.
+        let _ = d.success("n3");
+        strike_out(&mut d, "n3");
+        assert_eq!(d.voters("n3"), vec!["n0"]);
+    }
+
+    #[test]
+    fn an_answer_takes_back_an_unconfirmed_suspicion() {
+        let mut d = Detector::new("n0", &nodes(5));
+        strike_out(&mut d, "n3");
+        let _ = d.success("n3");
+        assert!(!d.suspects("n3"));
+        // A doubt arriving later confirms nothing: the evidence was answered.
+        let _ = d.merge(&BTreeMap::from([("n2".into(), doubting(1, "n3"))]));
+        assert!(d.voters("n3").is_empty());
+        // Another node's own suspicion of itself is no confirmation either.
+        let mut e = Detector::new("n0", &nodes(5));
+        strike_out(&mut e, "n3");
+        let _ = e.merge(&BTreeMap::from([("n3".into(), doubting(1, "n3"))]));
+        assert!(e.voters("n3").is_empty());
     }
 
     #[test]

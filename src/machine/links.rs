@@ -32,7 +32,7 @@ pub(super) struct Links {
     /// cluster) catch up only when they are used, so that a value costs a node work per
     /// neighbour rather than per peer.
     backlog: Vec<(Data, Option<String>)>,
-    /// Round trips over all peers, for peers not measured yet.
+    /// Round trips over all peers: the least timeout of every link (see `Timeouts::rto`).
     pooled: Rtt,
     min_rto: Duration,
     ack_delay: Duration,
@@ -51,12 +51,17 @@ pub(super) struct Timeouts {
 }
 
 impl Timeouts {
-    /// The retransmission timeout of a link: its own, the pooled one, or the initial.
+    /// The retransmission timeout of a link: the larger of its own and the pooled one
+    /// (or the initial, before any round trip). A link's own estimate follows its last
+    /// few samples: after a run of fast ones it falls to the floor, far below the tail of
+    /// a spread-out latency (exponential: one round trip in four is longer). The pooled
+    /// one, fed by every peer, keeps the spread; with steady latency both are the same.
     pub fn rto(&self, link: &Link) -> Duration {
-        link.rtt
-            .rto(self.min_rto)
-            .or(self.pooled)
-            .unwrap_or(INITIAL_RTO)
+        let own = link.rtt.rto(self.min_rto);
+        match (own, self.pooled) {
+            (Some(own), Some(pooled)) => own.max(pooled),
+            (a, b) => a.or(b).unwrap_or(INITIAL_RTO),
+        }
     }
 
     fn ack_timeout(&self, link: &Link, kind: Kind) -> Duration {

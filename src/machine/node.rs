@@ -129,7 +129,7 @@ impl Node {
                 let changed = self
                     .probing
                     .expire(now, &mut self.links, &mut self.detector);
-                self.apply(changed);
+                self.apply(changed, now);
                 self.probing
                     .probe(now, &mut self.links, &self.detector, out);
             }
@@ -231,7 +231,7 @@ impl Node {
             self.links.offer(&new, Some(peer));
         }
         changed = changed.and(self.detector.merge(&g.members));
-        self.apply(changed);
+        self.apply(changed, now);
         // A probe overtaken by a newer message is still answered at once (the ack owed
         // covers it); a copy of one answered already is not.
         let owed = self.links.get(peer).ack_owed_since.is_some();
@@ -243,7 +243,7 @@ impl Node {
 
     /// Acts on what the detector changed: records reach everyone through the overlay, a
     /// dead peer's old timeouts say nothing (probes take over), and the parent may change.
-    fn apply(&mut self, changed: Changed) {
+    fn apply(&mut self, changed: Changed, now: Duration) {
         if changed.records {
             self.overlay.records_changed();
             self.links.mark_stale(self.detector.records());
@@ -254,7 +254,20 @@ impl Node {
                 self.links.get_mut(&c.peer).abandon_in_flight();
             }
         }
+        let old_parent = self.overlay.parent().map(str::to_string);
         self.overlay.rechoose(&self.detector, &mut self.links);
+        if let Some(lost) = old_parent
+            && self.detector.suspects(&lost) | self.detector.is_dead(&lost)
+        {
+            self.sweep_after(&lost, now);
+        }
+    }
+
+    /// Our parent `lost` was ruled out: the nodes that may be the next parent are probed
+    /// now (`Probing::sweep`, `Overlay::candidates_after`).
+    fn sweep_after(&mut self, lost: &str, now: Duration) {
+        let candidates = self.overlay.candidates_after(lost, &self.detector);
+        self.probing.sweep(candidates, now);
     }
 }
 
@@ -295,6 +308,39 @@ mod tests {
         // Three strikes would make n0 suspected (and with three nodes, dead): one per
         // 500 ms timeout is all the transport may add.
         assert_eq!(m.status("n0"), Some(Status::Alive));
+    }
+
+    #[test]
+    fn every_candidate_for_a_lost_parent_is_probed_at_once() {
+        use std::collections::BTreeMap;
+
+        use super::super::testing::gossip;
+        use crate::wire::{Gossip, Record};
+
+        let mut m = begun("n3", 5);
+        // n1 and n4 suspect n0: with five nodes, two votes are death.
+        let suspects_n0 = Record {
+            version: 1,
+            suspects: BTreeMap::from([("n0".to_string(), 0)]),
+            ..Record::default()
+        };
+        let news = Gossip {
+            seq: 1,
+            members: BTreeMap::from([
+                ("n1".to_string(), suspects_n0.clone()),
+                ("n4".to_string(), suspects_n0),
+            ]),
+            ..Gossip::default()
+        };
+        m.handle(gossip("n4", "n3", news), ms(5));
+        assert_eq!(m.status("n0"), Some(Status::Dead));
+        assert_eq!(m.parent(), Some("n1"));
+        // n1 and n2 could both hold the place: neither has answered, and both are probed
+        // three deep at once, without waiting for n1 to fail first. n4 ranks after us.
+        let out = run(&mut m, 6, 300);
+        assert_eq!(probes_to(&out, "n2").len(), 3, "{out:?}");
+        assert!(probes_to(&out, "n1").len() >= 3, "{out:?}");
+        assert!(probes_to(&out, "n4").is_empty(), "{out:?}");
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! neighbours get heartbeats; each node also watches the peers that should be its
 //! children but have not said so (e.g. one that died before it ever joined).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tracing::info;
@@ -40,7 +39,7 @@ pub(super) struct Overlay {
     wards: Vec<String>,
     /// What the parent and the wards were chosen from: the detector's count of status
     /// changes and our own suspicions. Unchanged, there is nothing to choose again.
-    chosen_from: (u64, BTreeMap<String, u64>),
+    chosen_from: (u64, Vec<String>),
     /// The batching waits: fixed, or derived from the latency budget.
     waits: Waits,
     budget: Option<Budget>,
@@ -67,7 +66,7 @@ impl Overlay {
             fanout: config.fanout.max(1),
             parent: None,
             wards: Vec::new(),
-            chosen_from: (0, BTreeMap::new()),
+            chosen_from: (0, Vec::new()),
             waits: Waits {
                 down: config.batch,
                 up: config.up_batch,
@@ -115,6 +114,37 @@ impl Overlay {
             }
         }
         (0..i).find(|&j| !ruled_out(j))
+    }
+
+    /// The nodes that may be our next parent once `lost` is ruled out, to probe at once
+    /// (`Probing::sweep`): our ancestors still in the running, nearest first; when there
+    /// are none, the first `fanout` nodes ranked after `lost` and before us that are not
+    /// ruled out (in a star, everyone between).
+    pub fn candidates_after(&self, lost: &str, d: &Detector) -> Vec<String> {
+        let ruled_out = |n: &String| d.suspects(n) || d.is_dead(n);
+        let mut ancestors = Vec::new();
+        let mut i = self.rank;
+        while i > 0 {
+            i = (i - 1) / self.fanout;
+            ancestors.push(&self.ranking[i]);
+        }
+        let live: Vec<String> = ancestors
+            .into_iter()
+            .filter(|n| !ruled_out(n))
+            .cloned()
+            .collect();
+        if !live.is_empty() {
+            return live;
+        }
+        self.ranking
+            .iter()
+            .skip_while(|n| *n != lost)
+            .skip(1)
+            .take_while(|n| **n != self.me)
+            .filter(|n| !ruled_out(n))
+            .take(self.fanout)
+            .cloned()
+            .collect()
     }
 
     /// The peers whose parent, as we see it, is us, in peer order; for a root also those
@@ -303,8 +333,9 @@ impl Overlay {
 }
 
 /// What the overlay depends on in the detector's view (`Overlay::chosen_from`).
-fn view(d: &Detector) -> (u64, BTreeMap<String, u64>) {
-    (d.status_changes(), d.own_record().suspects.clone())
+fn view(d: &Detector) -> (u64, Vec<String>) {
+    let suspected = d.suspected().into_iter().map(str::to_string).collect();
+    (d.status_changes(), suspected)
 }
 
 #[cfg(test)]

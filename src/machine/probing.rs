@@ -2,7 +2,7 @@
 //! was stopped), peers under doubt are probed at once, and peers ruled out at a low,
 //! randomised rate.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rand::seq::IndexedRandom;
@@ -36,6 +36,9 @@ pub(super) struct Probing {
     next_probe_at: Duration,
     /// When the ticker last ran: a long gap means this node itself was stopped.
     last_tick_at: Option<Duration>,
+    /// Candidates for parent, probed at once after the parent was ruled out, and since
+    /// when: see `sweep`.
+    sweep: BTreeMap<String, Duration>,
 }
 
 impl Probing {
@@ -47,6 +50,17 @@ impl Probing {
             period: config.probe_period,
             next_probe_at: Duration::ZERO,
             last_tick_at: None,
+            sweep: BTreeMap::new(),
+        }
+    }
+
+    /// Our parent was ruled out: the `candidates` for its place (the nodes ranked between
+    /// it and us) are all probed at once, three deep, until each answers or is suspected.
+    /// When the paused or crashed nodes hold the first places of the ranking, the first
+    /// live one is found in one round of probes instead of one gone parent at a time.
+    pub fn sweep(&mut self, candidates: impl IntoIterator<Item = String>, now: Duration) {
+        for peer in candidates {
+            self.sweep.entry(peer).or_insert(now);
         }
     }
 
@@ -99,7 +113,11 @@ impl Probing {
         detector: &Detector,
         out: &mut Vec<Envelope>,
     ) {
-        probe_doubted(now, links, detector, out);
+        self.sweep.retain(|peer, since| {
+            let answered = links.get(peer).last_heard.is_some_and(|t| t > *since);
+            !answered && !detector.suspects(peer) && !detector.is_dead(peer)
+        });
+        probe_doubted(now, links, detector, &self.sweep, out);
         if now >= self.next_probe_at {
             self.next_probe_at = now + self.period;
             self.probe_ruled_out(now, links, detector, out);
@@ -130,28 +148,45 @@ impl Probing {
     }
 }
 
-/// A peer we have a strike against, or one someone doubts, is probed with up to three
-/// exchanges in flight, spread over one ack timeout: if it is gone, the three strikes come
-/// in about one timeout instead of three. Someone else's doubt is checked only if we have
-/// not heard from the peer lately: otherwise we know the answer, and under a partition,
-/// where some node always doubts it, we would keep asking.
-fn probe_doubted(now: Duration, links: &mut Links, d: &Detector, out: &mut Vec<Envelope>) {
+/// A peer we have a strike against, one someone doubts, or a candidate for parent being
+/// swept, is probed with up to three exchanges in flight, spread over one ack timeout: if
+/// it is gone, the three strikes come in about one timeout instead of three. Someone
+/// else's doubt is checked only if we have not heard from the peer lately: otherwise we
+/// know the answer, and under a partition, where some node always doubts it, we would keep
+/// asking.
+fn probe_doubted(
+    now: Duration,
+    links: &mut Links,
+    d: &Detector,
+    sweep: &BTreeMap<String, Duration>,
+    out: &mut Vec<Envelope>,
+) {
     let timeouts = links.timeouts();
     let doubted = d.doubted();
     // Only these can be watched: a pass over every link each tick costs more.
     let mut candidates: BTreeSet<&str> = doubted.iter().map(String::as_str).collect();
     candidates.extend(d.struck());
+    candidates.extend(sweep.keys().map(String::as_str));
     links.send_each_of(candidates, d.records(), now, out, |peer, link| {
         let strikes = d.strikes(peer);
         let heard_lately = link
             .last_heard
             .is_some_and(|t| now.saturating_sub(t) < DOUBT_RECHECK);
-        let watched = strikes > 0 || (doubted.contains(peer) && !heard_lately);
+        let prompted = (doubted.contains(peer) && !heard_lately) || sweep.contains_key(peer);
+        let watched = strikes > 0 || prompted;
         if !watched || d.suspects(peer) || d.is_dead(peer) {
             return None;
         }
         // Data in flight does not count: its acks may come late and together.
-        let spacing = timeouts.rto(link) / STRIKES_TO_SUSPECT;
+        // Our own first strike is spread over a whole timeout (a late ack is often one of
+        // several to a busy peer); when others doubt the peer or it is a candidate for
+        // parent, over half of one: the evidence is confirmation, needed fast.
+        let spread = if prompted {
+            2 * STRIKES_TO_SUSPECT
+        } else {
+            STRIKES_TO_SUSPECT
+        };
+        let spacing = timeouts.rto(link) / spread;
         let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
         let (probes, last_probe) = link.probes_in_flight();
         (probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing))
