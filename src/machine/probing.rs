@@ -39,6 +39,9 @@ pub(super) struct Probing {
     /// Candidates for parent, probed at once after the parent was ruled out, and since
     /// when: see `sweep`.
     sweep: BTreeMap<String, Duration>,
+    /// Peers someone else doubts, and since when we know: hearing from a peer after that
+    /// answers the doubt for us.
+    doubted_since: BTreeMap<String, Duration>,
 }
 
 impl Probing {
@@ -51,6 +54,7 @@ impl Probing {
             next_probe_at: Duration::ZERO,
             last_tick_at: None,
             sweep: BTreeMap::new(),
+            doubted_since: BTreeMap::new(),
         }
     }
 
@@ -117,7 +121,12 @@ impl Probing {
             let answered = links.get(peer).last_heard.is_some_and(|t| t > *since);
             !answered && !detector.suspects(peer) && !detector.is_dead(peer)
         });
-        probe_doubted(now, links, detector, &self.sweep, out);
+        let doubted = detector.doubted();
+        self.doubted_since.retain(|peer, _| doubted.contains(peer));
+        for peer in doubted {
+            self.doubted_since.entry(peer.clone()).or_insert(now);
+        }
+        probe_doubted(now, links, detector, &self.sweep, &self.doubted_since, out);
         if now >= self.next_probe_at {
             self.next_probe_at = now + self.period;
             self.probe_ruled_out(now, links, detector, out);
@@ -151,14 +160,15 @@ impl Probing {
 /// A peer we have a strike against, one someone doubts, or a candidate for parent being
 /// swept, is probed with up to three exchanges in flight, spread over one ack timeout: if
 /// it is gone, the three strikes come in about one timeout instead of three. Someone
-/// else's doubt is checked only if we have not heard from the peer lately: otherwise we
-/// know the answer, and under a partition, where some node always doubts it, we would keep
+/// else's doubt is checked unless we heard from the peer since we learned of it, and
+/// lately: otherwise we know the answer, and under a partition, where some node always doubts it, we would keep
 /// asking.
 fn probe_doubted(
     now: Duration,
     links: &mut Links,
     d: &Detector,
     sweep: &BTreeMap<String, Duration>,
+    doubted_since: &BTreeMap<String, Duration>,
     out: &mut Vec<Envelope>,
 ) {
     let timeouts = links.timeouts();
@@ -169,10 +179,17 @@ fn probe_doubted(
     candidates.extend(sweep.keys().map(String::as_str));
     links.send_each_of(candidates, d.records(), now, out, |peer, link| {
         let strikes = d.strikes(peer);
-        let heard_lately = link
-            .last_heard
-            .is_some_and(|t| now.saturating_sub(t) < DOUBT_RECHECK);
-        let prompted = (doubted.contains(peer) && !heard_lately) || sweep.contains_key(peer);
+        // Heard from since the doubt reached us, and lately: we know the answer. (A new
+        // doubt is checked even right after we last heard from the peer; one that stands,
+        // as under a partition, again after DOUBT_RECHECK without news.)
+        let answered = |since: &Duration| {
+            link.last_heard
+                .is_some_and(|t| t >= *since && now.saturating_sub(t) < DOUBT_RECHECK)
+        };
+        let doubt_open = doubted_since
+            .get(peer)
+            .is_some_and(|since| !answered(since));
+        let prompted = doubt_open || sweep.contains_key(peer);
         let watched = strikes > 0 || prompted;
         if !watched || d.suspects(peer) || d.is_dead(peer) {
             return None;
