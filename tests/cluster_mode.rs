@@ -501,9 +501,7 @@ fn a_restarted_node_resumes_its_record_above_its_past_life() {
     let mut incs = vec![incarnation(&c)];
     for _ in 0..3 {
         c.pause(node).unwrap();
-        // A suspicion needs a second node's doubt (src/membership.rs), and a node that
-        // heard from n3 in the last 5 s does not re-check a doubt (src/machine/probing.rs):
-        // a pause right after the last refutation can take that long to be confirmed.
+        // Generous: a suspicion also needs a second node's doubt (src/membership.rs).
         let suspected = wait_until(Duration::from_secs(10), || {
             others.iter().any(|&i| status(&c, i, node) != "alive")
         });

@@ -63,11 +63,12 @@ fn load(browser: &Path, work: &Path, url: &str, shot: &Path) -> String {
     dom
 }
 
-/// One Chromium process (a fresh profile each, so that no two share one), with one retry
-/// if it hangs: headless Chromium on a loaded machine now and then never exits.
+/// One Chromium process (a fresh profile each, so that no two share one), with two retries
+/// if it hangs: headless Chromium on a loaded machine now and then never exits. `--timeout`
+/// makes it stop loading after 20 s and act on what it has (our pages are local and small).
 fn chromium_run(browser: &Path, work: &Path, url: &str, action: &str) -> String {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    for attempt in 1..=2 {
+    for attempt in 1..=3 {
         let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let child = Command::new(browser)
             .args([
@@ -79,6 +80,7 @@ fn chromium_run(browser: &Path, work: &Path, url: &str, action: &str) -> String 
                 "--enable-logging=stderr",
                 "--v=0",
                 "--window-size=1280,1600",
+                "--timeout=20000",
             ])
             .arg(format!(
                 "--user-data-dir={}",
@@ -101,7 +103,7 @@ fn chromium_run(browser: &Path, work: &Path, url: &str, action: &str) -> String 
         assert!(console.is_empty(), "{url}: console messages: {console:#?}");
         return out;
     }
-    panic!("chromium hung twice on {url} {action}");
+    panic!("chromium hung three times on {url} {action}");
 }
 
 /// The screenshot shows something: several colours, and a good share of pixels that are
