@@ -57,6 +57,9 @@ pub struct Link {
     pub parent: bool,
     /// Data the peer is not known to have.
     pub pending: Data,
+    /// Counter totals the peer is known to hold (it acknowledged or sent them): `pending`
+    /// cannot say, since a counter's pending entry is replaced by each newer total.
+    counts_held: PnCounter,
     /// `pending` (or a lost message) has something not yet sent.
     pub dirty: bool,
     /// How much of the node's backlog of offered data `pending` has taken in
@@ -125,6 +128,7 @@ impl Link {
             peer: peer.to_string(),
             parent: false,
             pending: Data::default(),
+            counts_held: PnCounter::default(),
             dirty: false,
             caught_up: 0,
             ack_now: false,
@@ -164,6 +168,30 @@ impl Link {
     /// The peer showed it has `data` (it sent it to us).
     pub fn has(&mut self, data: &Data) {
         self.pending.forget(data);
+        if !data.counter.is_empty() {
+            self.counts_held.absorb(&data.counter);
+        }
+    }
+
+    /// The peer is known to hold everything `written` holds. `pending` must be caught up
+    /// with the node's backlog (`machine::links`).
+    pub fn holds(&self, written: &Data) -> bool {
+        written
+            .set
+            .0
+            .iter()
+            .all(|v| !self.pending.set.0.contains(v))
+            && self.holds_counts(&written.counter)
+    }
+
+    /// The peer is known to hold each of these counter totals.
+    pub fn holds_counts(&self, counts: &PnCounter) -> bool {
+        counts.0.iter().all(|(node, [inc, dec])| {
+            self.counts_held
+                .0
+                .get(node)
+                .is_some_and(|held| held[0] >= *inc && held[1] >= *dec)
+        })
     }
 
     /// The peer showed it has these records.
@@ -297,6 +325,9 @@ impl Link {
             self.rtt.sample(sample);
             outcome.sample = Some(sample);
             self.pending.forget(&last.data);
+            if !last.data.counter.is_empty() {
+                self.counts_held.absorb(&last.data.counter);
+            }
             // A probe carries no data: acknowledging one says nothing of the data messages
             // before it, which may have been lost. What no message still in flight carries
             // must go again.

@@ -1,6 +1,6 @@
 //! The client API: requests become replies and writes. Owns the replicated data, the
-//! workload it is read as, and the replies to set writes held until another node holds
-//! what they wrote.
+//! workload it is read as, and the replies to writes (set elements and counter adds) held
+//! until another node holds what they wrote.
 //!
 //! Why held: a value acknowledged by this node alone is lost if this node dies before it
 //! passes the value on (a kill, with its link to its parent cut or its parent dead). A
@@ -28,14 +28,14 @@ pub(super) struct Client {
     mode: Option<Mode>,
     data: Data,
     next_unique: u64,
-    /// Replies to set writes no peer is known to hold yet, oldest first.
+    /// Replies to writes no peer is known to hold yet, oldest first.
     held: VecDeque<Held>,
 }
 
 /// A write's reply, waiting until some peer holds what it wrote.
 struct Held {
     reply: Envelope,
-    written: GSet,
+    written: Data,
     since: Duration,
 }
 
@@ -126,8 +126,8 @@ impl Client {
         }
     }
 
-    /// Holds the reply to a set write until `release` finds a peer that holds `written`.
-    pub fn hold(&mut self, reply: Envelope, written: GSet, now: Duration, out: &mut Vec<Envelope>) {
+    /// Holds the reply to a write until `release` finds a peer that holds `written`.
+    pub fn hold(&mut self, reply: Envelope, written: Data, now: Duration, out: &mut Vec<Envelope>) {
         if self.held.len() >= MAX_HELD
             && let Some(oldest) = self.held.pop_front()
         {
@@ -140,13 +140,14 @@ impl Client {
         });
     }
 
-    /// Sends the held replies whose values a peer holds, given what it still lacks.
-    pub fn release(&mut self, lacking: &Data, out: &mut Vec<Envelope>) {
+    /// Sends the held replies whose writes a peer holds (`holds`, from what it lacks and
+    /// the counter totals it acknowledged).
+    pub fn release(&mut self, holds: impl Fn(&Data) -> bool, out: &mut Vec<Envelope>) {
         if self.held.is_empty() {
             return;
         }
         self.held.retain_mut(|held| {
-            if held_by(lacking, &held.written) {
+            if holds(&held.written) {
                 out.push(held.reply.clone());
                 false
             } else {
@@ -188,11 +189,6 @@ impl Client {
     pub fn merge(&mut self, delta: &Data) -> Data {
         self.data.merge(delta)
     }
-}
-
-/// Whether a peer that lacks `lacking` holds every value of `written`.
-pub(super) fn held_by(lacking: &Data, written: &GSet) -> bool {
-    written.0.iter().all(|v| !lacking.set.0.contains(v))
 }
 
 /// An error of code 0 (timeout): Maelstrom's indefinite error, so the op's outcome stays
@@ -301,6 +297,38 @@ mod tests {
             ms(6),
         );
         assert_eq!(reply(&out), &Payload::BroadcastOk);
+    }
+
+    #[test]
+    fn a_counter_add_is_answered_once_a_peer_holds_the_total_it_made() {
+        let mut m = node("n1", 3);
+        let add = |m: &mut StateMachine, id, delta, at| {
+            m.handle(request("n1", id, Payload::Add(Add::Delta(delta))), ms(at))
+        };
+        let out = add(&mut m, 2, 5, 1);
+        assert!(out.iter().all(|e| e.dest != "c1"), "held: {out:?}");
+        let first = sent(&out)[0].1.clone();
+        // A second add before the ack goes up at once too: the parent's ack of the first
+        // message covers the first add only (total 5), not the second (total 7).
+        let out = add(&mut m, 3, 2, 2);
+        assert!(out.iter().all(|e| e.dest != "c1"), "held: {out:?}");
+        let (dest, second) = sent(&out)[0];
+        assert_eq!((dest, second.seq > first.seq), ("n0", true), "{out:?}");
+        let next = second.seq;
+        let ack = |seq| Gossip {
+            ack: seq,
+            ..Gossip::default()
+        };
+        let out = m.handle(gossip("n0", "n1", ack(first.seq)), ms(3));
+        let replies: Vec<_> = out.iter().filter(|e| e.dest == "c1").collect();
+        assert_eq!(replies.len(), 1, "{out:?}");
+        assert_eq!(replies[0].body.in_reply_to, Some(2));
+        assert_eq!(replies[0].body.payload, Payload::AddOk);
+        // The ack of the message that carried the second total releases the second add.
+        let out = m.handle(gossip("n0", "n1", ack(next)), ms(4));
+        let replies: Vec<_> = out.iter().filter(|e| e.dest == "c1").collect();
+        assert_eq!(replies.len(), 1, "{out:?}");
+        assert_eq!(replies[0].body.in_reply_to, Some(3));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tracing::debug;
 
 use crate::config::Config;
-use crate::crdt::{Data, GSet};
+use crate::crdt::Data;
 use crate::gossip::{Kind, Link, Outcome, Rtt};
 use crate::wire::{Element, Envelope, Gossip, Payload, Records};
 
@@ -153,7 +153,7 @@ impl Links {
     /// Some peer is known to hold every value of `set`: what its link has pending (with
     /// what the backlog still owes it) lacks them all. (The backlog is read newest first:
     /// a value just written is in its last entry.)
-    pub fn held_elsewhere(&self, set: &GSet) -> bool {
+    pub fn held_elsewhere(&self, written: &Data) -> bool {
         let lacks = |link: &Link, v: &Element| {
             link.pending.set.0.contains(v)
                 || self.backlog[link.caught_up..]
@@ -161,9 +161,9 @@ impl Links {
                     .rev()
                     .any(|(d, from)| from.as_deref() != Some(link.peer()) && d.set.0.contains(v))
         };
-        self.links
-            .iter()
-            .any(|link| set.0.iter().all(|v| !lacks(link, v)))
+        self.links.iter().any(|link| {
+            link.holds_counts(&written.counter) && written.set.0.iter().all(|v| !lacks(link, v))
+        })
     }
 
     /// Brings every link's `pending` up to date (e.g. before sending each what it lacks).

@@ -100,14 +100,14 @@ impl Node {
                 self.links.offer(&new, None);
                 let reply = env.reply(reply);
                 let elsewhere =
-                    self.links.iter().next().is_none() || self.links.held_elsewhere(&written.set);
+                    self.links.iter().next().is_none() || self.links.held_elsewhere(&written);
                 if elsewhere {
                     self.spread(&new, false, now, out);
                     out.push(reply);
                 } else {
                     // Answered once a peer acknowledges it (client.rs): asked at once.
                     self.spread(&new, true, now, out);
-                    self.client.hold(reply, written.set, now, out);
+                    self.client.hold(reply, written, now, out);
                 }
             }
         }
@@ -221,7 +221,8 @@ impl Node {
         self.begin(now);
         let delta = gossip::data_of(g);
         let outcome = self.links.hear(peer, g, &delta, now);
-        self.client.release(&self.links.get(peer).pending, out);
+        let link = self.links.get(peer);
+        self.client.release(|written| link.holds(written), out);
         let mut changed = Changed::default();
         if outcome.acked > 0 {
             changed = self.detector.success(peer);

@@ -572,7 +572,11 @@ mod tests {
         for (from, _) in &nodes {
             for (to, _) in nodes.iter().filter(|(to, _)| to != from) {
                 let addr = proxies.address(from, to).unwrap();
+                // Spread over the period, as nodes' messages are: not all in one instant.
+                let offset =
+                    Duration::from_millis(250) * pingers.len() as u32 / (n * (n - 1)) as u32;
                 pingers.push(tokio::spawn(async move {
+                    tokio::time::sleep(offset).await;
                     let mut stream = TcpStream::connect(addr).await.unwrap();
                     stream.set_nodelay(true).unwrap();
                     let mut rtts = Vec::new();
