@@ -80,6 +80,8 @@ pub struct Detector {
     status: BTreeMap<String, Status>,
     /// Peers someone doubts or suspects, likewise.
     doubted: BTreeSet<String>,
+    /// How many nodes doubt or suspect each doubted peer, likewise.
+    doubters: BTreeMap<String, usize>,
     /// Peers some node other than this one doubts or suspects, likewise: confirmation.
     doubted_by_others: BTreeSet<String>,
     /// Peers we have struck out whose suspicion awaits confirmation by another node.
@@ -131,6 +133,7 @@ impl Detector {
                 .map(|n| (n.clone(), Status::Alive))
                 .collect(),
             doubted: BTreeSet::new(),
+            doubters: BTreeMap::new(),
             doubted_by_others: BTreeSet::new(),
             unconfirmed: BTreeSet::new(),
             status_changes: 0,
@@ -190,7 +193,7 @@ impl Detector {
 
     /// This node's own suspicion of `peer`: 3 strikes in a row, not yet answered, whether
     /// it is a vote yet or awaits confirmation. (A vote counts only while it names the
-    /// peer's current incarnation.)
+    /// peer's current incarnation: see `votes_against`.)
     pub fn suspects(&self, peer: &str) -> bool {
         self.own_record().suspects.contains_key(peer) || self.unconfirmed.contains(peer)
     }
@@ -210,6 +213,11 @@ impl Detector {
     /// The peers someone currently doubts or suspects: worth probing ourselves.
     pub fn doubted(&self) -> &BTreeSet<String> {
         &self.doubted
+    }
+
+    /// How many nodes (this one included) currently doubt or suspect `peer`.
+    pub fn doubters(&self, peer: &str) -> usize {
+        self.doubters.get(peer).copied().unwrap_or(0)
     }
 
     /// The peers with at least one strike, in order.
@@ -350,21 +358,29 @@ impl Detector {
     fn rejudge(&mut self) -> Changed {
         self.confirm();
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut doubted = BTreeSet::new();
+        let mut doubters: BTreeMap<String, usize> = BTreeMap::new();
         for (author, r) in &self.records {
             for (peer, inc) in &r.suspects {
                 if self.is_current(author, peer, *inc) {
                     *votes.entry(peer).or_default() += 1;
-                    doubted.insert(peer.clone());
                 }
             }
-            for (peer, inc) in &r.doubts {
-                if self.is_current(author, peer, *inc) {
-                    doubted.insert(peer.clone());
-                }
+            // Each author counts once per peer, whether it doubts or suspects it.
+            let mut doubts: Vec<&String> = r
+                .suspects
+                .iter()
+                .chain(&r.doubts)
+                .filter(|(peer, inc)| self.is_current(author, peer, **inc))
+                .map(|(peer, _)| peer)
+                .collect();
+            doubts.sort_unstable();
+            doubts.dedup();
+            for peer in doubts {
+                *doubters.entry(peer.clone()).or_default() += 1;
             }
         }
-        self.doubted = doubted;
+        self.doubted = doubters.keys().cloned().collect();
+        self.doubters = doubters;
         let threshold = self.death_threshold();
         let mut changes = Vec::new();
         for (peer, status) in &mut self.status {

@@ -98,7 +98,12 @@ pub struct Link {
     /// The peer restarted: the record it wrote in its past life goes back to it (until a
     /// message carrying it is acknowledged), so that it carries on above it.
     own_record_owed: bool,
+    /// The latest messages that timed out: (seq, sent at, deadline). See `receive`.
+    expired: VecDeque<(u64, Duration, Duration)>,
 }
+
+/// Timed-out messages remembered per link, for the round trip of their late acks.
+const MAX_EXPIRED: usize = 64;
 
 /// Which life of the peer a message comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +154,7 @@ impl Link {
             peer_epoch: 0,
             max_values_bytes: MAX_VALUES_BYTES,
             own_record_owed: false,
+            expired: VecDeque::new(),
         }
     }
 
@@ -343,6 +349,19 @@ impl Link {
                 *known = (*known).max(*version);
             }
             outcome.acked = acked.len();
+        } else if let Some(&(_, sent_at, deadline)) =
+            self.expired.iter().find(|(seq, _, _)| *seq == g.ack)
+        {
+            // The ack of a message that timed out, arriving within one more timeout: the
+            // timeout is too short for this link (latency grew past what it was measured
+            // at), and without this sample it could never grow again. Later than that, the
+            // peer (or this node) was stopped, which says nothing of the round trip.
+            if now <= deadline + (deadline - sent_at) {
+                let held = Duration::from_millis(g.ack_delay);
+                let sample = (now - sent_at).saturating_sub(held);
+                self.rtt.sample(sample);
+                outcome.sample = Some(sample);
+            }
         }
         outcome
     }
@@ -364,6 +383,10 @@ impl Link {
                 .partition(|m| m.deadline <= now);
         self.in_flight = waiting;
         for m in expired {
+            if self.expired.len() >= MAX_EXPIRED {
+                self.expired.pop_front();
+            }
+            self.expired.push_back((m.seq, m.sent_at, m.deadline));
             if m.probe {
                 outcome.timed_out += 1;
             } else if self
@@ -467,8 +490,12 @@ impl Link {
 
     /// Moves every outstanding deadline `by` later: this node was not running for that long
     /// (stopped, starved of CPU), so the peer's answers could not be read in time.
-    pub fn postpone(&mut self, by: Duration) {
-        for m in &mut self.in_flight {
+    pub fn postpone(&mut self, by: Duration, sent_before: Duration) {
+        for m in self
+            .in_flight
+            .iter_mut()
+            .filter(|m| m.sent_at <= sent_before)
+        {
             m.deadline += by;
         }
     }
@@ -583,6 +610,27 @@ mod tests {
         assert_eq!(link.expire(ms(1100), ms(400)).timed_out, 0);
         assert_eq!(link.expire(ms(1200), ms(400)).timed_out, 0);
         assert!(!link.has_in_flight());
+    }
+
+    #[test]
+    fn a_late_ack_within_one_more_timeout_is_a_round_trip_and_a_later_one_is_not() {
+        let records = BTreeMap::new();
+        let ack = |seq| Gossip {
+            ack: seq,
+            ..Gossip::default()
+        };
+        let mut link = Link::new("n1");
+        let first = link.build(Kind::Probe, &records, ms(0), ms(300));
+        assert_eq!(link.expire(ms(300), ms(0)).timed_out, 1);
+        // 450 ms after it was sent, within one more timeout: the timeout was too short.
+        let outcome = link.receive(&ack(first.seq), ms(450));
+        assert_eq!(outcome.sample, Some(ms(450)));
+        assert_eq!(outcome.acked, 0, "no exchange in flight is acknowledged");
+        let second = link.build(Kind::Probe, &records, ms(1000), ms(300));
+        assert_eq!(link.expire(ms(1300), ms(0)).timed_out, 1);
+        // Seconds late: the peer (or we) stopped; no round trip is that long.
+        let outcome = link.receive(&ack(second.seq), ms(4000));
+        assert_eq!(outcome.sample, None);
     }
 
     #[test]

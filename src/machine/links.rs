@@ -240,9 +240,9 @@ impl Links {
     }
 
     /// Moves every outstanding deadline `by` later.
-    pub fn postpone(&mut self, by: Duration) {
+    pub fn postpone(&mut self, by: Duration, sent_before: Duration) {
         for link in &mut self.links {
-            link.postpone(by);
+            link.postpone(by, sent_before);
         }
     }
 

@@ -39,9 +39,9 @@ pub(super) struct Probing {
     /// Candidates for parent, probed at once after the parent was ruled out, and since
     /// when: see `sweep`.
     sweep: BTreeMap<String, Duration>,
-    /// Peers someone else doubts, and since when we know: hearing from a peer after that
-    /// answers the doubt for us.
-    doubted_since: BTreeMap<String, Duration>,
+    /// Peers someone else doubts, since when we know, and by how many nodes then: hearing
+    /// from a peer after that answers the doubt for us, until more nodes doubt it.
+    doubted_since: BTreeMap<String, (Duration, usize)>,
 }
 
 impl Probing {
@@ -96,16 +96,16 @@ impl Probing {
     /// After a gap of many ticks, we were stopped or starved, not our peers: answers that
     /// came meanwhile are still unread, so the time we lost is not counted against anyone.
     fn forgive_stall(&mut self, now: Duration, links: &mut Links) {
-        let gap = self
-            .last_tick_at
-            .replace(now)
-            .map_or(Duration::ZERO, |last| now.saturating_sub(last));
+        let last = self.last_tick_at.replace(now);
+        let gap = last.map_or(Duration::ZERO, |last| now.saturating_sub(last));
         if gap > (self.tick * STALLED_TICKS).max(MIN_STALL) {
             info!(
                 ms = gap.as_millis() as u64,
                 "this node stalled; ack deadlines postponed"
             );
-            links.postpone(gap - self.tick);
+            // Only what was in flight when the stall began: what went out after it, once
+            // awake, was sent with a fresh deadline.
+            links.postpone(gap - self.tick, last.unwrap_or_default());
         }
     }
 
@@ -124,7 +124,17 @@ impl Probing {
         let doubted = detector.doubted();
         self.doubted_since.retain(|peer, _| doubted.contains(peer));
         for peer in doubted {
-            self.doubted_since.entry(peer.clone()).or_insert(now);
+            // A new doubter is new evidence (the peer may have stopped since we last
+            // heard from it): the question is open again.
+            let doubters = detector.doubters(peer);
+            let (since, known) = self
+                .doubted_since
+                .entry(peer.clone())
+                .or_insert((now, doubters));
+            if doubters > *known {
+                *since = now;
+            }
+            *known = doubters;
         }
         probe_doubted(now, links, detector, &self.sweep, &self.doubted_since, out);
         if now >= self.next_probe_at {
@@ -168,7 +178,7 @@ fn probe_doubted(
     links: &mut Links,
     d: &Detector,
     sweep: &BTreeMap<String, Duration>,
-    doubted_since: &BTreeMap<String, Duration>,
+    doubted_since: &BTreeMap<String, (Duration, usize)>,
     out: &mut Vec<Envelope>,
 ) {
     let timeouts = links.timeouts();
@@ -179,16 +189,17 @@ fn probe_doubted(
     candidates.extend(sweep.keys().map(String::as_str));
     links.send_each_of(candidates, d.records(), now, out, |peer, link| {
         let strikes = d.strikes(peer);
-        // Heard from since the doubt reached us, and lately: we know the answer. (A new
-        // doubt is checked even right after we last heard from the peer; one that stands,
-        // as under a partition, again after DOUBT_RECHECK without news.)
+        // Heard from since the doubt reached us (or last grew), and lately: we know the
+        // answer. (A new doubt, or a new doubter, is checked even right after we last
+        // heard from the peer; one that stands, as under a partition, again after
+        // DOUBT_RECHECK without news.)
         let answered = |since: &Duration| {
             link.last_heard
                 .is_some_and(|t| t >= *since && now.saturating_sub(t) < DOUBT_RECHECK)
         };
         let doubt_open = doubted_since
             .get(peer)
-            .is_some_and(|since| !answered(since));
+            .is_some_and(|(since, _)| !answered(since));
         let prompted = doubt_open || sweep.contains_key(peer);
         let watched = strikes > 0 || prompted;
         if !watched || d.suspects(peer) || d.is_dead(peer) {

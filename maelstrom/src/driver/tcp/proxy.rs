@@ -403,11 +403,16 @@ impl Forwarder {
                     }
                 }
                 _ = tokio::time::sleep_until(head.unwrap_or_else(Instant::now)), if head.is_some() && !cut => {
-                    let (due, chunk, waited_out_a_cut) = held.pop_front().expect("a head");
-                    to.write_all(&chunk).await?;
-                    bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    if !waited_out_a_cut {
-                        self.sample(Instant::now().saturating_duration_since(due));
+                    // Every chunk due by now goes in this wake-up, not one per wake-up.
+                    let now = Instant::now();
+                    while let Some((due, chunk, waited_out_a_cut)) =
+                        held.pop_front_if(|(due, _, _)| *due <= now)
+                    {
+                        to.write_all(&chunk).await?;
+                        bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        if !waited_out_a_cut {
+                            self.sample(Instant::now().saturating_duration_since(due));
+                        }
                     }
                 }
                 changed = state.changed() => {
