@@ -200,3 +200,57 @@ fn over_tcp_children_die_with_their_node_and_sigterm_is_not_needed() {
     let run = judge("tcp-ignore-sigterm", Transport::Tcp, "ignore-sigterm", 1);
     assert_eq!(run.code, 0, "{:#}", results(&run));
 }
+
+#[test]
+fn a_ctrl_c_to_the_runner_kills_every_node_and_their_children() {
+    let marker = format!("broken-ctrl-c-{}", std::process::id());
+    let store = support::store("ctrl-c");
+    let _ = std::fs::remove_dir_all(&store);
+    let mut runner = std::process::Command::new(support::RUNNER)
+        .args(["test", "--store", store.to_str().unwrap()])
+        .args(["-w", "echo", "--bin", FIXTURE, "--node-count", "2"])
+        .args(["--time-limit", "30", "fork-child", &marker])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Both nodes' children started (so the nodes did), then the interrupt.
+    let since = Instant::now();
+    let orphans = || {
+        processes_with(&marker)
+            .iter()
+            .filter(|p| p.contains(" orphan "))
+            .count()
+    };
+    while orphans() < 2 {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "nodes not started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(runner.id() as libc::pid_t, libc::SIGINT);
+    }
+    let status = runner.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGINT),
+        "the runner dies of the signal"
+    );
+    let since = Instant::now();
+    loop {
+        let left = processes_with(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(3),
+            "still running after the interrupt:\n{}",
+            left.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

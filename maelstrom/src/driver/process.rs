@@ -204,7 +204,8 @@ fn spawn(
                         Input::TooLong(i, n)
                     }
                     Ok(Read::Line) => {
-                        remember(&tail, format!("stdout: {}", String::from_utf8_lossy(&line)));
+                        let text = lines::quote(&String::from_utf8_lossy(&line));
+                        remember(&tail, format!("stdout: {text}"));
                         in_flight.take(line.len());
                         Input::Line(i, std::mem::take(&mut line))
                     }
@@ -266,7 +267,8 @@ fn spawn(
 
 /// Keeps `line`, shortened, among the last lines of a node for its crash report.
 pub(super) fn remember(tail: &Mutex<VecDeque<String>>, line: String) {
-    let line = if line.len() > 1024 {
+    // (A stdout line comes quoted already; its prefix must not make it quoted twice.)
+    let line = if line.len() > 2048 {
         lines::quote(&line)
     } else {
         line
