@@ -61,6 +61,9 @@ fn main() {
     };
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
+        if line.ends_with(r#""type":"flood"}}"#) {
+            continue; // read fast what `flood` sends itself, so that it keeps up
+        }
         let Ok(msg) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
