@@ -127,6 +127,13 @@ fn a_node_that_stops_reading_cannot_block_the_runner() {
 }
 
 #[test]
+fn a_node_that_never_reads_fails_its_init() {
+    let run = judge("never-reads", Transport::Stdio, "never-reads", 2);
+    assert_eq!(run.code, 255, "init times out");
+    assert!(run.wall >= Duration::from_secs(10), "{:?}", run.wall);
+}
+
+#[test]
 fn replies_twice_to_no_request_or_in_another_name_are_taken_as_maelstrom_does() {
     for mode in ["replies-twice", "unknown-reply", "wrong-src"] {
         let run = judge(mode, Transport::Stdio, mode, 2);

@@ -8,7 +8,7 @@
 //! `flood` (after init, writes valid 1 KiB messages as fast as it can, to itself and to
 //! the last client it heard from), `flood-unknown` (the same, to an id that does not
 //! exist), `long-line` (writes one line of 100 MiB after init), `deaf` (reads nothing
-//! after init and floods its peers), `replies-twice`, `unknown-reply` (adds a reply to a
+//! after init and floods its peers), `never-reads` (reads nothing at all), `replies-twice`, `unknown-reply` (adds a reply to a
 //! request never made), `wrong-src` (replies in another node's name), `close-stdout`
 //! (closes stdout after init and goes on running), `fork-child` (starts a child that
 //! sleeps and holds its stdin, stdout and stderr), `fork-exit` (the same, then exits a
@@ -45,6 +45,11 @@ fn main() {
         .unwrap_or_else(|| "broadcast".into());
     if mode == "ignore-sigterm" {
         ignore_sigterm();
+    }
+    if mode == "never-reads" {
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
     }
     let last_client = Arc::new(Mutex::new(None::<String>));
     let stdin = std::io::stdin();
