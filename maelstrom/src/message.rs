@@ -104,6 +104,9 @@ pub enum LineError {
     NotJson(String),
     /// "Malformed network message": not an object, missing/extra key, non-string id.
     Malformed(String),
+    /// A line of this many bytes, longer than the runner takes
+    /// (docs/maelstrom-compatibility.md 2.6).
+    TooLong(usize),
 }
 
 impl std::fmt::Display for LineError {
@@ -111,8 +114,30 @@ impl std::fmt::Display for LineError {
         match self {
             LineError::NotJson(e) => write!(f, "line was not well-formed JSON: {e}"),
             LineError::Malformed(e) => write!(f, "Malformed network message: {e}"),
+            LineError::TooLong(n) => write!(
+                f,
+                "line of {n} bytes is longer than the runner's limit of {MAX_LINE} bytes"
+            ),
         }
     }
+}
+
+/// The longest line the runner takes from a node (docs/maelstrom-compatibility.md 2.6).
+pub const MAX_LINE: usize = 8 << 20;
+
+/// Bytes of a line or an error kept for a crash report or an error message.
+const QUOTE: usize = 1024;
+
+/// `text`, cut to about `QUOTE` bytes for a report, saying how long it was.
+pub fn quote(text: &str) -> String {
+    if text.len() <= QUOTE {
+        return text.to_string();
+    }
+    let mut end = QUOTE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes in all)", &text[..end], text.len())
 }
 
 /// Parses one stdout line of a node.

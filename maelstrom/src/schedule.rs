@@ -108,10 +108,13 @@ impl Schedule {
     }
 }
 
-/// Whether `stagger`'s next op is due at `now`; a stagger past the cutoff is dropped.
+/// Whether `stagger`'s next op is due at `now`; a stagger past the cutoff is dropped. So
+/// is one whose op could only be issued at or after the cutoff: Jepsen's time limit judges
+/// an op by the time it is emitted, which is later than it was due when every thread was
+/// busy (with a node that never answers, each op then waits out its timeout).
 fn due(stagger: &mut Option<Stagger>, cutoff: Duration, now: Duration) -> bool {
     match stagger.as_ref().map(Stagger::next_time) {
-        Some(at) if at >= cutoff => {
+        Some(at) if at >= cutoff || now >= cutoff => {
             *stagger = None;
             false
         }
@@ -148,7 +151,9 @@ mod tests {
         assert!(schedule.client_due(s(1)) && schedule.nemesis_due(s(1)));
         assert!(!schedule.is_over(s(1)));
         let mut clients = 0;
-        while schedule.client_due(s(100)) {
+        while let Some(at) = schedule.next_client()
+            && schedule.client_due(at)
+        {
             clients += 1;
             schedule.client_done(&mut rng);
         }
@@ -160,6 +165,16 @@ mod tests {
         assert!(!schedule.is_over(s(5)), "the nemesis runs to the cutoff");
         assert!(schedule.is_over(s(11)));
         assert_eq!(schedule.next_nemesis(), None);
+    }
+
+    #[test]
+    fn an_op_that_could_only_start_after_the_cutoff_is_not_issued() {
+        let mut schedule = Schedule::start(s(0), s(10), 1.0, None);
+        assert!(schedule.client_due(s(0)));
+        // Every thread was busy until past the cutoff: the op due before it is dropped.
+        assert!(!schedule.client_due(s(10)));
+        assert_eq!(schedule.next_client(), None);
+        assert!(schedule.is_over(s(10)));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture-node");
-const RUNNER: &str = env!("CARGO_BIN_EXE_maelstrom");
+mod support;
+use support::{FIXTURE, RUNNER, finish};
 
 fn chromium() -> Option<PathBuf> {
     std::env::var_os("PATH")?
@@ -21,32 +21,6 @@ fn chromium() -> Option<PathBuf> {
         .split(':')
         .map(|dir| Path::new(dir).join("chromium"))
         .find(|p| p.is_file())
-}
-
-/// Runs `child` to its end and returns stdout and stderr; or kills it after `limit`.
-fn finish(mut child: Child, limit: Duration) -> Option<(String, String)> {
-    let started = Instant::now();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = out.read_to_string(&mut text);
-        text
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = err.read_to_string(&mut text);
-        text
-    });
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some((reader.join().unwrap(), err_reader.join().unwrap()))
 }
 
 /// Loads `url` in headless Chromium: its DOM after scripts ran, and a screenshot at

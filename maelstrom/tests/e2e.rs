@@ -1,39 +1,9 @@
 //! The runner end to end, through real processes, on fixture nodes built for the purpose.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture-node");
-
-/// The store directory of a test, under the target directory.
-fn store(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}"))
-}
-
-/// Runs `maelstrom test` with `args` and returns the exit code and the results (if any).
-fn run(name: &str, args: &[&str]) -> (i32, Option<Value>) {
-    let store = store(name);
-    let _ = std::fs::remove_dir_all(&store);
-    let mut argv: Vec<String> = [
-        "maelstrom",
-        "test",
-        "--store",
-        store.to_str().unwrap(),
-        "--seed",
-        "7",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let code = maelstrom::cli::main(argv);
-    let results = std::fs::read_to_string(store.join("latest/results.json"))
-        .ok()
-        .map(|text| serde_json::from_str(&text).expect("results.json is JSON"));
-    (code, results)
-}
+mod support;
+use support::{FIXTURE, args, run, store};
 
 fn broadcast(mode: &str) -> Vec<String> {
     [
@@ -52,10 +22,6 @@ fn broadcast(mode: &str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-fn args(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
 }
 
 #[test]

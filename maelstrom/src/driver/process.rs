@@ -2,16 +2,20 @@
 //!
 //! Per node, three threads: a stdout reader (lines to the main loop), a stderr reader
 //! (to `node-logs/<node>.log` and a ring buffer for crash reports), and a stdin writer fed
-//! by an unbounded channel, so the main loop never blocks on a node that stopped reading.
+//! by a channel, so the main loop never blocks on a node that stopped reading. What a node
+//! can make the runner hold is bounded (docs/maelstrom-compatibility.md 2.6): its lines
+//! (`lines::MAX_LINE`), what its reader hands the main loop (`lines::IN_FLIGHT`), and what
+//! waits for its stdin (`QUEUED`). Each node leads its own process group (`group`).
 //! The main loop sleeps until the harness's next wakeup or the next line, whichever comes
 //! first. For every node-to-node delivery the writer records how late the write was
 //! against the model's due time: the runner's own accuracy on a small machine.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -19,15 +23,31 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::driver::group;
+use crate::driver::lines::{self, InFlight, MAX_LINE, Read};
 use crate::edn::Edn;
 use crate::harness::{Harness, Outcome, Progress};
-use crate::message::{is_client, parse_line};
+use crate::message::{LineError, is_client, parse_line};
 use crate::options::TestOptions;
 use crate::record::{Action, StatusChange};
 use crate::report::membership::parse_status_line;
 
 /// Lines kept per stream for crash reports.
 pub(super) const RING: usize = 32;
+
+/// Bytes waiting for one node's stdin past which further deliveries to it are dropped: a
+/// node that reads nothing for that long cannot make the runner grow.
+pub const QUEUED: usize = 8 << 20;
+
+/// Inputs handled in one pass of the main loop, so that a flood of lines cannot keep it
+/// from its other work (ending the test among it).
+const BATCH: usize = 1024;
+
+/// How often the main loop looks for nodes that ended.
+const REAP_EVERY: Duration = Duration::from_millis(50);
+
+/// How long teardown waits for killed nodes to be gone.
+pub(super) const TEARDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// How to run the node binary.
 #[derive(Clone, Debug)]
@@ -51,6 +71,8 @@ pub struct ProcessRun {
 
 enum Input {
     Line(usize, Vec<u8>),
+    /// A stdout line of this many bytes, over `MAX_LINE`, was discarded.
+    TooLong(usize, usize),
     Eof(usize),
     Stderr(usize, String),
 }
@@ -59,9 +81,17 @@ struct NodeProcess {
     id: String,
     child: Child,
     writer: Option<Sender<(String, Option<Instant>)>>,
+    /// Bytes sent to the writer and not yet written.
+    queued: Arc<AtomicUsize>,
+    /// Deliveries dropped because `QUEUED` bytes were waiting.
+    undelivered: u64,
+    /// Bytes the node's readers handed over that the main loop has not handled.
+    in_flight: Arc<InFlight>,
     /// Last lines of stdout and stderr, for crash reports.
     tail: Arc<Mutex<VecDeque<String>>>,
     exited: bool,
+    /// Whether its process was waited for (its id may then be another's).
+    reaped: bool,
     usage: Option<(f64, u64)>,
 }
 
@@ -93,6 +123,12 @@ pub fn run(
     drop(tx);
     let result = drive(opts, popts, &mut nodes, &rx, start, log);
     let teardown = teardown(&mut nodes);
+    for p in nodes.iter().filter(|p| p.undelivered > 0) {
+        log(&format!(
+            "WARN {}: {} deliveries dropped, {QUEUED} bytes were waiting for its stdin",
+            p.id, p.undelivered
+        ));
+    }
     let mut outcome = result?;
     if let Err(why) = teardown
         && outcome.abort.is_none()
@@ -139,34 +175,43 @@ fn spawn(
     lateness: Arc<Mutex<Vec<f64>>>,
     seen: Seen,
 ) -> anyhow::Result<NodeProcess> {
-    let mut child = Command::new(&popts.bin)
-        .args(&popts.args)
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", popts.bin.display()))?;
+    let mut child = group::in_own_group(
+        Command::new(&popts.bin)
+            .args(&popts.args)
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .spawn()
+    .with_context(|| format!("cannot start {}", popts.bin.display()))?;
+    group::register(child.id());
     let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let in_flight = Arc::new(InFlight::default());
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let stdin = child.stdin.take().expect("piped");
     {
-        let (tx, tail) = (tx.clone(), tail.clone());
+        let (tx, tail, in_flight) = (tx.clone(), tail.clone(), in_flight.clone());
         thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = Vec::new();
             loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let text = line.strip_suffix(b"\n").unwrap_or(&line).to_vec();
-                        remember(&tail, format!("stdout: {}", String::from_utf8_lossy(&text)));
-                        if tx.send(Input::Line(i, text)).is_err() {
-                            return;
-                        }
+                let input = match lines::read_line(&mut reader, &mut line, MAX_LINE) {
+                    Ok(Read::Eof) | Err(_) => break,
+                    Ok(Read::TooLong(n)) => {
+                        remember(&tail, format!("stdout: (a line of {n} bytes)"));
+                        Input::TooLong(i, n)
                     }
+                    Ok(Read::Line) => {
+                        let text = lines::quote(&String::from_utf8_lossy(&line));
+                        remember(&tail, format!("stdout: {text}"));
+                        in_flight.take(line.len());
+                        Input::Line(i, std::mem::take(&mut line))
+                    }
+                };
+                if tx.send(input).is_err() {
+                    return;
                 }
             }
             let _ = tx.send(Input::Eof(i));
@@ -177,32 +222,57 @@ fn spawn(
         let mut file =
             File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         let (tail, echo, observer) = (tail.clone(), popts.log_stderr, id.to_string());
+        let in_flight = in_flight.clone();
         thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
+            let mut reader = BufReader::new(stderr);
+            let mut bytes = Vec::new();
+            loop {
+                let line = match lines::read_line(&mut reader, &mut bytes, MAX_LINE) {
+                    Ok(Read::Eof) | Err(_) => break,
+                    Ok(Read::TooLong(n)) => format!("(maelstrom: a line of {n} bytes, not kept)"),
+                    Ok(Read::Line) => String::from_utf8_lossy(&bytes).into_owned(),
+                };
                 seen.line(&observer, &line);
                 let _ = writeln!(file, "{line}");
                 let _ = file.flush();
                 remember(&tail, format!("stderr: {line}"));
-                if echo && tx.send(Input::Stderr(i, line)).is_err() {
-                    return;
+                if echo {
+                    in_flight.take(line.len());
+                    if tx.send(Input::Stderr(i, line)).is_err() {
+                        return;
+                    }
                 }
             }
         });
     }
     let (writer, lines) = mpsc::channel::<(String, Option<Instant>)>();
-    thread::spawn(move || write_stdin(stdin, lines, lateness));
+    let queued = Arc::new(AtomicUsize::new(0));
+    {
+        let queued = queued.clone();
+        thread::spawn(move || write_stdin(stdin, lines, &queued, lateness));
+    }
     Ok(NodeProcess {
         id: id.to_string(),
         child,
         writer: Some(writer),
+        queued,
+        undelivered: 0,
+        in_flight,
         tail,
         exited: false,
+        reaped: false,
         usage: None,
     })
 }
 
+/// Keeps `line`, shortened, among the last lines of a node for its crash report.
 pub(super) fn remember(tail: &Mutex<VecDeque<String>>, line: String) {
+    // (A stdout line comes quoted already; its prefix must not make it quoted twice.)
+    let line = if line.len() > 2048 {
+        lines::quote(&line)
+    } else {
+        line
+    };
     let mut tail = tail.lock().expect("tail lock");
     if tail.len() == RING * 2 {
         tail.pop_front();
@@ -214,16 +284,15 @@ pub(super) fn remember(tail: &Mutex<VecDeque<String>>, line: String) {
 fn write_stdin(
     mut stdin: ChildStdin,
     lines: Receiver<(String, Option<Instant>)>,
+    queued: &AtomicUsize,
     lateness: Arc<Mutex<Vec<f64>>>,
 ) {
     for (mut line, due) in lines {
         line.push('\n');
-        if stdin
-            .write_all(line.as_bytes())
-            .and_then(|_| stdin.flush())
-            .is_err()
-        {
-            return; // the node is gone; its exit is reported by the stdout reader
+        let written = stdin.write_all(line.as_bytes()).and_then(|_| stdin.flush());
+        queued.fetch_sub(line.len() - 1, Ordering::Relaxed);
+        if written.is_err() {
+            return; // the node is gone; the main loop finds its exit
         }
         if let Some(due) = due {
             let late = Instant::now().saturating_duration_since(due);
@@ -245,15 +314,26 @@ fn drive(
 ) -> anyhow::Result<Outcome> {
     let mut harness = Harness::new(opts);
     let mut last_progress = Instant::now();
+    let mut last_reap = Instant::now();
     loop {
         let now = start.elapsed();
         let actions = harness.poll(now);
-        dispatch(actions, nodes, start);
+        dispatch(actions, nodes, start, log);
         for line in harness.drain_log() {
             log(&line);
         }
         if harness.is_done() {
             break;
+        }
+        // A node that ended is found here, whether or not its stdout closed: a child it
+        // left behind may hold the pipe open.
+        if last_reap.elapsed() >= REAP_EVERY {
+            last_reap = Instant::now();
+            for p in nodes.iter_mut() {
+                if !p.exited && group::has_ended(p.child.id()) {
+                    node_ended(p, &mut harness, start.elapsed());
+                }
+            }
         }
         if popts.progress && last_progress.elapsed() > Duration::from_millis(250) {
             last_progress = Instant::now();
@@ -273,30 +353,30 @@ fn drive(
                 continue;
             }
         };
-        // Take everything that is waiting, so a burst costs one pass.
-        for input in std::iter::once(first).chain(rx.try_iter()) {
+        // Take what is waiting, so a burst costs one pass.
+        for input in std::iter::once(first).chain(rx.try_iter()).take(BATCH) {
             let now = start.elapsed();
-            dispatch(harness.poll(now), nodes, start);
+            dispatch(harness.poll(now), nodes, start, log);
             match input {
                 Input::Line(i, bytes) => {
                     let text = String::from_utf8_lossy(&bytes);
                     harness.node_output(&nodes[i].id, parse_line(&text), now);
+                    nodes[i].in_flight.give(bytes.len());
                 }
-                Input::Stderr(i, line) => log(&format!("{} stderr: {line}", nodes[i].id)),
+                Input::TooLong(i, n) => {
+                    harness.node_output(&nodes[i].id, Err(LineError::TooLong(n)), now)
+                }
+                Input::Stderr(i, line) => {
+                    log(&format!("{} stderr: {line}", nodes[i].id));
+                    nodes[i].in_flight.give(line.len());
+                }
                 Input::Eof(i) => {
-                    let status = match nodes[i].child.wait() {
-                        Ok(status) => status.to_string(),
-                        Err(e) => format!("unknown status: {e}"),
-                    };
-                    nodes[i].exited = true;
-                    let tail: Vec<String> = nodes[i]
-                        .tail
-                        .lock()
-                        .expect("tail lock")
-                        .iter()
-                        .cloned()
-                        .collect();
-                    harness.node_exited(&nodes[i].id.clone(), &status, &tail, now);
+                    // A node may close its stdout and go on running (it is then killed
+                    // at teardown, as Maelstrom does); if it is ending, the check above
+                    // finds it.
+                    if !nodes[i].exited && group::has_ended(nodes[i].child.id()) {
+                        node_ended(&mut nodes[i], &mut harness, now);
+                    }
                 }
             }
         }
@@ -305,6 +385,20 @@ fn drive(
         eprintln!();
     }
     Ok(harness.outcome())
+}
+
+/// Node `p` ended by itself: whatever it left in its group is killed, and the test is
+/// told (it crashes unless our crash fault killed the node).
+fn node_ended(p: &mut NodeProcess, harness: &mut Harness, now: Duration) {
+    group::kill(p.child.id());
+    let status = match p.child.wait() {
+        Ok(status) => status.to_string(),
+        Err(e) => format!("unknown status: {e}"),
+    };
+    p.exited = true;
+    p.reaped = true;
+    let tail: Vec<String> = p.tail.lock().expect("tail lock").iter().cloned().collect();
+    harness.node_exited(&p.id, &status, &tail, now);
 }
 
 pub(super) fn progress_line(elapsed: Duration, p: Progress) {
@@ -335,23 +429,43 @@ pub(super) fn progress_line(elapsed: Duration, p: Progress) {
     let _ = err.flush();
 }
 
-fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
+fn dispatch(
+    actions: Vec<Action>,
+    nodes: &mut [NodeProcess],
+    start: Instant,
+    log: &mut dyn FnMut(&str),
+) {
     for action in actions {
         match action {
             Action::Deliver { node, message, due } => {
-                let Some(p) = nodes.iter().find(|p| p.id == node) else {
+                let Some(p) = nodes.iter_mut().find(|p| p.id == node) else {
                     continue;
                 };
                 let measured = (!is_client(&message.src)).then(|| start + due);
+                let line = message.to_line();
+                if p.queued.load(Ordering::Relaxed) + line.len() > QUEUED {
+                    if p.undelivered == 0 {
+                        log(&format!(
+                            "WARN {}: {QUEUED} bytes are waiting for its stdin; dropping deliveries to it until it reads",
+                            p.id
+                        ));
+                    }
+                    p.undelivered += 1;
+                    continue;
+                }
                 if let Some(writer) = &p.writer {
-                    let _ = writer.send((message.to_line(), measured));
+                    p.queued.fetch_add(line.len(), Ordering::Relaxed);
+                    let len = line.len();
+                    if writer.send((line, measured)).is_err() {
+                        p.queued.fetch_sub(len, Ordering::Relaxed);
+                    }
                 }
             }
-            Action::Pause(ids) => signal(nodes, &ids, "-STOP"),
-            Action::Resume(ids) => signal(nodes, &ids, "-CONT"),
+            Action::Pause(ids) => signal(nodes, &ids, libc::SIGSTOP),
+            Action::Resume(ids) => signal(nodes, &ids, libc::SIGCONT),
             Action::Kill(id) => {
                 if let Some(p) = nodes.iter_mut().find(|p| p.id == id) {
-                    let _ = p.child.kill();
+                    group::kill(p.child.id());
                     p.exited = true;
                 }
             }
@@ -365,39 +479,48 @@ fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
     }
 }
 
-fn signal(nodes: &[NodeProcess], ids: &[String], signal: &str) {
-    for p in nodes.iter().filter(|p| ids.contains(&p.id)) {
-        let _ = Command::new("kill")
-            .arg(signal)
-            .arg(p.child.id().to_string())
-            .status();
+fn signal(nodes: &[NodeProcess], ids: &[String], signal: i32) {
+    for p in nodes.iter().filter(|p| ids.contains(&p.id) && !p.exited) {
+        group::signal(p.child.id(), signal);
     }
 }
 
 /// A node that is not alive at teardown crashed (docs/maelstrom-compatibility.md 2.4); the
-/// rest are measured and killed with SIGKILL. Stdin stays open until a node is killed: a
-/// node may exit cleanly at EOF, and closing it first would make a live node look crashed.
+/// rest are measured and killed with SIGKILL, with their whole process group. Stdin stays
+/// open until a node is killed: a node may exit cleanly at EOF, and closing it first would
+/// make a live node look crashed. Every node, the ones killed earlier included, is then
+/// reaped, waiting at most `TEARDOWN_WAIT` in all.
 fn teardown(nodes: &mut [NodeProcess]) -> Result<(), String> {
     let mut crashed = None;
-    for p in nodes.iter_mut() {
-        if p.exited {
-            continue;
-        }
-        if let Ok(Some(status)) = p.child.try_wait() {
+    for p in nodes.iter_mut().filter(|p| !p.reaped) {
+        let pid = p.child.id();
+        if !p.exited && group::has_ended(pid) {
             let tail: Vec<String> = p.tail.lock().expect("tail lock").iter().cloned().collect();
+            group::kill(pid);
+            let status = p
+                .child
+                .wait()
+                .map_or_else(|e| format!("unknown status: {e}"), |s| s.to_string());
+            p.reaped = true;
             crashed.get_or_insert(format!(
                 "node {} exited before teardown ({status}):\n{}",
                 p.id,
                 tail.join("\n")
             ));
-            continue;
+        } else {
+            if !p.exited {
+                p.usage = usage(pid);
+            }
+            group::kill(pid);
         }
-        p.usage = usage(p.child.id());
-        let _ = p.child.kill();
-        let _ = p.child.wait();
-    }
-    for p in nodes.iter_mut() {
+        p.exited = true;
         p.writer = None;
+    }
+    let deadline = Instant::now() + TEARDOWN_WAIT;
+    for p in nodes.iter_mut().filter(|p| !p.reaped) {
+        while matches!(p.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
     }
     crashed.map_or(Ok(()), Err)
 }
@@ -435,13 +558,14 @@ fn runner_report(nodes: &[NodeProcess], lateness: &[f64]) -> Edn {
         .iter()
         .map(|p| {
             let (cpu, rss) = p.usage.unwrap_or((f64::NAN, 0));
-            (
-                Edn::Str(p.id.clone()),
-                Edn::kw_map([
-                    ("cpu-s", Edn::Float(cpu)),
-                    ("peak-rss-kb", Edn::Int(rss as i64)),
-                ]),
-            )
+            let mut figures = vec![
+                ("cpu-s", Edn::Float(cpu)),
+                ("peak-rss-kb", Edn::Int(rss as i64)),
+            ];
+            if p.undelivered > 0 {
+                figures.push(("undelivered", Edn::Int(p.undelivered as i64)));
+            }
+            (Edn::Str(p.id.clone()), Edn::kw_map(figures))
         })
         .collect();
     Edn::kw_map([

@@ -204,6 +204,7 @@ impl Harness {
     /// Maelstrom stops reading a node's stdout after a bad line
     /// (docs/maelstrom-compatibility.md 2.3).
     fn silence(&mut self, node: &str, why: String) {
+        let why = crate::message::quote(&why);
         self.note(format!(
             "ERROR {node}: {why}; Maelstrom stops reading this node's output for the rest of the test"
         ));

@@ -12,6 +12,10 @@ use crate::message::{Body, Message};
 /// Events kept; the diagram draws no more than this (as real Maelstrom's does).
 pub const LIMIT: usize = 10_000;
 
+/// Bytes of a body kept; a larger body is kept as its `type` and its size, so that
+/// `LIMIT` events of huge messages cannot fill the runner's memory.
+pub const BODY_LIMIT: usize = 4096;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// The network accepted the message; its body is kept here.
@@ -59,12 +63,24 @@ impl Journal {
             src: message.src.clone(),
             dest: message.dest.clone(),
             kind: if send {
-                EventKind::Send(message.body.json().into_owned())
+                EventKind::Send(kept_body(&message.body.json()))
             } else {
                 EventKind::Recv
             },
         });
     }
+}
+
+/// The body as journaled: whole up to `BODY_LIMIT` bytes of JSON, else its `type` and size.
+fn kept_body(body: &Value) -> Value {
+    let size = serde_json::to_vec(body).map_or(0, |v| v.len());
+    if size <= BODY_LIMIT {
+        return body.clone();
+    }
+    serde_json::json!({
+        "type": body.get("type").cloned().unwrap_or(Value::Null),
+        "maelstrom": format!("body of {size} bytes, not kept"),
+    })
 }
 
 #[cfg(test)]
@@ -102,5 +118,21 @@ mod tests {
         assert_eq!(journal.omitted, 3);
         assert!(matches!(journal.events[0].kind, EventKind::Send(_)));
         assert_eq!(journal.events[1].kind, EventKind::Recv);
+    }
+
+    #[test]
+    fn large_bodies_are_kept_as_their_type_and_size() {
+        let mut journal = Journal::default();
+        let pad = "x".repeat(BODY_LIMIT);
+        journal.record(
+            &message(1, json!({"type": "big", "pad": pad})),
+            Duration::ZERO,
+            true,
+        );
+        let EventKind::Send(body) = &journal.events[0].kind else {
+            panic!("a send")
+        };
+        assert_eq!(body["type"], "big");
+        assert!(body["maelstrom"].as_str().unwrap().contains("not kept"));
     }
 }

@@ -1,11 +1,12 @@
 //! The nodes of a TCP run: `node serve` processes on loopback, one life after another
 //! (crash-restart starts a node again with the same id, ports and credentials). The
 //! runner talks to the node binary only through its command line (`certs`, `serve`) and
-//! its sockets; each node's stdout and stderr go to `node-logs/<id>.log`.
+//! its sockets; each node's stdout and stderr go to `node-logs/<id>.log`. Each life leads
+//! a process group of its own, killed whole (`crate::driver::group`).
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use super::Input;
+use crate::driver::group;
+use crate::driver::lines::{self, MAX_LINE, Read};
 use crate::driver::process::{RING, remember, usage};
 
 /// How long a node has to open its client port.
@@ -33,6 +36,8 @@ pub struct Node {
     child: Option<Child>,
     /// Whether the current process ended (or was killed).
     pub exited: bool,
+    /// Whether the current process was waited for (its id may then be another's).
+    reaped: bool,
     pub tail: Arc<Mutex<VecDeque<String>>>,
     /// CPU seconds and peak RSS of each life that was measured (killed lives are not).
     pub usage: Vec<(f64, u64)>,
@@ -100,6 +105,7 @@ impl Node {
             args,
             child: None,
             exited: true,
+            reaped: true,
             tail: Arc::default(),
             usage: Vec::new(),
         }
@@ -129,31 +135,41 @@ impl Node {
                 self.id, self.life
             );
         }
-        let mut child = Command::new(bin)
-            .args(&self.args)
-            .current_dir(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut child = group::in_own_group(
+            Command::new(bin)
+                .args(&self.args)
+                .current_dir(std::env::temp_dir())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(Stdio::piped()),
+        )
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+        group::register(child.id());
         let stderr = child.stderr.take().expect("piped");
         let (tail, life) = (self.tail.clone(), self.life);
         tail.lock().expect("tail lock").clear();
         thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
+            let mut reader = BufReader::new(stderr);
+            let mut bytes = Vec::new();
+            loop {
+                let line = match lines::read_line(&mut reader, &mut bytes, MAX_LINE) {
+                    Ok(Read::Eof) | Err(_) => break,
+                    Ok(Read::TooLong(n)) => format!("(maelstrom: a line of {n} bytes, not kept)"),
+                    Ok(Read::Line) => String::from_utf8_lossy(&bytes).into_owned(),
+                };
                 let _ = writeln!(log, "{line}");
                 let _ = log.flush();
                 remember(&tail, format!("stderr: {line}"));
                 if echo_stderr {
-                    let _ = tx.send(Input::Stderr(index, line));
+                    let _ = tx.send(Input::Stderr(index, lines::quote(&line)));
                 }
             }
             let _ = tx.send(Input::Exited(index, life));
         });
         self.child = Some(child);
         self.exited = false;
+        self.reaped = false;
         Ok(())
     }
 
@@ -164,12 +180,7 @@ impl Node {
             if TcpStream::connect_timeout(&self.client_addr, Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.exited = true;
+            if let Some(status) = self.ended() {
                 bail!(
                     "node {} exited at start ({status}):\n{}",
                     self.id,
@@ -196,49 +207,57 @@ impl Node {
         self.child.as_ref().map(Child::id)
     }
 
-    /// The exit status of the current process, once it ended.
-    pub fn reap(&mut self) -> String {
-        self.exited = true;
-        match self.child.as_mut().map(Child::wait) {
-            Some(Ok(status)) => status.to_string(),
-            Some(Err(e)) => format!("unknown status: {e}"),
-            None => "not started".into(),
-        }
-    }
-
-    /// Whether the current process ended on its own, and how.
+    /// Whether the current process ended on its own, and how: if so, what it left in its
+    /// group is killed and it is reaped.
     pub fn ended(&mut self) -> Option<String> {
-        let status = self.child.as_mut()?.try_wait().ok()??;
-        Some(status.to_string())
+        if self.exited {
+            return None;
+        }
+        let pid = self.pid()?;
+        if !group::has_ended(pid) {
+            return None;
+        }
+        group::kill(pid);
+        self.exited = true;
+        self.reaped = true;
+        let status = self.child.as_mut()?.wait();
+        Some(status.map_or_else(|e| format!("unknown status: {e}"), |s| s.to_string()))
     }
 
-    /// SIGKILL, and reaping.
-    pub fn kill(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+    /// SIGKILL to the whole group, and reaping (waiting at most `until`).
+    pub fn kill_until(&mut self, until: Instant) {
+        if let Some(pid) = self.pid().filter(|_| !self.reaped) {
+            group::kill(pid);
+            let child = self.child.as_mut().expect("a pid");
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+                thread::sleep(Duration::from_millis(5));
+            }
+            self.reaped = true;
         }
         self.exited = true;
     }
 
-    /// Measures the live process (CPU, peak RSS), then kills it.
-    pub fn measure_and_kill(&mut self) {
+    /// SIGKILL to the whole group, and reaping.
+    pub fn kill(&mut self) {
+        self.kill_until(Instant::now() + crate::driver::process::TEARDOWN_WAIT);
+    }
+
+    /// Measures the live process (CPU, peak RSS), then kills it, waiting for it until
+    /// `until` at most.
+    pub fn measure_and_kill(&mut self, until: Instant) {
         if let Some(pid) = self.pid()
             && !self.exited
             && let Some(u) = usage(pid)
         {
             self.usage.push(u);
         }
-        self.kill();
+        self.kill_until(until);
     }
 
-    /// Sends `signal` (`-STOP`, `-CONT`) to the current process.
-    pub fn signal(&self, signal: &str) {
+    /// Sends `signal` (SIGSTOP, SIGCONT) to the current process and its group.
+    pub fn signal(&self, signal: i32) {
         if let Some(pid) = self.pid().filter(|_| !self.exited) {
-            let _ = Command::new("kill")
-                .arg(signal)
-                .arg(pid.to_string())
-                .status();
+            group::signal(pid, signal);
         }
     }
 }

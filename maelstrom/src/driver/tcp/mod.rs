@@ -34,10 +34,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use crate::driver::process::TEARDOWN_WAIT;
 use crate::driver::process::{ProcessRun, progress_line};
 use crate::edn::Edn;
 use crate::harness::{Harness, Outcome};
-use crate::message::{Envelope, parse_line};
+use crate::message::{Envelope, LineError, parse_line};
 use crate::net::{Counts, NetStats};
 use crate::options::TestOptions;
 use crate::record::Action;
@@ -61,13 +62,21 @@ pub struct TcpOptions {
 pub enum Input {
     /// A line from a node's client port: node, life, line.
     Line(usize, u64, String),
+    /// A line of this many bytes, over `MAX_LINE`, was discarded: node, life, size.
+    TooLong(usize, u64, usize),
     /// A node life's process ended (its stderr closed).
     Exited(usize, u64),
     Stderr(usize, String),
 }
 
-/// How long the last `stats` of a live node may take at the end.
+/// How long the last `stats` of the live nodes may take at the end.
 const FINAL_STATS: Duration = Duration::from_secs(2);
+
+/// Inputs handled in one pass of the main loop (a flood cannot hold it).
+const BATCH: usize = 1024;
+
+/// How often the main loop looks for nodes that ended.
+const REAP_EVERY: Duration = Duration::from_millis(50);
 
 /// Runs a whole test against a TCP cluster, logging through `log`.
 pub fn run(
@@ -123,7 +132,7 @@ pub fn run(
     }
     drop(held);
     let (tx, rx) = mpsc::channel();
-    let ports = ClientPorts::new(rt.handle().clone(), tx.clone());
+    let ports = ClientPorts::new(rt.handle().clone(), tx.clone(), nodes.len());
     let mut started = Ok(());
     for (i, node) in nodes.iter_mut().enumerate() {
         started = node.start(
@@ -173,7 +182,17 @@ pub fn run(
         clients: outcome.net.clients,
         servers,
     };
-    let runner = runner_report(&driver.nodes, &proxies, node_stats);
+    let undelivered = driver.ports.undelivered.clone();
+    for (node, &n) in driver.nodes.iter().zip(&undelivered) {
+        if n > 0 {
+            log(&format!(
+                "WARN {}: {n} client messages dropped, {} bytes were waiting to be written to it",
+                node.id,
+                crate::driver::process::QUEUED
+            ));
+        }
+    }
+    let runner = runner_report(&driver.nodes, &proxies, node_stats, &undelivered);
     rt.shutdown_background();
     Ok(ProcessRun { outcome, runner })
 }
@@ -196,6 +215,7 @@ impl Driver<'_> {
     ) -> anyhow::Result<Outcome> {
         let mut harness = Harness::new(opts);
         let mut last_progress = Instant::now();
+        let mut last_reap = Instant::now();
         loop {
             let actions = harness.poll(self.start.elapsed());
             self.dispatch(actions, &mut harness)?;
@@ -204,6 +224,13 @@ impl Driver<'_> {
             }
             if harness.is_done() {
                 break;
+            }
+            // Found here even when a child the node left behind holds its stderr open.
+            if last_reap.elapsed() >= REAP_EVERY {
+                last_reap = Instant::now();
+                for i in 0..self.nodes.len() {
+                    self.reap(i, &mut harness);
+                }
             }
             if self.opts.progress && last_progress.elapsed() > Duration::from_millis(250) {
                 last_progress = Instant::now();
@@ -220,23 +247,25 @@ impl Driver<'_> {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => unreachable!("the driver holds a sender"),
             };
-            for input in std::iter::once(first).chain(rx.try_iter()) {
+            for input in std::iter::once(first).chain(rx.try_iter()).take(BATCH) {
                 let now = self.start.elapsed();
                 let actions = harness.poll(now);
                 self.dispatch(actions, &mut harness)?;
                 match input {
-                    Input::Line(i, life, line) if life == self.nodes[i].life => {
-                        harness.node_output(&self.nodes[i].id, parse_line(&line), now);
+                    Input::Line(i, life, line) => {
+                        if life == self.nodes[i].life {
+                            harness.node_output(&self.nodes[i].id, parse_line(&line), now);
+                        }
+                        self.ports.handled(i, line.len());
                     }
-                    Input::Line(..) => {}
+                    Input::TooLong(i, life, n) if life == self.nodes[i].life => {
+                        harness.node_output(&self.nodes[i].id, Err(LineError::TooLong(n)), now);
+                    }
+                    Input::TooLong(..) => {}
                     Input::Stderr(i, line) => log(&format!("{} stderr: {line}", self.nodes[i].id)),
-                    Input::Exited(i, life)
-                        if life == self.nodes[i].life && !self.nodes[i].exited =>
-                    {
-                        let status = self.nodes[i].reap();
-                        let tail = self.nodes[i].tail_lines();
-                        let id = self.nodes[i].id.clone();
-                        harness.node_exited(&id, &status, &tail, now);
+                    // Its stderr closed: the process may be ending (or go on without it).
+                    Input::Exited(i, life) if life == self.nodes[i].life => {
+                        self.reap(i, &mut harness)
                     }
                     Input::Exited(..) => {}
                 }
@@ -246,6 +275,15 @@ impl Driver<'_> {
             eprintln!();
         }
         Ok(harness.outcome())
+    }
+
+    /// Tells the harness if node `i` ended by itself (its group is then killed).
+    fn reap(&mut self, i: usize, harness: &mut Harness) {
+        if let Some(status) = self.nodes[i].ended() {
+            let tail = self.nodes[i].tail_lines();
+            let id = self.nodes[i].id.clone();
+            harness.node_exited(&id, &status, &tail, self.start.elapsed());
+        }
     }
 
     fn index(&self, id: &str) -> Option<usize> {
@@ -267,8 +305,8 @@ impl Driver<'_> {
                     self.ports
                         .send(&message.src, i, n.life, n.client_addr, message.to_line());
                 }
-                Action::Pause(ids) => self.signal(&ids, "-STOP"),
-                Action::Resume(ids) => self.signal(&ids, "-CONT"),
+                Action::Pause(ids) => self.signal(&ids, libc::SIGSTOP),
+                Action::Resume(ids) => self.signal(&ids, libc::SIGCONT),
                 Action::Kill(id) => {
                     if let Some(i) = self.index(&id) {
                         self.nodes[i].kill();
@@ -299,34 +337,36 @@ impl Driver<'_> {
         Ok(())
     }
 
-    fn signal(&self, ids: &[String], signal: &str) {
+    fn signal(&self, ids: &[String], signal: i32) {
         for node in self.nodes.iter().filter(|n| ids.contains(&n.id)) {
             node.signal(signal);
         }
     }
 
     /// A node that ended on its own before teardown crashed (as over stdio); the others
-    /// are let go on (SIGCONT), asked for their last `stats`, measured and killed.
+    /// are let go on (SIGCONT), asked for their last `stats` (all at once, `FINAL_STATS`
+    /// at most), measured and killed with their groups (`TEARDOWN_WAIT` at most to reap
+    /// them all).
     fn teardown(&mut self) -> Result<(), String> {
         let mut crashed = None;
+        let mut live = Vec::new();
         for i in 0..self.nodes.len() {
             let node = &mut self.nodes[i];
-            if node.exited {
-                continue;
-            }
             if let Some(status) = node.ended() {
-                node.exited = true;
                 crashed.get_or_insert(format!(
                     "node {} exited before teardown ({status}):\n{}",
                     node.id,
                     node.tail_lines().join("\n")
                 ));
-                continue;
+            } else if !node.exited {
+                node.signal(libc::SIGCONT);
+                live.push((i, node.life, node.client_addr));
             }
-            node.signal("-CONT");
-            let (life, addr) = (node.life, node.client_addr);
-            self.ports.final_stats(i, life, addr, FINAL_STATS);
-            self.nodes[i].measure_and_kill();
+        }
+        self.ports.final_stats(&live, FINAL_STATS);
+        let until = Instant::now() + TEARDOWN_WAIT;
+        for node in &mut self.nodes {
+            node.measure_and_kill(until);
         }
         crashed.map_or(Ok(()), Err)
     }
@@ -380,20 +420,22 @@ fn server_counts(ports: &ClientPorts, nodes: &[Node]) -> (Counts, Edn) {
     (counts, Edn::Map(per_node))
 }
 
-fn runner_report(nodes: &[Node], proxies: &Proxies, node_stats: Edn) -> Edn {
+fn runner_report(nodes: &[Node], proxies: &Proxies, node_stats: Edn, undelivered: &[u64]) -> Edn {
     let per_node = nodes
         .iter()
-        .map(|n| {
+        .zip(undelivered)
+        .map(|(n, &undelivered)| {
             let cpu: f64 = n.usage.iter().map(|u| u.0).sum();
             let rss = n.usage.iter().map(|u| u.1).max().unwrap_or(0);
             let measured = !n.usage.is_empty();
-            (
-                Edn::Str(n.id.clone()),
-                Edn::kw_map([
-                    ("cpu-s", Edn::Float(if measured { cpu } else { f64::NAN })),
-                    ("peak-rss-kb", Edn::Int(rss as i64)),
-                ]),
-            )
+            let mut figures = vec![
+                ("cpu-s", Edn::Float(if measured { cpu } else { f64::NAN })),
+                ("peak-rss-kb", Edn::Int(rss as i64)),
+            ];
+            if undelivered > 0 {
+                figures.push(("undelivered", Edn::Int(undelivered as i64)));
+            }
+            (Edn::Str(n.id.clone()), Edn::kw_map(figures))
         })
         .collect();
     Edn::kw_map([
