@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -28,6 +29,8 @@ use crate::report::membership::parse_status_line;
 
 /// Lines kept per stream for crash reports.
 pub(super) const RING: usize = 32;
+/// How often a stalled stdout reader looks whether it may read again.
+const STALL_POLL: Duration = Duration::from_millis(5);
 
 /// How to run the node binary.
 #[derive(Clone, Debug)]
@@ -63,6 +66,8 @@ struct NodeProcess {
     tail: Arc<Mutex<VecDeque<String>>>,
     exited: bool,
     usage: Option<(f64, u64)>,
+    /// Set while the stall-output fault holds this node: its stdout is not read.
+    stalled: Arc<AtomicBool>,
 }
 
 /// Runs a whole test against real processes, logging through `log`.
@@ -151,12 +156,16 @@ fn spawn(
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let stdin = child.stdin.take().expect("piped");
+    let stalled = Arc::new(AtomicBool::new(false));
     {
-        let (tx, tail) = (tx.clone(), tail.clone());
+        let (tx, tail, stalled) = (tx.clone(), tail.clone(), stalled.clone());
         thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = Vec::new();
             loop {
+                while stalled.load(Ordering::Relaxed) {
+                    thread::sleep(STALL_POLL);
+                }
                 line.clear();
                 match reader.read_until(b'\n', &mut line) {
                     Ok(0) | Err(_) => break,
@@ -199,6 +208,7 @@ fn spawn(
         tail,
         exited: false,
         usage: None,
+        stalled,
     })
 }
 
@@ -349,6 +359,8 @@ fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
             }
             Action::Pause(ids) => signal(nodes, &ids, "-STOP"),
             Action::Resume(ids) => signal(nodes, &ids, "-CONT"),
+            Action::StallOutput(id) => stall(nodes, &id, true),
+            Action::DrainOutput(id) => stall(nodes, &id, false),
             Action::Kill(id) => {
                 if let Some(p) = nodes.iter_mut().find(|p| p.id == id) {
                     let _ = p.child.kill();
@@ -362,6 +374,13 @@ fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
             | Action::Restart(_)
             | Action::Teardown => {}
         }
+    }
+}
+
+/// Stops (or resumes) reading the node's stdout.
+fn stall(nodes: &[NodeProcess], id: &str, stalled: bool) {
+    if let Some(p) = nodes.iter().find(|p| p.id == id) {
+        p.stalled.store(stalled, Ordering::Relaxed);
     }
 }
 
