@@ -371,8 +371,10 @@ fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
             | Action::Heal
             | Action::LoseLinks(_)
             | Action::RestoreLinks
-            | Action::Restart(_)
-            | Action::Teardown => {}
+            | Action::Restart(_) => {}
+            // A stall still in force (no final phase ended it): read to the end, so that
+            // the reader thread sees EOF and exits once the node is killed.
+            Action::Teardown => nodes.iter().for_each(|p| stall(nodes, &p.id, false)),
         }
     }
 }
