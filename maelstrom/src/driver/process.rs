@@ -374,7 +374,9 @@ fn dispatch(actions: Vec<Action>, nodes: &mut [NodeProcess], start: Instant) {
             | Action::Restart(_) => {}
             // A stall still in force (no final phase ended it): read to the end, so that
             // the reader thread sees EOF and exits once the node is killed.
-            Action::Teardown => nodes.iter().for_each(|p| stall(nodes, &p.id, false)),
+            Action::Teardown => nodes
+                .iter()
+                .for_each(|p| p.stalled.store(false, Ordering::Relaxed)),
         }
     }
 }
