@@ -280,6 +280,12 @@ fn prepare(args: &TestArgs) -> Result<(TestOptions, ProcessOptions), String> {
         Transport::Stdio if args.partition_mode != PartitionMode::Hold => {
             return Err("--partition-mode applies to --transport tcp only".into());
         }
+        Transport::Tcp if opts.nemesis.contains(&Fault::StallOutput) => {
+            return Err(
+                "--nemesis stall-output applies to --transport stdio only: over tcp nodes talk through sockets"
+                    .into(),
+            );
+        }
         Transport::Tcp if opts.nemesis.contains(&Fault::Duplicate) => {
             return Err(
                 "--nemesis duplicate does not apply to --transport tcp: TCP delivers each byte once"
@@ -388,6 +394,10 @@ fn run_one(opts: &TestOptions, popts: &ProcessOptions, args: &TestArgs, store: &
             Edn::kw("ok-latency-ms"),
             crate::history::ok_latencies(&run.outcome.history),
         ));
+        let outcome = &run.outcome;
+        let judgement =
+            crate::checker::detector::judge(&outcome.history, outcome.origin, &outcome.membership);
+        entries.push((Edn::kw("membership"), judgement.to_edn(outcome.origin)));
     }
     if let Edn::Map(entries) = &mut results.edn {
         let at = entries.len() - 1; // before :valid?

@@ -91,8 +91,9 @@ pub struct NetworkArgs {
     /// constant, uniform or exponential, around --latency.
     #[arg(long, default_value = "constant")]
     pub latency_dist: LatencyDist,
-    /// Comma-separated faults: partition (Maelstrom's); pause, crash, link-loss and
-    /// duplicate are ours; none for no nemesis.
+    /// Comma-separated faults: partition (Maelstrom's); pause, crash, crash-restart,
+    /// link-loss, duplicate, starve (a node stopped and resumed every few tens of ms) and
+    /// stall-output (its stdout not read) are ours; none for no nemesis.
     #[arg(long, default_value = "none")]
     pub nemesis: Faults,
     /// Mean seconds between nemesis ops.

@@ -24,6 +24,10 @@ pub enum Action {
     /// Stop these nodes (SIGSTOP) / let them go on (SIGCONT).
     Pause(Vec<String>),
     Resume(Vec<String>),
+    /// Stop reading this node's stdout until `DrainOutput` (our stall-output fault): its
+    /// pipe fills and its writes block. Drivers without a node stdout ignore it.
+    StallOutput(String),
+    DrainOutput(String),
     /// Kill this node (our crash faults): for good, unless a `Restart` follows.
     Kill(String),
     /// Start this killed node again, empty, with the same id (our crash-restart fault).

@@ -8,6 +8,14 @@
 //!
 //! Only the sender writes stdout. At stdin EOF the tickers stop, the machine handles what
 //! is queued, the sender flushes every owed line, and `run` returns.
+//!
+//! Both queues are bounded, and a full one pushes back instead of dropping anything
+//! (docs/architecture.md, "Backpressure"): when stdout is blocked (its reader stopped
+//! reading), the sender waits, the outbox fills, the machine waits for room, the inbox
+//! fills, and the receiver leaves stdin in its pipe. The node's memory stays bounded, and
+//! every reply it owes is still written once stdout drains. Meanwhile the machine runs no
+//! tick, so its failure detector sees the time as its own stall, as after SIGSTOP
+//! (`machine::probing`), not as silence of its peers.
 
 mod receiver;
 mod sender;
@@ -20,13 +28,20 @@ use tokio::sync::{mpsc, watch};
 use crate::config::Config;
 use crate::event::Event;
 use crate::machine::StateMachine;
+use crate::wire::Envelope;
+
+/// Envelopes waiting for stdout. Small: once stdout blocks, the machine stops within this
+/// many envelopes rather than go on with its messages queued here unseen by its peers.
+const OUTBOX: usize = 256;
+/// Events waiting for the machine. Ticks are skipped when it is full; stdin lines wait.
+const INBOX: usize = 1024;
 
 /// Runs the node until stdin closes.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut machine = StateMachine::new(config);
-    let (event_tx, mut events) = mpsc::unbounded_channel::<Event>();
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (event_tx, mut events) = mpsc::channel::<Event>(INBOX);
+    let (out_tx, out_rx) = mpsc::channel(OUTBOX);
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let sender = tokio::spawn(sender::run(out_rx));
@@ -44,15 +59,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .collect();
     let mut receiver = tokio::spawn(receiver::run(event_tx));
 
-    let handle = |event: Event, machine: &mut StateMachine| {
-        for envelope in machine.handle(event, start.elapsed()) {
-            // The sender only stops when stdout is gone; then there is no one to tell.
-            let _ = out_tx.send(envelope);
-        }
-    };
     loop {
         tokio::select! {
-            Some(event) = events.recv() => handle(event, &mut machine),
+            Some(event) = events.recv() => handle(event, &mut machine, start, &out_tx).await,
             done = &mut receiver => {
                 if let Err(e) = done {
                     tracing::error!("receiver failed: {e}");
@@ -67,8 +76,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = ticker.await;
     }
     while let Ok(event) = events.try_recv() {
-        handle(event, &mut machine);
+        handle(event, &mut machine, start, &out_tx).await;
     }
     drop(out_tx);
     sender.await?
+}
+
+/// Hands one event to the machine and its envelopes to the sender, waiting for room.
+async fn handle(
+    event: Event,
+    machine: &mut StateMachine,
+    start: Instant,
+    out: &mpsc::Sender<Envelope>,
+) {
+    for envelope in machine.handle(event, start.elapsed()) {
+        // The sender only stops when stdout is gone; then there is no one to tell.
+        let _ = out.send(envelope).await;
+    }
 }

@@ -1,8 +1,9 @@
 //! Reads stdin line by line and turns each line into an event. Nothing on stdin can stop
-//! it but the end of the stream.
+//! it but the end of the stream. When the machine's queue is full it waits, and stdin waits
+//! in its pipe (`runtime::run`).
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 use tracing::{error, info, warn};
 
 use crate::event::Event;
@@ -10,7 +11,7 @@ use crate::event::Event;
 /// Lines longer than this are rejected (after being read, so the stream stays in sync).
 const MAX_LINE: usize = 64 << 20;
 
-pub async fn run(events: UnboundedSender<Event>) {
+pub async fn run(events: Sender<Event>) {
     let mut stdin = BufReader::new(tokio::io::stdin());
     let mut line = Vec::with_capacity(4096);
     loop {
@@ -35,7 +36,7 @@ pub async fn run(events: UnboundedSender<Event>) {
             warn!(bytes = text.len(), "ignoring an oversized line");
             continue;
         }
-        if events.send(Event::from_line(text)).is_err() {
+        if events.send(Event::from_line(text)).await.is_err() {
             return; // the machine is gone: shutting down
         }
     }

@@ -224,7 +224,11 @@ impl Observer for Watch {
                     end.get_or_insert(now);
                 }
             }
-            Action::Deliver { .. } | Action::Restart(_) | Action::Teardown => {}
+            Action::Deliver { .. }
+            | Action::Restart(_)
+            | Action::StallOutput(_)
+            | Action::DrainOutput(_)
+            | Action::Teardown => {}
         }
     }
 }

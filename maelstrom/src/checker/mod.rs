@@ -3,6 +3,7 @@
 //! (6.7), and the figures a report wants from it, typed.
 
 pub mod counter;
+pub mod detector;
 pub mod echo;
 pub mod set_full;
 pub mod stats;

@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -34,6 +34,8 @@ use crate::report::membership::parse_status_line;
 
 /// Lines kept per stream for crash reports.
 pub(super) const RING: usize = 32;
+/// How often a stalled stdout reader looks whether it may read again.
+const STALL_POLL: Duration = Duration::from_millis(5);
 
 /// Bytes waiting for one node's stdin past which further deliveries to it are dropped: a
 /// node that reads nothing for that long cannot make the runner grow.
@@ -93,6 +95,8 @@ struct NodeProcess {
     /// Whether its process was waited for (its id may then be another's).
     reaped: bool,
     usage: Option<(f64, u64)>,
+    /// Set while the stall-output fault holds this node: its stdout is not read.
+    stalled: Arc<AtomicBool>,
 }
 
 /// Runs a whole test against real processes, logging through `log`.
@@ -191,12 +195,17 @@ fn spawn(
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let stdin = child.stdin.take().expect("piped");
+    let stalled = Arc::new(AtomicBool::new(false));
     {
         let (tx, tail, in_flight) = (tx.clone(), tail.clone(), in_flight.clone());
+        let stalled = stalled.clone();
         thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = Vec::new();
             loop {
+                while stalled.load(Ordering::Relaxed) {
+                    thread::sleep(STALL_POLL);
+                }
                 let input = match lines::read_line(&mut reader, &mut line, MAX_LINE) {
                     Ok(Read::Eof) | Err(_) => break,
                     Ok(Read::TooLong(n)) => {
@@ -262,6 +271,7 @@ fn spawn(
         exited: false,
         reaped: false,
         usage: None,
+        stalled,
     })
 }
 
@@ -463,6 +473,8 @@ fn dispatch(
             }
             Action::Pause(ids) => signal(nodes, &ids, libc::SIGSTOP),
             Action::Resume(ids) => signal(nodes, &ids, libc::SIGCONT),
+            Action::StallOutput(id) => stall(nodes, &id, true),
+            Action::DrainOutput(id) => stall(nodes, &id, false),
             Action::Kill(id) => {
                 if let Some(p) = nodes.iter_mut().find(|p| p.id == id) {
                     group::kill(p.child.id());
@@ -473,9 +485,20 @@ fn dispatch(
             | Action::Heal
             | Action::LoseLinks(_)
             | Action::RestoreLinks
-            | Action::Restart(_)
-            | Action::Teardown => {}
+            | Action::Restart(_) => {}
+            // A stall still in force (no final phase ended it): read to the end, so that
+            // the reader thread sees EOF and exits once the node is killed.
+            Action::Teardown => nodes
+                .iter()
+                .for_each(|p| p.stalled.store(false, Ordering::Relaxed)),
         }
+    }
+}
+
+/// Stops (or resumes) reading the node's stdout.
+fn stall(nodes: &[NodeProcess], id: &str, stalled: bool) {
+    if let Some(p) = nodes.iter().find(|p| p.id == id) {
+        p.stalled.store(stalled, Ordering::Relaxed);
     }
 }
 

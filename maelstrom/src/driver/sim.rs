@@ -165,6 +165,8 @@ impl Sim<'_> {
                 | Action::LoseLinks(_)
                 | Action::RestoreLinks
                 | Action::Restart(_)
+                | Action::StallOutput(_)
+                | Action::DrainOutput(_)
                 | Action::Teardown => {}
             }
         }

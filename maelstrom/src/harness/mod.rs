@@ -157,6 +157,7 @@ impl Harness {
         let mut times: Vec<Duration> = Vec::new();
         times.extend(self.env.net.next_event());
         times.extend(self.clients.deadlines());
+        times.extend(self.nemesis.next_toggle());
         match &self.phase {
             Phase::Main => {
                 if self.clients.any_free() {
@@ -260,6 +261,7 @@ impl Harness {
                 }
             }
             self.expire_rpcs();
+            self.nemesis.toggle(&mut self.env);
             self.step();
         }
         std::mem::take(&mut self.env.record.actions)

@@ -1,14 +1,18 @@
 //! The nemesis: which faults a test injects, and the running state of those in force.
 //! Maelstrom's nemesis only partitions (docs/maelstrom-compatibility.md 4); pause, crash,
-//! crash-restart, link loss and duplication are ours. Each nemesis op starts a random fault of the test's
-//! list if it is not in force and stops it if it is; the network holds the partition, the
-//! lost links and the duplication, the nemesis holds who is paused or crashed.
+//! crash-restart, link loss, duplication, CPU starvation and stalled output are ours. Each
+//! nemesis op starts a random fault of the test's list if it is not in force and stops it
+//! if it is; the network holds the partition, the lost links and the duplication, the
+//! nemesis holds who is paused, crashed, starved or stalled.
 
 pub mod shapes;
 
 use std::collections::BTreeSet;
 use std::fmt;
 
+use std::time::Duration;
+
+use rand::Rng;
 use rand::seq::IndexedRandom;
 
 use crate::edn::Edn;
@@ -31,16 +35,23 @@ pub enum Fault {
     /// A node is killed, and started again, empty, at the next nemesis op (drivers that
     /// can start a node again only: `--transport tcp`).
     CrashRestart,
+    /// A node starved of CPU: stopped and resumed every few tens of milliseconds until the
+    /// next op.
+    Starve,
+    /// The runner stops reading one node's stdout until the next op: its pipe fills.
+    StallOutput,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 8] = [
         Fault::Partition,
         Fault::Pause,
         Fault::Crash,
         Fault::LinkLoss,
         Fault::Duplicate,
         Fault::CrashRestart,
+        Fault::Starve,
+        Fault::StallOutput,
     ];
 
     /// The name `--nemesis` takes.
@@ -52,6 +63,8 @@ impl Fault {
             Fault::LinkLoss => "link-loss",
             Fault::Duplicate => "duplicate",
             Fault::CrashRestart => "crash-restart",
+            Fault::Starve => "starve",
+            Fault::StallOutput => "stall-output",
         }
     }
 }
@@ -64,7 +77,7 @@ impl std::str::FromStr for Fault {
             .find(|f| f.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown nemesis fault {s:?} (partition; ours: pause, crash, crash-restart, link-loss, duplicate)"
+                    "unknown nemesis fault {s:?} (partition; ours: pause, crash, crash-restart, link-loss, duplicate, starve, stall-output)"
                 )
             })
     }
@@ -97,6 +110,20 @@ impl fmt::Display for Faults {
     }
 }
 
+/// How long a starved node is stopped, then let run, each time: a uniform draw in these
+/// ranges. It runs about a tenth of the time, in slices of a few ms, and many of its stops
+/// are long enough (over 100 ms) for its failure detector to notice (src/machine/probing.rs).
+const STARVE_STOPPED_MS: std::ops::Range<u64> = 20..300;
+const STARVE_RUNNING_MS: std::ops::Range<u64> = 5..30;
+
+/// The node the starve fault holds: whether it is stopped now, and when that flips.
+#[derive(Clone, Debug)]
+struct Starving {
+    node: String,
+    stopped: bool,
+    next: Duration,
+}
+
 /// The nemesis of one test: its faults, and the nodes it paused or crashed.
 #[derive(Clone, Debug)]
 pub struct Nemesis {
@@ -110,6 +137,9 @@ pub struct Nemesis {
     crash_target: Option<String>,
     /// The node crash-restart killed, started again at the next nemesis op.
     down: Option<String>,
+    starving: Option<Starving>,
+    /// The node whose stdout the driver does not read.
+    stalled: Option<String>,
 }
 
 impl Nemesis {
@@ -122,6 +152,8 @@ impl Nemesis {
             crashed: BTreeSet::new(),
             crash_target: None,
             down: None,
+            starving: None,
+            stalled: None,
         }
     }
 
@@ -141,6 +173,39 @@ impl Nemesis {
 
     pub fn paused_count(&self) -> usize {
         self.paused.len()
+    }
+
+    /// When the starved node is next stopped or resumed, if one is starved.
+    pub fn next_toggle(&self) -> Option<Duration> {
+        self.starving.as_ref().map(|s| s.next)
+    }
+
+    /// Stops or resumes the starved node if its time has come. A node the pause fault holds
+    /// is left stopped; a crashed one ends the starvation.
+    pub fn toggle(&mut self, env: &mut Env) {
+        let Some(s) = self.starving.as_mut() else {
+            return;
+        };
+        if s.next > env.now {
+            return;
+        }
+        if self.crashed.contains(&s.node) {
+            self.starving = None;
+            return;
+        }
+        s.stopped = !s.stopped;
+        let ms = match s.stopped {
+            true => STARVE_STOPPED_MS,
+            false => STARVE_RUNNING_MS,
+        };
+        s.next = env.now + Duration::from_millis(env.rng.random_range(ms));
+        if !self.paused.contains(&s.node) {
+            let target = vec![s.node.clone()];
+            env.act(match s.stopped {
+                true => Action::Pause(target),
+                false => Action::Resume(target),
+            });
+        }
     }
 
     /// One nemesis op: a random fault, started if inactive, stopped if active; but a node
@@ -189,6 +254,43 @@ impl Nemesis {
             Fault::Duplicate => {
                 env.net.set_duplicating(true);
                 record(env, "start-duplication", Edn::Nil, Edn::kw("duplicating"));
+            }
+            Fault::Starve if self.starving.is_some() => self.stop_starving(env),
+            Fault::Starve => {
+                let Some(node) = self.free_node(&live, env) else {
+                    return;
+                };
+                let target = [node.clone()];
+                record(
+                    env,
+                    "start-starve",
+                    nodes_edn(&target),
+                    outcome_edn(&target, "starving"),
+                );
+                self.ever_paused.insert(node.clone());
+                self.starving = Some(Starving {
+                    node,
+                    stopped: false,
+                    next: env.now,
+                });
+                self.toggle(env);
+            }
+            Fault::StallOutput if self.stalled.is_some() => self.stop_stall(env),
+            Fault::StallOutput => {
+                let Some(node) = self.free_node(&live, env) else {
+                    return;
+                };
+                let target = [node.clone()];
+                record(
+                    env,
+                    "start-stall-output",
+                    nodes_edn(&target),
+                    outcome_edn(&target, "stalled"),
+                );
+                // Its replies come late: to clients that gave up, they are forgiven.
+                self.ever_paused.insert(node.clone());
+                self.stalled = Some(node.clone());
+                env.act(Action::StallOutput(node));
             }
             Fault::Pause if !self.paused.is_empty() => self.resume_all(env),
             Fault::Pause if live.is_empty() => {}
@@ -243,7 +345,56 @@ impl Nemesis {
         if !self.paused.is_empty() {
             self.resume_all(env);
         }
+        if self.starving.is_some() {
+            self.stop_starving(env);
+        }
+        if self.stalled.is_some() {
+            self.stop_stall(env);
+        }
         self.restart(env);
+    }
+
+    /// A random live node that no pause, starvation or stall holds.
+    fn free_node(&self, live: &[String], env: &mut Env) -> Option<String> {
+        let free: Vec<&String> = live
+            .iter()
+            .filter(|n| {
+                !self.paused.contains(*n)
+                    && self.stalled.as_ref() != Some(*n)
+                    && self.starving.as_ref().is_none_or(|s| s.node != **n)
+            })
+            .collect();
+        free.choose(&mut env.rng).map(|n| (*n).clone())
+    }
+
+    fn stop_starving(&mut self, env: &mut Env) {
+        let Some(s) = self.starving.take() else {
+            return;
+        };
+        let target = [s.node.clone()];
+        record(
+            env,
+            "stop-starve",
+            nodes_edn(&target),
+            outcome_edn(&target, "resumed"),
+        );
+        if s.stopped && !self.paused.contains(&s.node) && !self.crashed.contains(&s.node) {
+            env.act(Action::Resume(target.to_vec()));
+        }
+    }
+
+    fn stop_stall(&mut self, env: &mut Env) {
+        let Some(node) = self.stalled.take() else {
+            return;
+        };
+        let target = [node.clone()];
+        record(
+            env,
+            "stop-stall-output",
+            nodes_edn(&target),
+            outcome_edn(&target, "draining"),
+        );
+        env.act(Action::DrainOutput(node));
     }
 
     /// Starts again the node crash-restart killed, if any.
@@ -476,8 +627,54 @@ mod tests {
     }
 
     #[test]
+    fn starve_stops_and_resumes_one_node_until_the_next_op() {
+        let (mut env, nodes) = world(5);
+        let mut nemesis = Nemesis::new(&[Fault::Starve], &nodes);
+        nemesis.op(&mut env);
+        let Some(Action::Pause(target)) = take_actions(&mut env).pop() else {
+            panic!("stopped at once")
+        };
+        assert!(nemesis.was_paused(&target[0]), "late replies are forgiven");
+        let mut toggles = Vec::new();
+        for _ in 0..40 {
+            env.now = nemesis.next_toggle().expect("starving");
+            nemesis.toggle(&mut env);
+            toggles.extend(take_actions(&mut env));
+        }
+        let gone = env.now - Duration::from_secs(1);
+        assert!(gone < Duration::from_secs(40 * 300 / 1000), "{gone:?}");
+        for (i, action) in toggles.iter().enumerate() {
+            match (i % 2, action) {
+                (0, Action::Resume(n)) | (1, Action::Pause(n)) => assert_eq!(*n, target),
+                _ => panic!("not alternating: {toggles:?}"),
+            }
+        }
+        // 40 toggles: the node is stopped again; stopping the fault resumes it.
+        nemesis.op(&mut env);
+        assert_eq!(take_actions(&mut env), vec![Action::Resume(target.clone())]);
+        assert_eq!(nemesis.next_toggle(), None);
+        assert_eq!(fs(&env), ["start-starve", "stop-starve"]);
+    }
+
+    #[test]
+    fn stall_output_holds_one_node_until_the_next_op_or_the_end() {
+        let (mut env, nodes) = world(3);
+        let mut nemesis = Nemesis::new(&[Fault::StallOutput], &nodes);
+        nemesis.op(&mut env);
+        let Some(Action::StallOutput(node)) = take_actions(&mut env).pop() else {
+            panic!("stalled")
+        };
+        assert!(nemesis.was_paused(&node));
+        nemesis.stop_all(&mut env);
+        assert_eq!(take_actions(&mut env), vec![Action::DrainOutput(node)]);
+        assert_eq!(fs(&env), ["start-stall-output", "stop-stall-output"]);
+    }
+
+    #[test]
     fn fault_lists() {
         assert_eq!("none".parse(), Ok(Faults::default()));
+        let faults: Faults = "starve,stall-output".parse().unwrap();
+        assert_eq!(faults.0, [Fault::Starve, Fault::StallOutput]);
         let faults: Faults = "partition, link-loss".parse().unwrap();
         assert_eq!(faults.0, [Fault::Partition, Fault::LinkLoss]);
         assert_eq!(faults.to_string(), "partition,link-loss");

@@ -11,15 +11,19 @@ pub enum Fault {
     Duplication,
     Pause,
     Crash,
+    Starvation,
+    StalledOutput,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 7] = [
         Fault::Partition,
         Fault::LinkLoss,
         Fault::Duplication,
         Fault::Pause,
         Fault::Crash,
+        Fault::Starvation,
+        Fault::StalledOutput,
     ];
 
     pub fn name(self) -> &'static str {
@@ -29,6 +33,8 @@ impl Fault {
             Fault::Duplication => "duplication",
             Fault::Pause => "pause",
             Fault::Crash => "crash",
+            Fault::Starvation => "starvation",
+            Fault::StalledOutput => "stalled output",
         }
     }
 
@@ -40,6 +46,8 @@ impl Fault {
             Fault::Duplication => (0xA9, 0xD1, 0x8E),
             Fault::Pause => (0x9D, 0xC3, 0xE6),
             Fault::Crash => (0xD9, 0xA0, 0xA0),
+            Fault::Starvation => (0xC5, 0xB0, 0xE0),
+            Fault::StalledOutput => (0xB0, 0xB0, 0xB0),
         }
     }
 
@@ -60,6 +68,10 @@ impl Fault {
             "pause" => (Fault::Pause, true),
             "resume" => (Fault::Pause, false),
             "kill" => (Fault::Crash, true),
+            "start-starve" => (Fault::Starvation, true),
+            "stop-starve" => (Fault::Starvation, false),
+            "start-stall-output" => (Fault::StalledOutput, true),
+            "stop-stall-output" => (Fault::StalledOutput, false),
             _ => return None,
         })
     }

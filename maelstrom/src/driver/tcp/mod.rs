@@ -331,7 +331,8 @@ impl Driver<'_> {
                 Action::Heal => self.proxies.partition(None),
                 Action::LoseLinks(grudge) => self.proxies.lose_links(Some(&grudge)),
                 Action::RestoreLinks => self.proxies.lose_links(None),
-                Action::Teardown => {}
+                // Rejected with --transport tcp (cli.rs): node traffic is not on stdout.
+                Action::StallOutput(_) | Action::DrainOutput(_) | Action::Teardown => {}
             }
         }
         Ok(())
