@@ -28,10 +28,11 @@ use crate::schema::{Workload, check_line};
 
 /// How long the whole, quiet network has to bring every live node every acknowledged write,
 /// plus `STALL_FACTOR` times the time nodes spent stalled or paused: an ack read after this
-/// node's own stall measures the stall as a round trip, and the ack timeout that follows
-/// (srtt + 4·rttvar) is up to three times as long, until new samples bring it down.
+/// node's own stall measures the stall as a round trip, the ack timeout that follows
+/// (srtt + 4·rttvar) is up to three times as long until new samples bring it down, and a
+/// crashed parent is ruled out only after three such timeouts.
 const QUIET_BOUND: Duration = Duration::from_secs(30);
-const STALL_FACTOR: u32 = 4;
+const STALL_FACTOR: u32 = 10;
 /// How often the quiet phase reads every node to see whether it is done.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// Delivered messages kept for replaying late.
