@@ -63,14 +63,13 @@ impl Crdt for GSet {
 pub struct PnCounter(pub BTreeMap<String, [u64; 2]>);
 
 impl PnCounter {
-    /// Adds `delta` to `node`'s totals.
+    /// Adds `delta` to `node`'s totals. A total saturates rather than wraps: a wrapped one
+    /// would be smaller, and merge-by-max would then keep the old total on every peer while
+    /// this node reads another.
     pub fn add(&mut self, node: &str, delta: i64) -> PnCounter {
         let totals = self.0.entry(node.to_string()).or_default();
-        if delta >= 0 {
-            totals[0] += delta.unsigned_abs();
-        } else {
-            totals[1] += delta.unsigned_abs();
-        }
+        let side = usize::from(delta < 0);
+        totals[side] = totals[side].saturating_add(delta.unsigned_abs());
         PnCounter(BTreeMap::from([(node.to_string(), *totals)]))
     }
 
@@ -178,6 +177,20 @@ mod tests {
         let mut pending = a.clone();
         pending.forget(&PnCounter(BTreeMap::from([("n0".to_string(), [5, 2])])));
         assert_eq!(pending.0.keys().collect::<Vec<_>>(), vec!["n1"]);
+    }
+
+    #[test]
+    fn totals_saturate_instead_of_wrapping() {
+        // Found by tests/properties: two adds of i64::MIN wrapped n1's decrements to 0.
+        let mut a = PnCounter::default();
+        a.add("n1", i64::MIN);
+        let second = a.add("n1", i64::MIN);
+        assert_eq!(second.0["n1"], [0, u64::MAX]);
+        a.add("n1", i64::MAX);
+        a.add("n1", i64::MAX);
+        a.add("n1", i64::MAX);
+        assert_eq!(a.0["n1"], [u64::MAX, u64::MAX]);
+        assert_eq!(a.value(), 0);
     }
 
     fn counter_strategy() -> impl Strategy<Value = PnCounter> {

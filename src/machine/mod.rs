@@ -100,6 +100,7 @@ impl StateMachine {
                 }
             }
         }
+        out.retain(names_its_request);
         out
     }
 
@@ -182,6 +183,18 @@ impl StateMachine {
     }
 }
 
+/// Whether an envelope may go out: everything but gossip is a reply, and Maelstrom's schema
+/// wants every reply to name its request in `in_reply_to`. A request without `msg_id` is
+/// still served (a write still counts), but its reply has no one to go to: only logged.
+fn names_its_request(envelope: &Envelope) -> bool {
+    let ok =
+        matches!(envelope.body.payload, Payload::Gossip(_)) || envelope.body.in_reply_to.is_some();
+    if !ok {
+        debug!(dest = %envelope.dest, body = ?envelope.body, "not sent: a reply to a request without msg_id");
+    }
+    ok
+}
+
 /// FNV-1a: a stable hash for deriving a node's seed from its id.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -236,6 +249,35 @@ mod tests {
         };
         let out = m.handle(request("n0", 6, other), ms(5));
         assert_eq!(error_code(&out), Some(ErrorCode::PreconditionFailed));
+    }
+
+    #[test]
+    fn a_request_without_msg_id_is_served_but_not_answered() {
+        // Found by tests/properties: `read_ok` went out without `in_reply_to`.
+        let mut m = node("n0", 1);
+        let write = message("c1", "n0", None, Payload::Broadcast { message: 4.into() });
+        assert_eq!(m.handle(write, ms(1)), Vec::new());
+        assert_eq!(
+            m.handle(message("c1", "n0", None, Payload::Read), ms(2)),
+            Vec::new()
+        );
+        let out = m.handle(request("n0", 3, Payload::Read), ms(3));
+        assert_eq!(
+            out[0].body.payload,
+            Payload::ReadOk(ReadOk::Messages {
+                messages: vec![Element::Int(4)]
+            })
+        );
+        let mut fresh = StateMachine::new(Config::default());
+        let init = Payload::Init {
+            node_id: "n0".into(),
+            node_ids: vec!["n0".into()],
+        };
+        assert_eq!(
+            fresh.handle(message("c0", "n0", None, init), ms(0)),
+            Vec::new()
+        );
+        assert_eq!(fresh.id(), Some("n0"));
     }
 
     #[test]

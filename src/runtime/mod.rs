@@ -21,6 +21,8 @@ mod receiver;
 mod sender;
 pub(crate) mod ticker;
 
+pub use receiver::event_of_line;
+
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};

@@ -27,19 +27,29 @@ pub async fn run(events: Sender<Event>) {
                 return;
             }
         }
-        let text = trim_newline(&line);
-        if text.iter().all(u8::is_ascii_whitespace) {
-            warn!("ignoring a blank line");
+        let Some(event) = event_of_line(&line) else {
             continue;
-        }
-        if text.len() > MAX_LINE {
-            warn!(bytes = text.len(), "ignoring an oversized line");
-            continue;
-        }
-        if events.send(Event::from_line(text)).await.is_err() {
+        };
+        if events.send(event).await.is_err() {
             return; // the machine is gone: shutting down
         }
     }
+}
+
+/// The event one line read from stdin (its newline included or not) stands for; `None`,
+/// with a log line, for a blank or oversized line. Public so that the property tests
+/// (tests/properties/) feed their lines through this same path.
+pub fn event_of_line(line: &[u8]) -> Option<Event> {
+    let text = trim_newline(line);
+    if text.iter().all(u8::is_ascii_whitespace) {
+        warn!("ignoring a blank line");
+        return None;
+    }
+    if text.len() > MAX_LINE {
+        warn!(bytes = text.len(), "ignoring an oversized line");
+        return None;
+    }
+    Some(Event::from_line(text))
 }
 
 fn trim_newline(line: &[u8]) -> &[u8] {
