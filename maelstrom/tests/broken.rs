@@ -66,20 +66,25 @@ fn judge(name: &str, transport: Transport, mode: &str, nodes: usize) -> Measured
     );
     // Killed processes may take a moment to be gone; children of a killed node are
     // reaped by whoever adopts them.
+    all_gone(&marker, name);
+    run
+}
+
+/// Every process carrying `marker` is gone within 3 s.
+fn all_gone(marker: &str, what: &str) {
     let since = Instant::now();
     loop {
-        let left = processes_with(&marker);
+        let left = processes_with(marker);
         if left.is_empty() {
-            break;
+            return;
         }
         assert!(
             since.elapsed() < Duration::from_secs(3),
-            "{name}: still running after the run:\n{}",
+            "{what}: still running:\n{}",
             left.join("\n")
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    run
 }
 
 fn results(run: &Measured) -> &Value {
@@ -247,17 +252,5 @@ fn a_ctrl_c_to_the_runner_kills_every_node_and_their_children() {
         Some(libc::SIGINT),
         "the runner dies of the signal"
     );
-    let since = Instant::now();
-    loop {
-        let left = processes_with(&marker);
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(3),
-            "still running after the interrupt:\n{}",
-            left.join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    all_gone(&marker, "after the interrupt");
 }

@@ -81,6 +81,16 @@ pub fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io
     }
 }
 
+/// The next line of a node's stderr log, as text (a line over `MAX_LINE` is replaced by
+/// a note of its size); `None` at the end or on an error.
+pub fn read_log_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> Option<String> {
+    match read_line(reader, buf, MAX_LINE) {
+        Ok(Read::Eof) | Err(_) => None,
+        Ok(Read::TooLong(n)) => Some(format!("(maelstrom: a line of {n} bytes, not kept)")),
+        Ok(Read::Line) => Some(String::from_utf8_lossy(buf).into_owned()),
+    }
+}
+
 /// `read_line` for an asynchronous reader (the TCP driver's client connections).
 pub async fn read_line_async(
     reader: &mut (impl AsyncBufRead + Unpin),

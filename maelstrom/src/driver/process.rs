@@ -235,12 +235,7 @@ fn spawn(
         thread::spawn(move || {
             let mut reader = BufReader::new(stderr);
             let mut bytes = Vec::new();
-            loop {
-                let line = match lines::read_line(&mut reader, &mut bytes, MAX_LINE) {
-                    Ok(Read::Eof) | Err(_) => break,
-                    Ok(Read::TooLong(n)) => format!("(maelstrom: a line of {n} bytes, not kept)"),
-                    Ok(Read::Line) => String::from_utf8_lossy(&bytes).into_owned(),
-                };
+            while let Some(line) = lines::read_log_line(&mut reader, &mut bytes) {
                 seen.line(&observer, &line);
                 let _ = writeln!(file, "{line}");
                 let _ = file.flush();

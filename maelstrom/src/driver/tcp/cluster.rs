@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 
 use super::Input;
 use crate::driver::group;
-use crate::driver::lines::{self, MAX_LINE, Read};
+use crate::driver::lines;
 use crate::driver::process::{RING, remember, usage};
 
 /// How long a node has to open its client port.
@@ -152,12 +152,7 @@ impl Node {
         thread::spawn(move || {
             let mut reader = BufReader::new(stderr);
             let mut bytes = Vec::new();
-            loop {
-                let line = match lines::read_line(&mut reader, &mut bytes, MAX_LINE) {
-                    Ok(Read::Eof) | Err(_) => break,
-                    Ok(Read::TooLong(n)) => format!("(maelstrom: a line of {n} bytes, not kept)"),
-                    Ok(Read::Line) => String::from_utf8_lossy(&bytes).into_owned(),
-                };
+            while let Some(line) = lines::read_log_line(&mut reader, &mut bytes) {
                 let _ = writeln!(log, "{line}");
                 let _ = log.flush();
                 remember(&tail, format!("stderr: {line}"));
