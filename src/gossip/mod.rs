@@ -98,7 +98,7 @@ pub struct Link {
     /// The peer restarted: the record it wrote in its past life goes back to it (until a
     /// message carrying it is acknowledged), so that it carries on above it.
     own_record_owed: bool,
-    /// The latest messages that timed out: (seq, sent at, deadline). See `receive`.
+    /// The latest probes that timed out: (seq, sent at, deadline). See `receive`.
     expired: VecDeque<(u64, Duration, Duration)>,
 }
 
@@ -352,13 +352,16 @@ impl Link {
         } else if let Some(&(_, sent_at, deadline)) =
             self.expired.iter().find(|(seq, _, _)| *seq == g.ack)
         {
-            // The ack of a message that timed out, arriving within one more timeout: the
-            // timeout is too short for this link (latency grew past what it was measured
-            // at), and without this sample it could never grow again. Later than that, the
-            // peer (or this node) was stopped, which says nothing of the round trip.
-            if now <= deadline + (deadline - sent_at) {
+            // The ack of a probe that timed out, arriving within one more timeout: the
+            // timeout may be too short for this link (latency grew past what it was
+            // measured at), and without a sample it could never grow again. The sample
+            // counts as the timeout itself, so timeouts grow step by step: acks held up by
+            // a pause (of the peer or this node) say nothing of the round trip and must
+            // not inflate every timeout at once.
+            let timeout = deadline - sent_at;
+            if now <= deadline + timeout {
                 let held = Duration::from_millis(g.ack_delay);
-                let sample = (now - sent_at).saturating_sub(held);
+                let sample = (now - sent_at).saturating_sub(held).min(timeout);
                 self.rtt.sample(sample);
                 outcome.sample = Some(sample);
             }
@@ -383,10 +386,14 @@ impl Link {
                 .partition(|m| m.deadline <= now);
         self.in_flight = waiting;
         for m in expired {
-            if self.expired.len() >= MAX_EXPIRED {
-                self.expired.pop_front();
+            // Probes only: they are answered at once, so their timeout is the round trip's
+            // (a data message's also allows for the ack the peer may hold).
+            if m.probe {
+                if self.expired.len() >= MAX_EXPIRED {
+                    self.expired.pop_front();
+                }
+                self.expired.push_back((m.seq, m.sent_at, m.deadline));
             }
-            self.expired.push_back((m.seq, m.sent_at, m.deadline));
             if m.probe {
                 outcome.timed_out += 1;
             } else if self
@@ -613,7 +620,7 @@ mod tests {
     }
 
     #[test]
-    fn a_late_ack_within_one_more_timeout_is_a_round_trip_and_a_later_one_is_not() {
+    fn a_late_ack_within_one_more_timeout_raises_the_round_trip_to_the_timeout() {
         let records = BTreeMap::new();
         let ack = |seq| Gossip {
             ack: seq,
@@ -622,14 +629,15 @@ mod tests {
         let mut link = Link::new("n1");
         let first = link.build(Kind::Probe, &records, ms(0), ms(300));
         assert_eq!(link.expire(ms(300), ms(0)).timed_out, 1);
-        // 450 ms after it was sent, within one more timeout: the timeout was too short.
+        // 450 ms after it was sent, within one more timeout: the timeout was too short,
+        // and the sample is the timeout (300 ms), one step up.
         let outcome = link.receive(&ack(first.seq), ms(450));
-        assert_eq!(outcome.sample, Some(ms(450)));
+        assert_eq!(outcome.sample, Some(ms(300)));
         assert_eq!(outcome.acked, 0, "no exchange in flight is acknowledged");
         let second = link.build(Kind::Probe, &records, ms(1000), ms(300));
         assert_eq!(link.expire(ms(1300), ms(0)).timed_out, 1);
-        // Seconds late: the peer (or we) stopped; no round trip is that long.
-        let outcome = link.receive(&ack(second.seq), ms(4000));
+        // Later than that: the peer (or we) stopped.
+        let outcome = link.receive(&ack(second.seq), ms(1700));
         assert_eq!(outcome.sample, None);
     }
 
