@@ -7,14 +7,18 @@
 //! reply that waits until some peer has acknowledged the value (or sent it to us) means
 //! that every acknowledged value survives the loss of any one node, whether or not that
 //! node ever comes back, which no log on this node's disk could promise.
+//!
+//! For the same reason a read leaves out the elements written here that no peer is known
+//! to hold yet: a read that showed one would make it observed, and a checker counts an
+//! observed element that later vanishes with this node as lost, acknowledged or not.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::config::Mode;
 use crate::crdt::{Crdt, Data, GSet};
 use crate::membership::Detector;
-use crate::wire::{Add, Envelope, ErrorCode, Payload, ReadOk};
+use crate::wire::{Add, Element, Envelope, ErrorCode, Payload, ReadOk};
 
 /// How long a reply is held before the client is told the write's fate is unknown (below
 /// the 5 s a Maelstrom client waits, so the answer reaches a client still waiting).
@@ -30,6 +34,8 @@ pub(super) struct Client {
     next_unique: u64,
     /// Replies to writes no peer is known to hold yet, oldest first.
     held: VecDeque<Held>,
+    /// Set elements written here that no peer is known to hold yet: reads leave them out.
+    unconfirmed: BTreeSet<Element>,
 }
 
 /// A write's reply, waiting until some peer holds what it wrote.
@@ -62,6 +68,7 @@ impl Client {
             data: Data::default(),
             next_unique: 0,
             held: VecDeque::new(),
+            unconfirmed: BTreeSet::new(),
         }
     }
 
@@ -126,8 +133,17 @@ impl Client {
         }
     }
 
-    /// Holds the reply to a write until `release` finds a peer that holds `written`.
-    pub fn hold(&mut self, reply: Envelope, written: Data, now: Duration, out: &mut Vec<Envelope>) {
+    /// Holds the reply to a write until `release` finds a peer that holds `written`;
+    /// until then reads leave out the elements that were `new` here.
+    pub fn hold(
+        &mut self,
+        reply: Envelope,
+        written: Data,
+        new: &Data,
+        now: Duration,
+        out: &mut Vec<Envelope>,
+    ) {
+        self.unconfirmed.extend(new.set.0.iter().cloned());
         if self.held.len() >= MAX_HELD
             && let Some(oldest) = self.held.pop_front()
         {
@@ -143,6 +159,15 @@ impl Client {
     /// Sends the held replies whose writes a peer holds (`holds`, from what it lacks and
     /// the counter totals it acknowledged).
     pub fn release(&mut self, holds: impl Fn(&Data) -> bool, out: &mut Vec<Envelope>) {
+        if !self.unconfirmed.is_empty() {
+            self.unconfirmed.retain(|element| {
+                let one = Data {
+                    set: GSet([element.clone()].into()),
+                    ..Data::default()
+                };
+                !holds(&one)
+            });
+        }
         if self.held.is_empty() {
             return;
         }
@@ -170,7 +195,10 @@ impl Client {
     }
 
     fn read(&self) -> ReadOk {
-        let set = || self.data.set.0.iter().cloned().collect();
+        let set = || {
+            let visible = |v: &&Element| !self.unconfirmed.contains(*v);
+            self.data.set.0.iter().filter(visible).cloned().collect()
+        };
         match self.mode.unwrap_or(Mode::Broadcast) {
             Mode::Broadcast => ReadOk::Messages { messages: set() },
             Mode::GSet => ReadOk::Elements { value: set() },
@@ -185,8 +213,11 @@ impl Client {
         &self.data
     }
 
-    /// Merges data gossiped by a peer; returns what was new here.
+    /// Merges data gossiped by a peer (which therefore holds it); returns what was new here.
     pub fn merge(&mut self, delta: &Data) -> Data {
+        if !self.unconfirmed.is_empty() {
+            self.unconfirmed.retain(|v| !delta.set.0.contains(v));
+        }
         self.data.merge(delta)
     }
 }
@@ -280,9 +311,17 @@ mod tests {
             ack: g.seq,
             ..Gossip::default()
         };
+        // Until then, reads leave the value out: a read showing it would make it lost
+        // if this node died before passing it on.
+        let none = Payload::ReadOk(ReadOk::Messages { messages: vec![] });
+        assert_eq!(read(&mut m, 3), none);
         let out = m.handle(gossip("n0", "n1", ack), ms(4));
         let replies: Vec<_> = out.iter().filter(|e| e.dest == "c1").collect();
         assert_eq!(replies.len(), 2, "{out:?}");
+        let five = Payload::ReadOk(ReadOk::Messages {
+            messages: vec![Element::Int(5)],
+        });
+        assert_eq!(read(&mut m, 4), five);
         assert_eq!(replies[0].body.in_reply_to, Some(2));
         assert_eq!(replies[1].body.payload, Payload::BroadcastOk);
         // A value a peer sent us is held elsewhere: answered at once.
@@ -348,6 +387,20 @@ mod tests {
             matches!(&reply.body.payload, Payload::Error { code, .. } if u32::from(*code) == 0),
             "an indefinite error: {reply:?}"
         );
+        // Still unseen by reads, until a peer sends it back (so holds it).
+        let none = Payload::ReadOk(ReadOk::Messages { messages: vec![] });
+        let now = 2 + super::HOLD_LIMIT.as_millis() as u64 + 100;
+        assert_eq!(read(&mut m, now), none);
+        let back = Gossip {
+            seq: 1,
+            values: vec![Element::Int(5)],
+            ..Gossip::default()
+        };
+        m.handle(gossip("n0", "n1", back), ms(now + 1));
+        let five = Payload::ReadOk(ReadOk::Messages {
+            messages: vec![Element::Int(5)],
+        });
+        assert_eq!(read(&mut m, now + 2), five);
     }
 
     #[test]

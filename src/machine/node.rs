@@ -107,7 +107,7 @@ impl Node {
                 } else {
                     // Answered once a peer acknowledges it (client.rs): asked at once.
                     self.spread(&new, true, now, out);
-                    self.client.hold(reply, written, now, out);
+                    self.client.hold(reply, written, &new, now, out);
                 }
             }
         }
