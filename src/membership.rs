@@ -262,6 +262,14 @@ impl Detector {
         self.rejudge()
     }
 
+    /// This node was stopped for a while: strikes count failures in a row, and a row
+    /// broken by a stall is stale (the network may have healed meanwhile), so they start
+    /// again. What was already gossiped stands until answered or refuted.
+    pub fn forgive_strikes(&mut self) {
+        self.strikes.clear();
+        self.unconfirmed.clear();
+    }
+
     /// An exchange with `peer` was acknowledged.
     pub fn success(&mut self, peer: &str) -> Changed {
         self.strikes.remove(peer);
@@ -500,6 +508,20 @@ mod tests {
         let _ = d.strike("n1");
         assert_eq!(d.status("n1"), Status::Alive, "two strikes are only doubt");
         assert!(d.doubted().contains("n1"));
+        let _ = d.strike("n1");
+        assert_eq!(d.status("n1"), Status::Dead);
+    }
+
+    #[test]
+    fn strikes_from_before_a_stall_are_forgotten() {
+        let mut d = Detector::new("n0", &nodes(2));
+        let _ = d.strike("n1");
+        let _ = d.strike("n1");
+        d.forgive_strikes();
+        let _ = d.strike("n1");
+        assert_eq!(d.strikes("n1"), 1);
+        assert_eq!(d.status("n1"), Status::Alive, "a row broken by a stall");
+        let _ = d.strike("n1");
         let _ = d.strike("n1");
         assert_eq!(d.status("n1"), Status::Dead);
     }

@@ -75,7 +75,7 @@ impl Probing {
 
     /// First half of a tick: exchanges not acknowledged in time are strikes.
     pub fn expire(&mut self, now: Duration, links: &mut Links, detector: &mut Detector) -> Changed {
-        self.forgive_stall(now, links);
+        self.forgive_stall(now, links, detector);
         let mut changed = Changed::default();
         links.for_each_busy(|peer, link| {
             let expired = link.expire(now, self.coalesce);
@@ -94,8 +94,9 @@ impl Probing {
     }
 
     /// After a gap of many ticks, we were stopped or starved, not our peers: answers that
-    /// came meanwhile are still unread, so the time we lost is not counted against anyone.
-    fn forgive_stall(&mut self, now: Duration, links: &mut Links) {
+    /// came meanwhile are still unread, so the time we lost is not counted against anyone,
+    /// and the strikes from before it are forgotten.
+    fn forgive_stall(&mut self, now: Duration, links: &mut Links, detector: &mut Detector) {
         let last = self.last_tick_at.replace(now);
         let gap = last.map_or(Duration::ZERO, |last| now.saturating_sub(last));
         if gap > (self.tick * STALLED_TICKS).max(MIN_STALL) {
@@ -106,6 +107,7 @@ impl Probing {
             // Only what was in flight when the stall began: what went out after it, once
             // awake, was sent with a fresh deadline.
             links.postpone(gap - self.tick, last.unwrap_or_default());
+            detector.forgive_strikes();
         }
     }
 
