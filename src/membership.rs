@@ -191,6 +191,11 @@ impl Detector {
         self.status(peer) == Status::Dead
     }
 
+    /// Every peer is dead here: no one is left to hold what this node holds.
+    pub fn alone(&self) -> bool {
+        self.nodes.iter().all(|n| *n == self.me || self.is_dead(n))
+    }
+
     /// This node's own suspicion of `peer`: 3 strikes in a row, not yet answered, whether
     /// it is a vote yet or awaits confirmation. (A vote counts only while it names the
     /// peer's current incarnation: see `votes_against`.)

@@ -189,6 +189,43 @@ fn other_crdt_workloads_lose_nothing_under_partitions() {
     }
 }
 
+/// A crash-restart brings a node back empty under its old name: the others bring it up to
+/// date and revive it, its new counter adds are not swallowed by the totals its last life
+/// made, and its new ids do not repeat the old ones.
+#[test]
+fn restarted_nodes_are_brought_up_to_date_and_lose_nothing() {
+    for workload in [
+        Workload::Broadcast,
+        Workload::GSet,
+        Workload::GCounter,
+        Workload::PnCounter,
+        Workload::UniqueIds,
+    ] {
+        let mut opts = options(5, 20, 20.0, 50, &[Fault::CrashRestart]);
+        opts.workload = workload;
+        opts.nemesis_interval = Duration::from_secs(3);
+        let config = Config {
+            workload: node::sim::mode(workload),
+            ..Config::default()
+        };
+        let mut restarts = 0;
+        for seed in 0..15 {
+            opts.seed = seed;
+            let f = node::sim::figures::run(&opts, &config);
+            let why = format!(
+                "{} seed {seed}: {}\n  replay: {}",
+                workload.name(),
+                f.to_json(),
+                opts.replay_command()
+            );
+            assert!(f.passed(), "{why}");
+            assert_eq!((f.not_revived, f.false_deaths), (0, 0), "{why}");
+            restarts += f.revival_ms.len();
+        }
+        assert!(restarts >= 30, "{}: {restarts} restarts", workload.name());
+    }
+}
+
 #[test]
 fn same_seed_same_run() {
     let mut opts = options(5, 5, 20.0, 50, &Fault::ALL);

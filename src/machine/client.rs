@@ -10,7 +10,8 @@
 //!
 //! For the same reason a read leaves out the elements written here that no peer is known
 //! to hold yet: a read that showed one would make it observed, and a checker counts an
-//! observed element that later vanishes with this node as lost, acknowledged or not.
+//! observed element that later vanishes with this node as lost, acknowledged or not. (A
+//! node whose peers are all dead shows them: it holds all there is.)
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
@@ -27,6 +28,10 @@ pub(super) const HOLD_LIMIT: Duration = Duration::from_secs(3);
 const MAX_HELD: usize = 10_000;
 
 pub(super) struct Client {
+    /// This life of this node: its name, and its epoch after a restart (`Config::epoch`).
+    /// Counter totals and generated ids are this life's own: a restarted node starts from
+    /// nothing, and totals or ids under its old name would repeat what its last life made
+    /// (the peers' larger totals for that name would swallow the new adds).
     me: String,
     /// The workload served: configured, or set by the first write.
     mode: Option<Mode>,
@@ -61,9 +66,12 @@ pub(super) enum Served {
 }
 
 impl Client {
-    pub fn new(me: &str, mode: Option<Mode>) -> Self {
+    pub fn new(me: &str, epoch: u64, mode: Option<Mode>) -> Self {
         Client {
-            me: me.to_string(),
+            me: match epoch {
+                0 => me.to_string(),
+                epoch => format!("{me}@{epoch}"),
+            },
             mode,
             data: Data::default(),
             next_unique: 0,
@@ -107,7 +115,7 @@ impl Client {
                 };
                 self.write(&delta, Payload::AddOk)
             }
-            Payload::Read => Served::Begin(Payload::ReadOk(self.read())),
+            Payload::Read => Served::Begin(Payload::ReadOk(self.read(detector))),
             Payload::Membership => Served::Reply(Payload::MembershipOk(detector.view())),
             Payload::Init { .. } | Payload::Gossip(_) => {
                 unreachable!("init and gossip are not client requests")
@@ -194,7 +202,14 @@ impl Client {
         }
     }
 
-    fn read(&self) -> ReadOk {
+    /// What a client reads: everything, less the elements no peer is known to hold, unless
+    /// every peer is dead: then no one may ever hold them, and hiding them could hide for
+    /// good what a peer acknowledged before it died. Once shown they stay shown (reads
+    /// only grow).
+    fn read(&mut self, detector: &Detector) -> ReadOk {
+        if !self.unconfirmed.is_empty() && detector.alone() {
+            self.unconfirmed.clear();
+        }
         let set = || {
             let visible = |v: &&Element| !self.unconfirmed.contains(*v);
             self.data.set.0.iter().filter(visible).cloned().collect()
@@ -372,7 +387,8 @@ mod tests {
 
     #[test]
     fn a_write_no_peer_acknowledges_is_answered_as_unknown() {
-        let mut m = node("n1", 2);
+        // Five nodes: n1 alone cannot declare its silent peers dead.
+        let mut m = node("n1", 5);
         m.handle(
             request("n1", 2, Payload::Broadcast { message: 5.into() }),
             ms(1),
@@ -401,6 +417,24 @@ mod tests {
             messages: vec![Element::Int(5)],
         });
         assert_eq!(read(&mut m, now + 2), five);
+    }
+
+    #[test]
+    fn a_node_whose_peers_are_all_dead_shows_what_it_holds() {
+        let mut m = node("n1", 2);
+        m.handle(
+            request("n1", 2, Payload::Broadcast { message: 5.into() }),
+            ms(1),
+        );
+        let none = Payload::ReadOk(ReadOk::Messages { messages: vec![] });
+        assert_eq!(read(&mut m, 2), none);
+        // n0 never answers: dead within a few seconds, and no one is left to hold 5.
+        run(&mut m, 3, 10_000);
+        assert_eq!(m.status("n0"), Some(crate::membership::Status::Dead));
+        let five = Payload::ReadOk(ReadOk::Messages {
+            messages: vec![Element::Int(5)],
+        });
+        assert_eq!(read(&mut m, 10_001), five);
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Node {
         let overlay = Overlay::new(id, nodes, config, &detector, &mut links);
         Node {
             id: id.to_string(),
-            client: Client::new(id, config.workload),
+            client: Client::new(id, config.epoch, config.workload),
             links,
             detector,
             overlay,

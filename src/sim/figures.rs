@@ -198,6 +198,11 @@ impl Observer for Watch {
     fn action(&mut self, action: &Action, now: Duration) {
         match action {
             Action::Kill(node) => self.open(node, now, Cause::Crash),
+            Action::Restart(node) => {
+                self.close(Some(node), now, Cause::Crash);
+                // The new life counts its status changes from zero.
+                self.seen.remove(node);
+            }
             Action::Pause(nodes) => nodes.iter().for_each(|n| self.open(n, now, Cause::Pause)),
             Action::Resume(nodes) => nodes
                 .iter()
@@ -225,7 +230,6 @@ impl Observer for Watch {
                 }
             }
             Action::Deliver { .. }
-            | Action::Restart(_)
             | Action::StallOutput(_)
             | Action::DrainOutput(_)
             | Action::Teardown => {}
@@ -274,6 +278,7 @@ pub fn run_keeping_outcome(
     let mut collector = Collector {
         watch: &mut watch,
         sent: &mut sent,
+        taken: BTreeMap::new(),
     };
     let outcome = simulate_observed(opts, &mut factory, &mut collector);
     let wall_ms = started.elapsed().as_millis();
@@ -341,22 +346,25 @@ fn idle_rate(sent: &BTreeMap<String, Vec<Sent>>, end: Duration) -> f64 {
 struct Collector<'a> {
     watch: &'a mut Watch,
     sent: &'a mut BTreeMap<String, Vec<Sent>>,
+    /// How much of each node's current life's send log is in `sent` already.
+    taken: BTreeMap<String, usize>,
 }
 
 impl Observer for Collector<'_> {
     fn after(&mut self, node: &str, sim: &dyn SimNode, now: Duration) {
         self.watch.after(node, sim, now);
         if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() {
-            match self.sent.get_mut(node) {
-                Some(log) => log.extend_from_slice(&sim.sent[log.len()..]),
-                None => {
-                    self.sent.insert(node.to_string(), sim.sent.clone());
-                }
-            }
+            let taken = self.taken.entry(node.to_string()).or_default();
+            let log = self.sent.entry(node.to_string()).or_default();
+            log.extend_from_slice(&sim.sent[*taken..]);
+            *taken = sim.sent.len();
         }
     }
 
     fn action(&mut self, action: &Action, now: Duration) {
+        if let Action::Restart(node) = action {
+            self.taken.remove(node);
+        }
         self.watch.action(action, now);
     }
 }
@@ -425,10 +433,11 @@ fn measure_faults(
     end: Duration,
     figures: &mut Figures,
 ) {
+    // Crashed for good (a restarted node watches and is watched again).
     let crashed: BTreeSet<&str> = watch
         .faults
         .iter()
-        .filter(|f| f.cause == Cause::Crash)
+        .filter(|f| f.cause == Cause::Crash && f.end.is_none())
         .map(|f| f.node.as_str())
         .collect();
     for fault in &watch.faults {
@@ -457,20 +466,26 @@ fn measure_faults(
                 .push((t - fault.start).as_millis() as u64),
             _ => figures.undetected += 1,
         }
-        if fault.cause == Cause::Crash {
-            if let Some(dead_at) = detected {
-                let to_dead: Vec<&Sent> = sent
-                    .values()
-                    .flatten()
-                    .filter(|s| s.dest == fault.node && s.at > dead_at)
-                    .collect();
-                let span = (end - dead_at).as_secs_f64();
-                if span > 0.0 {
-                    figures.msgs_to_dead_per_s = Some(to_dead.len() as f64 / span);
-                }
-                figures.non_probes_to_dead += to_dead.iter().filter(|s| !s.probe).count();
+        if fault.cause == Cause::Crash
+            && let Some(dead_at) = detected
+        {
+            let to_dead: Vec<&Sent> = sent
+                .values()
+                .flatten()
+                .filter(|s| s.dest == fault.node && s.at > dead_at)
+                .filter(|s| fault.end.is_none_or(|back| s.at < back))
+                .collect();
+            let span = fault
+                .end
+                .unwrap_or(end)
+                .saturating_sub(dead_at)
+                .as_secs_f64();
+            if span > 0.0 {
+                figures.msgs_to_dead_per_s = Some(to_dead.len() as f64 / span);
             }
-        } else if let Some(back) = fault.end {
+            figures.non_probes_to_dead += to_dead.iter().filter(|s| !s.probe).count();
+        }
+        if let Some(back) = fault.end {
             let mut everyone: BTreeSet<String> = watch
                 .nodes
                 .iter()

@@ -6,6 +6,7 @@
 //! checks that both give the same histories).
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,9 +71,20 @@ impl NodeSim {
         }
     }
 
-    /// Nodes with this configuration, as `simulate` creates them.
+    /// Nodes with this configuration, as `simulate` creates them. Each life of a node has
+    /// its own epoch (1, 2, ...), as a restarted process has: its peers then know it came
+    /// back empty and send it everything again.
     pub fn factory(config: &Config, wire: Wire) -> impl FnMut(&str) -> Box<dyn SimNode> + '_ {
-        move |_| Box::new(NodeSim::new(config.clone(), wire))
+        let mut lives: HashMap<String, u64> = HashMap::new();
+        move |id| {
+            let life = lives.entry(id.to_string()).or_default();
+            *life += 1;
+            let config = Config {
+                epoch: *life,
+                ..config.clone()
+            };
+            Box::new(NodeSim::new(config, wire))
+        }
     }
 
     fn handle(&mut self, event: Event, now: Duration) -> Vec<Written> {

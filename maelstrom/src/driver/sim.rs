@@ -5,6 +5,10 @@
 //! process reads its clock or its stdin a little late. Without that, constant latency and exact periods lock into step: a reply
 //! to a batch reaches the sender exactly when its next batch is due, always just after it,
 //! which real processes never do. Same options and seed → the same outcome, byte for byte.
+//!
+//! A node that crash-restart starts again is a new one from the factory, given the `init`
+//! every node got at the start (its `init_ok` goes nowhere: the harness did not ask, as
+//! over TCP, where a restarted node knows its name from its configuration).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -43,7 +47,8 @@ pub trait SimNode: std::any::Any {
 /// `status_changes` count moved.
 #[derive(Default)]
 struct MembershipWatch {
-    seen: HashMap<usize, u64>,
+    /// Per node, its life and status-change count when last asked.
+    seen: HashMap<usize, (u32, u64)>,
     status: HashMap<(usize, usize), String>,
     changes: Vec<StatusChange>,
 }
@@ -51,10 +56,11 @@ struct MembershipWatch {
 impl MembershipWatch {
     fn after(&mut self, i: usize, slots: &[Slot], now: Duration) {
         let count = slots[i].node.status_changes();
-        if count == 0 || self.seen.get(&i) == Some(&count) {
+        let seen = (slots[i].life, count);
+        if count == 0 || self.seen.get(&i) == Some(&seen) {
             return;
         }
-        self.seen.insert(i, count);
+        self.seen.insert(i, seen);
         for (p, peer) in slots.iter().enumerate() {
             let Some(status) = slots[i].node.peer_status(&peer.id) else {
                 continue;
@@ -86,8 +92,9 @@ impl Observer for NoObserver {}
 
 enum Event {
     Deliver(usize, Message),
-    /// Node, timer, and the tick's instant (it is handled a little later).
-    Timer(usize, usize, Duration),
+    /// Node, timer, the tick's instant (it is handled a little later), and the life of
+    /// the node it was set for (a restarted node's timers start afresh).
+    Timer(usize, usize, Duration, u32),
 }
 
 /// The longest delay between a tick's instant, or a delivery, and its handling.
@@ -103,11 +110,16 @@ struct Slot {
     held: Vec<Message>,
     /// When the last delivery queued for it is read: deliveries stay in order.
     read_until: Duration,
+    /// How many times it was started again.
+    life: u32,
 }
 
 /// The nodes and the event queue of a simulation.
 struct Sim<'a> {
     slots: Vec<Slot>,
+    factory: &'a mut dyn FnMut(&str) -> Box<dyn SimNode>,
+    /// Every node's name, for the `init` of a restarted node.
+    nodes: Vec<String>,
     index: HashMap<String, usize>,
     /// (time, sequence) → event; the sequence breaks ties in insertion order.
     queue: BTreeMap<(Duration, u64), Event>,
@@ -160,11 +172,11 @@ impl Sim<'_> {
                     self.slots[i].crashed = true;
                     self.slots[i].held.clear();
                 }
+                Action::Restart(node) => self.restart(self.index[&node], now),
                 Action::Partition(_)
                 | Action::Heal
                 | Action::LoseLinks(_)
                 | Action::RestoreLinks
-                | Action::Restart(_)
                 | Action::StallOutput(_)
                 | Action::DrainOutput(_)
                 | Action::Teardown => {}
@@ -175,7 +187,44 @@ impl Sim<'_> {
     /// Queues timer `t` of node `i` for its tick at `instant`, handled a little later.
     fn tick(&mut self, i: usize, t: usize, instant: Duration) {
         let late = Duration::from_nanos(self.rng.random_range(0..JITTER.as_nanos() as u64));
-        self.push(instant + late, Event::Timer(i, t, instant));
+        let life = self.slots[i].life;
+        self.push(instant + late, Event::Timer(i, t, instant, life));
+    }
+
+    /// Starts node `i`'s timers at seeded phases from `from`.
+    fn start_timers(&mut self, i: usize, from: Duration) {
+        for t in 0..self.slots[i].periods.len() {
+            let period = self.slots[i].periods[t].as_nanos().max(1) as u64;
+            let phase = Duration::from_nanos(self.rng.random_range(0..period));
+            self.tick(i, t, from + phase);
+        }
+    }
+
+    /// Starts crashed node `i` again, empty, with the same name.
+    fn restart(&mut self, i: usize, now: Duration) {
+        if !self.slots[i].crashed {
+            return;
+        }
+        let id = self.slots[i].id.clone();
+        let mut node = (self.factory)(&id);
+        let init = Message {
+            id: 0,
+            src: "c0".to_string(),
+            dest: id.clone(),
+            body: crate::message::Body::Json(serde_json::json!({
+                "type": "init", "msg_id": 1, "node_id": id, "node_ids": self.nodes,
+            })),
+        };
+        drop(node.deliver(init, now));
+        let slot = &mut self.slots[i];
+        slot.periods = node.timers();
+        slot.node = node;
+        slot.crashed = false;
+        slot.paused = false;
+        slot.held.clear();
+        slot.read_until = now;
+        slot.life += 1;
+        self.start_timers(i, now);
     }
 
     /// Runs the next queued event; returns the node and what it wrote.
@@ -193,8 +242,8 @@ impl Sim<'_> {
                 }
                 Some((i, slot.node.deliver(message, now)))
             }
-            Event::Timer(i, t, instant) => {
-                if self.slots[i].crashed {
+            Event::Timer(i, t, instant, life) => {
+                if self.slots[i].crashed || self.slots[i].life != life {
                     return None;
                 }
                 self.tick(i, t, instant + self.slots[i].periods[t]);
@@ -232,6 +281,7 @@ pub fn simulate_observed(
                 crashed: false,
                 held: Vec::new(),
                 read_until: Duration::ZERO,
+                life: 0,
             }
         })
         .collect();
@@ -243,17 +293,15 @@ pub fn simulate_observed(
             .map(|(i, n)| (n.clone(), i))
             .collect(),
         slots,
+        factory,
+        nodes: opts.nodes.clone(),
         queue: BTreeMap::new(),
         seq: 0,
         observer,
         rng,
     };
     for i in 0..sim.slots.len() {
-        for t in 0..sim.slots[i].periods.len() {
-            let period = sim.slots[i].periods[t].as_nanos().max(1) as u64;
-            let phase = Duration::from_nanos(sim.rng.random_range(0..period));
-            sim.tick(i, t, phase);
-        }
+        sim.start_timers(i, Duration::ZERO);
     }
     let mut harness = Harness::new(opts);
     let mut membership = MembershipWatch::default();
