@@ -299,8 +299,11 @@ fn any_json_value_is_a_g_set_element() {
         )
     };
     let (a, b, c) = (add(2, r#""x""#), add(3, r#"{"k":[1,2]}"#), add(4, "5"));
+    // A read shows a value written here once a peer holds it: n1 sends them back.
+    let held =
+        r#"{"src":"n1","dest":"n0","body":{"type":"gossip","seq":1,"values":["x",{"k":[1,2]},5]}}"#;
     let read = r#"{"src":"c1","dest":"n0","body":{"type":"read","msg_id":5}}"#;
-    let run = run(&lines(&[INIT, &a, &b, &c, read]));
+    let run = run(&lines(&[INIT, &a, &b, &c, held, read]));
     assert_eq!(
         run.replies.last().expect("read answered")["body"],
         json!({"type": "read_ok", "value": [5, "x", {"k": [1, 2]}], "in_reply_to": 5})
@@ -414,9 +417,18 @@ fn acknowledged_values_survive_bad_input() {
         INIT,
         r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","msg_id":2,"message":1}}"#,
         "garbage",
+        // n1 shows it holds 1: the broadcast is acknowledged.
+        r#"{"src":"n1","dest":"n0","body":{"type":"gossip","seq":1,"values":[1]}}"#,
         r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","msg_id":3,"massage":2}}"#,
         r#"{"src":"c1","dest":"n0","body":{"type":"read","msg_id":4}}"#,
     ]));
+    assert!(
+        run.replies
+            .iter()
+            .any(|r| r["body"]["type"] == "broadcast_ok" && r["body"]["in_reply_to"] == 2),
+        "{:?}",
+        run.replies
+    );
     let read = run
         .replies
         .iter()
