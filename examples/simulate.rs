@@ -102,6 +102,8 @@ fn main() {
     opts.latency_ms = args.latency;
     args.network.apply(&mut opts).unwrap_or_else(|e| fail(&e));
     opts.lossy = args.lossy;
+    // The journal only feeds the report's message diagram.
+    opts.journal = args.store.is_some();
     let node_args = args.node.split_whitespace();
     let mut config: Config = cli::Cli::try_parse_from(std::iter::once("node").chain(node_args))
         .unwrap_or_else(|e| fail(&e.to_string()))

@@ -371,7 +371,8 @@ impl Detector {
     fn rejudge(&mut self) -> Changed {
         self.confirm();
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut doubters: BTreeMap<String, usize> = BTreeMap::new();
+        let mut doubters: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut doubts: Vec<&str> = Vec::new();
         for (author, r) in &self.records {
             for (peer, inc) in &r.suspects {
                 if self.is_current(author, peer, *inc) {
@@ -379,21 +380,33 @@ impl Detector {
                 }
             }
             // Each author counts once per peer, whether it doubts or suspects it.
-            let mut doubts: Vec<&String> = r
-                .suspects
-                .iter()
-                .chain(&r.doubts)
-                .filter(|(peer, inc)| self.is_current(author, peer, **inc))
-                .map(|(peer, _)| peer)
-                .collect();
+            doubts.clear();
+            doubts.extend(
+                r.suspects
+                    .iter()
+                    .chain(&r.doubts)
+                    .filter(|(peer, inc)| self.is_current(author, peer, **inc))
+                    .map(|(peer, _)| peer.as_str()),
+            );
             doubts.sort_unstable();
             doubts.dedup();
-            for peer in doubts {
-                *doubters.entry(peer.clone()).or_default() += 1;
+            for peer in &doubts {
+                *doubters.entry(peer).or_default() += 1;
             }
         }
-        self.doubted = doubters.keys().cloned().collect();
-        self.doubters = doubters;
+        // Under a partition most merges leave these as they were: rebuilt only if not.
+        let same = doubters.len() == self.doubters.len()
+            && doubters
+                .iter()
+                .zip(&self.doubters)
+                .all(|((p, n), (q, m))| *p == q && n == m);
+        if !same {
+            self.doubted = doubters.keys().map(|p| p.to_string()).collect();
+            self.doubters = doubters
+                .into_iter()
+                .map(|(p, n)| (p.to_string(), n))
+                .collect();
+        }
         let threshold = self.death_threshold();
         let mut changes = Vec::new();
         for (peer, status) in &mut self.status {
@@ -419,18 +432,24 @@ impl Detector {
 
     /// Finds who else doubts or suspects whom, and casts the votes it confirms.
     fn confirm(&mut self) {
-        let mut others = BTreeSet::new();
+        let mut others: BTreeSet<&str> = BTreeSet::new();
         for (author, r) in &self.records {
             if *author == self.me {
                 continue;
             }
             for (peer, inc) in r.suspects.iter().chain(&r.doubts) {
                 if self.is_current(author, peer, *inc) {
-                    others.insert(peer.clone());
+                    others.insert(peer);
                 }
             }
         }
-        self.doubted_by_others = others;
+        if !others
+            .iter()
+            .copied()
+            .eq(self.doubted_by_others.iter().map(String::as_str))
+        {
+            self.doubted_by_others = others.into_iter().map(str::to_string).collect();
+        }
         let confirmed: Vec<String> = self
             .unconfirmed
             .iter()

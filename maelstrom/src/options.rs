@@ -31,6 +31,9 @@ pub struct TestOptions {
     pub lossy: Option<Lossy>,
     /// Ours: the node the crash fault kills (while it is up), instead of a random one.
     pub crash_target: Option<String>,
+    /// Keep the first messages for the report's message diagram (`crate::net::journal`);
+    /// a simulation that writes no store turns it off.
+    pub journal: bool,
 }
 
 impl TestOptions {
@@ -53,6 +56,7 @@ impl TestOptions {
             seed: 0,
             lossy: None,
             crash_target: None,
+            journal: true,
         }
     }
 }

@@ -113,7 +113,8 @@ enum Cause {
 /// Records every status change every node sees, and the faults the nemesis injects.
 #[derive(Default)]
 struct Watch {
-    seen: BTreeMap<String, u64>,
+    /// Per node (by index), its status-change count when last looked at.
+    seen: Vec<Option<u64>>,
     status: BTreeMap<(String, String), Status>,
     /// (time, observer, peer, new status)
     changes: Vec<(Duration, String, String, Status)>,
@@ -173,15 +174,18 @@ impl Watch {
 }
 
 impl Observer for Watch {
-    fn after(&mut self, node: &str, sim: &dyn SimNode, now: Duration) {
+    fn after(&mut self, index: usize, node: &str, sim: &dyn SimNode, now: Duration) {
         let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() else {
             return;
         };
         let count = sim.machine.status_changes();
-        if self.seen.get(node) == Some(&count) {
+        if self.seen.len() <= index {
+            self.seen.resize(index + 1, None);
+        }
+        if self.seen[index] == Some(count) {
             return;
         }
-        self.seen.insert(node.to_string(), count);
+        self.seen[index] = Some(count);
         for peer in &self.nodes {
             let Some(status) = sim.machine.status(peer) else {
                 continue;
@@ -201,7 +205,9 @@ impl Observer for Watch {
             Action::Restart(node) => {
                 self.close(Some(node), now, Cause::Crash);
                 // The new life counts its status changes from zero.
-                self.seen.remove(node);
+                if let Some(i) = self.nodes.iter().position(|n| n == node) {
+                    self.seen[i] = None;
+                }
             }
             Action::Pause(nodes) => nodes.iter().for_each(|n| self.open(n, now, Cause::Pause)),
             Action::Resume(nodes) => nodes
@@ -273,14 +279,15 @@ pub fn run_keeping_outcome(
             .collect(),
         ..Watch::default()
     };
-    let mut sent: BTreeMap<String, Vec<Sent>> = BTreeMap::new();
     let mut factory = NodeSim::factory(config, measure.wire);
     let mut collector = Collector {
         watch: &mut watch,
-        sent: &mut sent,
-        taken: BTreeMap::new(),
+        sent: vec![Vec::new(); opts.nodes.len()],
+        taken: vec![0; opts.nodes.len()],
     };
     let outcome = simulate_observed(opts, &mut factory, &mut collector);
+    let sent: BTreeMap<String, Vec<Sent>> =
+        opts.nodes.iter().cloned().zip(collector.sent).collect();
     let wall_ms = started.elapsed().as_millis();
     let results = check_all(opts.workload, &outcome.history, &outcome.net, None);
     let mut figures = Figures {
@@ -342,28 +349,30 @@ fn idle_rate(sent: &BTreeMap<String, Vec<Sent>>, end: Duration) -> f64 {
     count as f64 / idle.as_secs_f64()
 }
 
-/// Forwards observations to the watch and keeps the nodes' send logs at the end.
+/// Forwards observations to the watch and keeps the nodes' send logs (by node index).
 struct Collector<'a> {
     watch: &'a mut Watch,
-    sent: &'a mut BTreeMap<String, Vec<Sent>>,
+    sent: Vec<Vec<Sent>>,
     /// How much of each node's current life's send log is in `sent` already.
-    taken: BTreeMap<String, usize>,
+    taken: Vec<usize>,
 }
 
 impl Observer for Collector<'_> {
-    fn after(&mut self, node: &str, sim: &dyn SimNode, now: Duration) {
-        self.watch.after(node, sim, now);
-        if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() {
-            let taken = self.taken.entry(node.to_string()).or_default();
-            let log = self.sent.entry(node.to_string()).or_default();
-            log.extend_from_slice(&sim.sent[*taken..]);
-            *taken = sim.sent.len();
+    fn after(&mut self, index: usize, node: &str, sim: &dyn SimNode, now: Duration) {
+        self.watch.after(index, node, sim, now);
+        if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>()
+            && sim.sent.len() > self.taken[index]
+        {
+            self.sent[index].extend_from_slice(&sim.sent[self.taken[index]..]);
+            self.taken[index] = sim.sent.len();
         }
     }
 
     fn action(&mut self, action: &Action, now: Duration) {
-        if let Action::Restart(node) = action {
-            self.taken.remove(node);
+        if let Action::Restart(node) = action
+            && let Some(i) = self.watch.nodes.iter().position(|n| n == node)
+        {
+            self.taken[i] = 0;
         }
         self.watch.action(action, now);
     }

@@ -50,6 +50,7 @@ pub fn case(seed: u64) -> TestOptions {
     i /= WORKLOADS.len();
     let dist = LatencyDist::ALL[i % LatencyDist::ALL.len()];
     let mut opts = TestOptions::new(workload, nodes);
+    opts.journal = false; // no store is written
     if nodes == 5 {
         // fly.io 3c's shape, with faults every 2 s on average.
         opts.time_limit = Duration::from_secs(10);

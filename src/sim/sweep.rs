@@ -23,6 +23,7 @@ pub fn options(
     opts.rate = rate;
     opts.latency_ms = latency;
     opts.nemesis = nemesis.to_vec();
+    opts.journal = false; // no store is written
     opts
 }
 

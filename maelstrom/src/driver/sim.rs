@@ -10,7 +10,8 @@
 //! every node got at the start (its `init_ok` goes nowhere: the harness did not ask, as
 //! over TCP, where a restarted node knows its name from its configuration).
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
 use crate::harness::{Harness, Outcome};
@@ -48,7 +49,7 @@ pub trait SimNode: std::any::Any {
 #[derive(Default)]
 struct MembershipWatch {
     /// Per node, its life and status-change count when last asked.
-    seen: HashMap<usize, (u32, u64)>,
+    seen: Vec<Option<(u32, u64)>>,
     status: HashMap<(usize, usize), String>,
     changes: Vec<StatusChange>,
 }
@@ -56,11 +57,14 @@ struct MembershipWatch {
 impl MembershipWatch {
     fn after(&mut self, i: usize, slots: &[Slot], now: Duration) {
         let count = slots[i].node.status_changes();
-        let seen = (slots[i].life, count);
-        if count == 0 || self.seen.get(&i) == Some(&seen) {
+        let seen = Some((slots[i].life, count));
+        if self.seen.len() < slots.len() {
+            self.seen.resize(slots.len(), None);
+        }
+        if count == 0 || self.seen[i] == seen {
             return;
         }
-        self.seen.insert(i, seen);
+        self.seen[i] = seen;
         for (p, peer) in slots.iter().enumerate() {
             let Some(status) = slots[i].node.peer_status(&peer.id) else {
                 continue;
@@ -80,8 +84,8 @@ impl MembershipWatch {
 
 /// Watches a simulation from outside (e.g. to measure a failure detector).
 pub trait Observer {
-    /// Called after `node` handled something at `now`.
-    fn after(&mut self, _node: &str, _sim: &dyn SimNode, _now: Duration) {}
+    /// Called after `node`, the `index`th of the test's nodes, handled something at `now`.
+    fn after(&mut self, _index: usize, _node: &str, _sim: &dyn SimNode, _now: Duration) {}
     /// Called for every action the harness takes (pauses, kills, deliveries...).
     fn action(&mut self, _action: &Action, _now: Duration) {}
 }
@@ -89,6 +93,31 @@ pub trait Observer {
 /// An observer that watches nothing.
 pub struct NoObserver;
 impl Observer for NoObserver {}
+
+/// An event queued for `at`; `seq` breaks ties in insertion order. The event itself waits
+/// in `Sim::events` at `slot`, so that the heap moves only small keys.
+struct Queued {
+    at: Duration,
+    seq: u64,
+    slot: usize,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
 
 enum Event {
     Deliver(usize, Message),
@@ -121,8 +150,12 @@ struct Sim<'a> {
     /// Every node's name, for the `init` of a restarted node.
     nodes: Vec<String>,
     index: HashMap<String, usize>,
-    /// (time, sequence) → event; the sequence breaks ties in insertion order.
-    queue: BTreeMap<(Duration, u64), Event>,
+    /// The events to come, earliest first (a heap: most are ticks, pushed and popped
+    /// a hundred times a second per node).
+    queue: BinaryHeap<Reverse<Queued>>,
+    /// The queued events, by slot; `free` lists the empty slots.
+    events: Vec<Option<Event>>,
+    free: Vec<usize>,
     seq: u64,
     observer: &'a mut dyn Observer,
     rng: ChaCha8Rng,
@@ -131,7 +164,21 @@ struct Sim<'a> {
 impl Sim<'_> {
     fn push(&mut self, at: Duration, event: Event) {
         self.seq += 1;
-        self.queue.insert((at, self.seq), event);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.events[slot] = Some(event);
+                slot
+            }
+            None => {
+                self.events.push(Some(event));
+                self.events.len() - 1
+            }
+        };
+        self.queue.push(Reverse(Queued {
+            at,
+            seq: self.seq,
+            slot,
+        }));
     }
 
     fn deliver(&mut self, i: usize, message: Message, now: Duration) {
@@ -229,7 +276,9 @@ impl Sim<'_> {
 
     /// Runs the next queued event; returns the node and what it wrote.
     fn run(&mut self, now: Duration) -> Option<(usize, Vec<Written>)> {
-        let (_, event) = self.queue.pop_first()?;
+        let Reverse(Queued { slot, .. }) = self.queue.pop()?;
+        let event = self.events[slot].take().expect("a queued event");
+        self.free.push(slot);
         match event {
             Event::Deliver(i, message) => {
                 let slot = &mut self.slots[i];
@@ -295,7 +344,9 @@ pub fn simulate_observed(
         slots,
         factory,
         nodes: opts.nodes.clone(),
-        queue: BTreeMap::new(),
+        queue: BinaryHeap::new(),
+        events: Vec::new(),
+        free: Vec::new(),
         seq: 0,
         observer,
         rng,
@@ -317,7 +368,7 @@ pub fn simulate_observed(
             }
             next_harness = harness.next_wakeup();
         }
-        let next_event = sim.queue.first_key_value().map(|((t, _), _)| *t);
+        let next_event = sim.queue.peek().map(|Reverse(q)| q.at);
         let Some(next) = [next_event, next_harness].into_iter().flatten().min() else {
             break;
         };
@@ -326,10 +377,10 @@ pub fn simulate_observed(
             continue; // the harness goes first at any moment it has work
         }
         if let Some((i, outputs)) = sim.run(now) {
-            let id = sim.slots[i].id.clone();
+            let id = &sim.slots[i].id;
             if !outputs.is_empty() {
                 for written in outputs {
-                    harness.node_output(&id, written, now);
+                    harness.node_output(id, written, now);
                 }
                 // (Once done, polled once more for the teardown.)
                 next_harness = match harness.is_done() {
@@ -337,7 +388,7 @@ pub fn simulate_observed(
                     false => harness.next_wakeup(),
                 };
             }
-            sim.observer.after(&id, sim.slots[i].node.as_ref(), now);
+            sim.observer.after(i, id, sim.slots[i].node.as_ref(), now);
             membership.after(i, &sim.slots, now);
         }
     }

@@ -85,6 +85,9 @@ impl Harness {
             opts.latency_dist,
             ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6e65_7477),
         );
+        if !opts.journal {
+            net.journal_off();
+        }
         if let Some(lossy) = opts.lossy {
             net.set_lossy(lossy, ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6c6f_7373));
         }

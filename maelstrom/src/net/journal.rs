@@ -39,10 +39,16 @@ pub struct Journal {
     pub events: Vec<NetEvent>,
     /// Events past `LIMIT`, not kept.
     pub omitted: u64,
+    /// Keeps nothing, not even the count: for simulations whose run is not stored (the
+    /// journal is only drawn), where serialising every body would cost a tenth of the run.
+    pub off: bool,
 }
 
 impl Journal {
     pub(super) fn record(&mut self, message: &Message, time: Duration, send: bool) {
+        if self.off {
+            return;
+        }
         // (A native body is always between nodes, never an init: it is not serialised
         // here unless kept.)
         if let Body::Json(body) = &message.body

@@ -405,6 +405,11 @@ impl Network {
         self.stats
     }
 
+    /// Stops journaling the traffic (`Journal::off`).
+    pub fn journal_off(&mut self) {
+        self.journal.off = true;
+    }
+
     /// The first events of the traffic, for the report; leaves an empty journal.
     pub fn take_journal(&mut self) -> Journal {
         std::mem::take(&mut self.journal)
@@ -556,6 +561,19 @@ mod tests {
         let s = net.stats();
         assert_eq!((s.all.send_count, s.all.recv_count), (2, 2));
         assert_eq!((s.clients.send_count, s.servers.send_count), (1, 1));
+    }
+
+    #[test]
+    fn a_journal_turned_off_keeps_nothing_and_the_counts_go_on() {
+        let mut net = net(0, LatencyDist::Constant);
+        net.send("n1", "n2", json!({}), ms(0)).unwrap();
+        net.journal_off();
+        net.send("n1", "n2", json!({}), ms(0)).unwrap();
+        net.poll(ms(0));
+        let journal = net.take_journal();
+        assert_eq!(journal.events.len(), 1, "only the send before it was turned off");
+        assert_eq!(journal.omitted, 0);
+        assert_eq!(net.stats().all.recv_count, 2);
     }
 
     #[test]

@@ -217,6 +217,7 @@ mod tests {
                 event(3, "n10", "n2", EventKind::Send(body)), // dropped: no arrow
             ],
             omitted: 0,
+            off: false,
         };
         let svg = draw(&journal, Duration::ZERO);
         assert_eq!(svg.matches("<g class=\"msg\"").count(), 2);
