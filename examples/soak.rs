@@ -4,6 +4,10 @@
 //! failing seed; exits 1 if any seed failed.
 
 use clap::Parser;
+
+// As in examples/simulate.rs: the simulation allocates at a high rate.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use node::sim::soak::soak;
 
 #[derive(Parser, Debug)]
