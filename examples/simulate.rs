@@ -19,8 +19,8 @@ use maelstrom::options::{NetworkArgs, TestOptions};
 use maelstrom::workload::Workload;
 use node::cli;
 use node::config::Config;
-use node::sim::Wire;
 use node::sim::figures::{self, Figures, Measure};
+use node::sim::{Ticks, Wire};
 use serde_json::{Value, json};
 
 #[derive(Parser, Debug)]
@@ -74,6 +74,10 @@ struct Args {
     /// over stdin/stdout; the same runs, slower).
     #[arg(long, default_value = "native", value_parser = parse_wire)]
     wire: Wire,
+    /// Which ticks the nodes are given: `busy` (those on which a node may have something to
+    /// do) or `every` (as the real tickers; the same runs, slower).
+    #[arg(long, default_value = "busy", value_parser = parse_ticks)]
+    ticks: Ticks,
     /// Also write each seed's run into this store, as `maelstrom test` writes a run
     /// (history, results, plots, message diagram, timelines, index.html).
     #[arg(long)]
@@ -85,6 +89,14 @@ fn parse_wire(s: &str) -> Result<Wire, String> {
         "native" => Ok(Wire::Native),
         "json" => Ok(Wire::Json),
         _ => Err(format!("unknown wire {s:?} (native, json)")),
+    }
+}
+
+fn parse_ticks(s: &str) -> Result<Ticks, String> {
+    match s {
+        "busy" => Ok(Ticks::Busy),
+        "every" => Ok(Ticks::Every),
+        _ => Err(format!("unknown ticks {s:?} (busy, every)")),
     }
 }
 
@@ -143,6 +155,7 @@ fn main() {
         for _ in 0..jobs.max(1) {
             let measure = Measure {
                 wire: args.wire,
+                ticks: args.ticks,
                 // JSON lines carry the history's digest; tables do not.
                 digest: !args.table && args.fd_row.is_none() && args.scale_row.is_none(),
             };

@@ -289,6 +289,69 @@ fn a_long_partition_backlog_goes_in_capped_messages() {
     }
 }
 
+/// The simulation leaves out the ticks on which a node has nothing to do
+/// (`StateMachine::quiet_until`); given every tick, as the real tickers give them, every
+/// seed has the same run: history, messages and the failure detector's figures.
+#[test]
+fn leaving_out_quiet_ticks_changes_no_run() {
+    use node::sim::Ticks;
+    use node::sim::figures::{Measure, run_on};
+    let mut cases = Vec::new();
+    let mut five = options(5, 10, 10.0, 20, &Fault::ALL);
+    five.nemesis_interval = Duration::from_secs(1);
+    for workload in [Workload::Broadcast, Workload::GSet, Workload::PnCounter] {
+        cases.push(TestOptions {
+            workload,
+            ..five.clone()
+        });
+    }
+    cases.push(options(
+        25,
+        10,
+        100.0,
+        100,
+        &[Fault::Partition, Fault::Pause],
+    ));
+    cases.push(options(25, 10, 100.0, 100, &[Fault::Crash]));
+    for mut opts in cases {
+        let config = Config {
+            workload: node::sim::mode(opts.workload),
+            ..Config::default()
+        };
+        for seed in 0..3 {
+            opts.seed = seed;
+            let run = |ticks| {
+                let measure = Measure {
+                    ticks,
+                    digest: true,
+                    ..Measure::default()
+                };
+                run_on(&opts, &config, measure)
+            };
+            let (busy, every) = (run(Ticks::Busy), run(Ticks::Every));
+            let replay = opts.replay_command();
+            assert!(busy.history_digest.is_some());
+            let without_wall = |f: &node::sim::figures::Figures| {
+                let mut json = f.to_json();
+                json.as_object_mut().unwrap().remove("wall_ms");
+                json
+            };
+            assert_eq!(
+                without_wall(&busy),
+                without_wall(&every),
+                "replay: {replay}"
+            );
+            // (The detector's ticks are all given: they also watch for stalls.)
+            assert!(
+                busy.handled * 4 < every.handled * 3,
+                "many ticks are left out: {} events handled, {} with every tick; replay: {replay}",
+                busy.handled,
+                every.handled
+            );
+        }
+    }
+}
+
 /// Messages between nodes travel as typed bodies in the simulation; serialised and parsed
 /// as over stdin/stdout, every seed gives the same history (faults included, duplication
 /// too: a duplicated native body is cloned, not moved).
@@ -305,7 +368,14 @@ fn native_and_json_wires_give_the_same_histories() {
         };
         for seed in 0..3 {
             opts.seed = seed;
-            let run = |wire| run_on(&opts, &config, Measure { wire, digest: true });
+            let run = |wire| {
+                let measure = Measure {
+                    wire,
+                    digest: true,
+                    ..Measure::default()
+                };
+                run_on(&opts, &config, measure)
+            };
             let (native, json) = (run(Wire::Native), run(Wire::Json));
             assert!(native.history_digest.is_some());
             assert_eq!(

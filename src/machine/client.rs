@@ -189,6 +189,11 @@ impl Client {
         });
     }
 
+    /// When `expire` next has a reply to answer, if any is held.
+    pub fn expires_at(&self) -> Option<Duration> {
+        self.held.front().map(|held| held.since + HOLD_LIMIT)
+    }
+
     /// Replies held past `HOLD_LIMIT` are answered as of unknown outcome: the value may
     /// still spread, or be lost with this node.
     pub fn expire(&mut self, now: Duration, out: &mut Vec<Envelope>) {

@@ -319,6 +319,20 @@ impl Links {
         self.send_among(&children, records, now, out, choose);
     }
 
+    /// When `pay_acks` next has an ack to pay, if any is owed.
+    pub fn acks_due_at(&self) -> Option<Duration> {
+        self.owing
+            .iter()
+            .filter_map(|&i| self.links[i].ack_owed_since)
+            .map(|since| since + self.ack_delay)
+            .min()
+    }
+
+    /// The links that may lead to a child (a superset: `is_child` tells).
+    pub fn maybe_children(&self) -> impl Iterator<Item = &Link> {
+        self.children.iter().map(|&i| &self.links[i])
+    }
+
     /// Pays the acks held for `ack_delay` without a message to ride on.
     pub fn pay_acks(&mut self, records: &Records, now: Duration, out: &mut Vec<Envelope>) {
         let links = &self.links;

@@ -68,6 +68,17 @@ impl StateMachine {
         self.node.as_ref().map_or(0, Node::status_changes)
     }
 
+    /// A time before which `trigger` would find nothing to do (it may be early, never
+    /// late), or `None` if it may act on any tick. Until the next event the state does not
+    /// change, so a driver may skip those ticks (the simulation does).
+    pub fn quiet_until(&self, trigger: Trigger) -> Option<Duration> {
+        match (trigger, &self.node) {
+            (_, None) => Some(Duration::MAX),
+            (Trigger::Gossip, Some(node)) => node.gossip_quiet_until(),
+            (Trigger::Detect, Some(_)) => None,
+        }
+    }
+
     /// The node is stopping: what its peers lack, to send before it goes.
     pub fn flush(&mut self, now: Duration) -> Vec<Envelope> {
         let mut out = Vec::new();

@@ -136,6 +136,20 @@ impl Node {
         }
     }
 
+    /// A time before which a gossip tick does nothing (`Overlay::quiet_until`), or `None`
+    /// if it may act at any time. (Not the detector's tick: it also watches for stalls.)
+    pub fn gossip_quiet_until(&self) -> Option<Duration> {
+        let Some(begun) = self.active_since else {
+            return Some(Duration::MAX); // nothing happens on a tick until the workload begins
+        };
+        let overlay = self.overlay.quiet_until(begun, &self.links);
+        let soonest = [self.client.expires_at(), self.links.acks_due_at()]
+            .into_iter()
+            .flatten()
+            .fold(overlay, Duration::min);
+        Some(soonest)
+    }
+
     /// The transport failed to reach `peer`. The kernel's word is evidence, not proof (a
     /// peer can be up behind a lost route, or down behind an accepting socket), so it only
     /// hurries what the detector already waits for: the oldest exchange in flight to the

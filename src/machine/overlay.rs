@@ -232,6 +232,57 @@ impl Overlay {
         self.watch_wards(now, begun, links, detector, out);
     }
 
+    /// A time before which `round` sends nothing and changes nothing, whenever it is
+    /// called (the soonest of its deadlines; it may be early, never late). Lets a driver
+    /// skip the ticks that would find nothing to do.
+    pub fn quiet_until(&self, begun: Duration, links: &Links) -> Duration {
+        let waits = self.waits(links);
+        let mut soonest = self.next_batch_at;
+        if self.records_urgent {
+            soonest = soonest.min(self.last_flush_at + URGENT_GAP);
+        }
+        // As `due` decides: a dirty child waits for the batch; the parent gets what it
+        // lacks after its up wait; a quiet neighbour is probed.
+        let due_at = |link: &Link| {
+            let up = (link.parent && link.dirty).then(|| {
+                let wait = match link.pending.is_empty() {
+                    true => URGENT_GAP,
+                    false => waits.up,
+                };
+                link.last_sent + wait
+            });
+            let quiet_for = if link.parent {
+                self.heartbeat * 3 / 2
+            } else {
+                self.heartbeat
+            };
+            let probe = (!link.has_in_flight())
+                .then(|| link.last_heard.unwrap_or(Duration::ZERO) + quiet_for);
+            up.into_iter().chain(probe).min()
+        };
+        let parent = self.parent().map(|p| links.get(p));
+        for link in links.maybe_children().filter(|l| l.is_child).chain(parent) {
+            if let Some(at) = due_at(link) {
+                soonest = soonest.min(at);
+            }
+        }
+        // As `watch_wards` decides.
+        let measured = links.measured();
+        for ward in &self.wards {
+            let link = links.get(ward);
+            if link.is_child || link.has_in_flight() {
+                continue;
+            }
+            let at = match link.last_heard {
+                Some(heard) => heard + self.heartbeat,
+                None if measured => begun + self.heartbeat / 4,
+                None => begun + self.heartbeat,
+            };
+            soonest = soonest.min(at);
+        }
+        soonest
+    }
+
     /// Whether data and records go down to the children on this tick.
     fn flush_due(&mut self, now: Duration, batch: Duration) -> bool {
         let batch_due = now >= self.next_batch_at;

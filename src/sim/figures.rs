@@ -13,7 +13,7 @@ use maelstrom::options::TestOptions;
 use maelstrom::record::Action;
 use serde_json::{Value, json};
 
-use super::{NodeSim, Sent, Wire};
+use super::{NodeSim, Sent, Ticks, Wire};
 use crate::config::Config;
 use crate::membership::Status;
 
@@ -59,6 +59,9 @@ pub struct Figures {
     /// whole run, and which node it was.
     pub busiest_msgs_per_s: f64,
     pub busiest: String,
+    /// Deliveries and ticks the nodes handled: what the simulation cost (not a figure of
+    /// the run itself; `Ticks::Busy` leaves out most ticks).
+    pub handled: u64,
 }
 
 impl Figures {
@@ -248,6 +251,8 @@ impl Observer for Watch {
 pub struct Measure {
     /// How messages between nodes travel.
     pub wire: Wire,
+    /// Which ticks the nodes are given.
+    pub ticks: Ticks,
     /// Also hash the whole history (`history_digest`): a tenth of a short run's time.
     pub digest: bool,
 }
@@ -279,13 +284,15 @@ pub fn run_keeping_outcome(
             .collect(),
         ..Watch::default()
     };
-    let mut factory = NodeSim::factory(config, measure.wire);
+    let mut factory = NodeSim::factory_with(config, measure.wire, measure.ticks);
     let mut collector = Collector {
         watch: &mut watch,
         sent: vec![Vec::new(); opts.nodes.len()],
         taken: vec![0; opts.nodes.len()],
+        handled: 0,
     };
     let outcome = simulate_observed(opts, &mut factory, &mut collector);
+    let handled = collector.handled;
     let sent: BTreeMap<String, Vec<Sent>> =
         opts.nodes.iter().cloned().zip(collector.sent).collect();
     let wall_ms = started.elapsed().as_millis();
@@ -315,6 +322,7 @@ pub fn run_keeping_outcome(
         max_values_bytes: 0,
         busiest_msgs_per_s: 0.0,
         busiest: String::new(),
+        handled,
     };
     if let Some((node, log)) = sent.iter().max_by_key(|(_, log)| log.len()) {
         figures.busiest = node.clone();
@@ -355,10 +363,12 @@ struct Collector<'a> {
     sent: Vec<Vec<Sent>>,
     /// How much of each node's current life's send log is in `sent` already.
     taken: Vec<usize>,
+    handled: u64,
 }
 
 impl Observer for Collector<'_> {
     fn after(&mut self, index: usize, node: &str, sim: &dyn SimNode, now: Duration) {
+        self.handled += 1;
         self.watch.after(index, node, sim, now);
         if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>()
             && sim.sent.len() > self.taken[index]

@@ -50,11 +50,23 @@ pub enum Wire {
     Json,
 }
 
+/// Which of its ticks a simulated node is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ticks {
+    /// Those on which it may have something to do (`StateMachine::quiet_until`): the same
+    /// runs, with most gossip ticks of a quiet node left out.
+    #[default]
+    Busy,
+    /// Every one, as the real runtime's tickers give it.
+    Every,
+}
+
 /// One node of a simulated cluster: the state machine, and what it sent to its peers.
 pub struct NodeSim {
     pub machine: StateMachine,
     schedule: Vec<(Trigger, Duration)>,
     wire: Wire,
+    ticks: Ticks,
     /// Node-to-node messages sent, for the failure-detector figures.
     pub sent: Vec<Sent>,
 }
@@ -67,14 +79,30 @@ impl NodeSim {
             machine,
             schedule,
             wire,
+            ticks: Ticks::default(),
             sent: Vec::new(),
         }
+    }
+
+    /// The same node, given `ticks`.
+    pub fn with_ticks(mut self, ticks: Ticks) -> Self {
+        self.ticks = ticks;
+        self
     }
 
     /// Nodes with this configuration, as `simulate` creates them. Each life of a node has
     /// its own epoch (1, 2, ...), as a restarted process has: its peers then know it came
     /// back empty and send it everything again.
     pub fn factory(config: &Config, wire: Wire) -> impl FnMut(&str) -> Box<dyn SimNode> + '_ {
+        Self::factory_with(config, wire, Ticks::default())
+    }
+
+    /// As `factory`, with the nodes given `ticks`.
+    pub fn factory_with(
+        config: &Config,
+        wire: Wire,
+        ticks: Ticks,
+    ) -> impl FnMut(&str) -> Box<dyn SimNode> + '_ {
         let mut lives: HashMap<String, u64> = HashMap::new();
         move |id| {
             let life = lives.entry(id.to_string()).or_default();
@@ -83,7 +111,7 @@ impl NodeSim {
                 epoch: *life,
                 ..config.clone()
             };
-            Box::new(NodeSim::new(config, wire))
+            Box::new(NodeSim::new(config, wire).with_ticks(ticks))
         }
     }
 
@@ -169,6 +197,13 @@ impl SimNode for NodeSim {
     fn fire(&mut self, timer: usize, now: Duration) -> Vec<Written> {
         let trigger = self.schedule[timer].0;
         self.handle(Event::Trigger(trigger), now)
+    }
+
+    fn quiet_until(&self, timer: usize) -> Option<Duration> {
+        match self.ticks {
+            Ticks::Busy => self.machine.quiet_until(self.schedule[timer].0),
+            Ticks::Every => None,
+        }
     }
 
     fn status_changes(&self) -> u64 {

@@ -66,7 +66,10 @@ pub fn check(history: &History, add: Verb) -> SetFull {
                 Edn::Vector(items) | Edn::Set(items) => items.iter().collect(),
                 _ => Vec::new(),
             };
-            seen.sort_unstable();
+            // (A node's reads come sorted, as it keeps them.)
+            if !seen.is_sorted() {
+                seen.sort_unstable();
+            }
             // Both sorted: one walk through them, not a lookup per element.
             let mut seen = seen.into_iter().peekable();
             for (value, e) in elements.iter_mut() {
@@ -87,7 +90,8 @@ pub fn check(history: &History, add: Verb) -> SetFull {
     let mut stable = Vec::new();
     let mut lost = Vec::new();
     let mut never_read = Vec::new();
-    let mut stale: Vec<(i64, Edn)> = Vec::new();
+    // (latency, element): the records of only the worst are built, each holding two ops.
+    let mut stale: Vec<(i64, &Edn)> = Vec::new();
     let mut stable_latencies = Vec::new();
     let mut lost_latencies = Vec::new();
     for value in &order {
@@ -108,7 +112,7 @@ pub fn check(history: &History, add: Verb) -> SetFull {
                 stable.push(value.clone());
                 stable_latencies.push(latency);
                 if latency > 0 {
-                    stale.push((latency, record(history, value, e, "stable", latency)));
+                    stale.push((latency, value));
                 }
             }
             Outcome::Lost => {
@@ -125,10 +129,7 @@ pub fn check(history: &History, add: Verb) -> SetFull {
     lost.sort();
     never_read.sort();
     let stale_values = {
-        let mut v: Vec<Edn> = stale
-            .iter()
-            .map(|(_, r)| r.get("element").cloned().unwrap_or(Edn::Nil))
-            .collect();
+        let mut v: Vec<Edn> = stale.iter().map(|(_, value)| (*value).clone()).collect();
         v.sort();
         v
     };
@@ -154,7 +155,15 @@ pub fn check(history: &History, add: Verb) -> SetFull {
         ("stale", Edn::Vector(stale_values)),
         (
             "worst-stale",
-            Edn::Vector(stale.into_iter().take(8).map(|(_, r)| r).collect()),
+            Edn::Vector(
+                stale
+                    .into_iter()
+                    .take(8)
+                    .map(|(latency, value)| {
+                        record(history, value, &elements[value], "stable", latency)
+                    })
+                    .collect(),
+            ),
         ),
     ];
     if let Some(q) = &stable_latencies {

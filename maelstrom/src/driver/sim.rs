@@ -33,6 +33,12 @@ pub trait SimNode: std::any::Any {
     fn timers(&self) -> Vec<Duration>;
     /// Ticker `timer` fired.
     fn fire(&mut self, timer: usize, now: Duration) -> Vec<Written>;
+    /// A time before which ticker `timer` would find nothing to do, as of the node's
+    /// current state (early, never late); `None`: it may act on any tick. The driver does
+    /// not fire such ticks, and wakes the ticker earlier when the node's state changes.
+    fn quiet_until(&self, _timer: usize) -> Option<Duration> {
+        None
+    }
     /// A count that moves whenever this node's view of a peer changes (for
     /// `membership.svg`); nodes without a failure detector keep it at 0.
     fn status_changes(&self) -> u64 {
@@ -122,17 +128,23 @@ impl Ord for Queued {
 enum Event {
     Deliver(usize, Message),
     /// Node, timer, the tick's instant (it is handled a little later), and the life of
-    /// the node it was set for (a restarted node's timers start afresh).
-    Timer(usize, usize, Duration, u32),
+    /// the node and the generation of the timer it was set for (a restarted node's
+    /// timers start afresh; a ticker woken earlier leaves its later tick stale).
+    Timer(usize, usize, Duration, u32, u32),
 }
 
 /// The longest delay between a tick's instant, or a delivery, and its handling.
 const JITTER: Duration = Duration::from_millis(1);
 
+/// The furthest a quiet ticker is put off.
+const HORIZON: Duration = Duration::from_secs(3600);
+
 struct Slot {
     id: String,
     node: Box<dyn SimNode>,
     periods: Vec<Duration>,
+    /// Per timer: the instant of its next tick, and its generation.
+    next_tick: Vec<(Duration, u32)>,
     paused: bool,
     crashed: bool,
     /// Deliveries held while paused, handed over on resume.
@@ -159,6 +171,8 @@ struct Sim<'a> {
     seq: u64,
     observer: &'a mut dyn Observer,
     rng: ChaCha8Rng,
+    /// Seeds how late each tick is handled (`late`).
+    tick_seed: u64,
 }
 
 impl Sim<'_> {
@@ -233,13 +247,84 @@ impl Sim<'_> {
 
     /// Queues timer `t` of node `i` for its tick at `instant`, handled a little later.
     fn tick(&mut self, i: usize, t: usize, instant: Duration) {
-        let late = Duration::from_nanos(self.rng.random_range(0..JITTER.as_nanos() as u64));
-        let life = self.slots[i].life;
-        self.push(instant + late, Event::Timer(i, t, instant, life));
+        let slot = &mut self.slots[i];
+        let generation = slot.next_tick[t].1 + 1;
+        slot.next_tick[t] = (instant, generation);
+        let life = slot.life;
+        let at = instant + self.late(i, t, instant);
+        self.push(at, Event::Timer(i, t, instant, life, generation));
+    }
+
+    /// How late the tick of timer `t` of node `i` at `instant` is handled: drawn from the
+    /// seed and the tick alone, so that skipping quiet ticks changes nothing else.
+    fn late(&self, i: usize, t: usize, instant: Duration) -> Duration {
+        let mut x = self.tick_seed
+            ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (t as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
+            ^ (instant.as_nanos() as u64);
+        // splitmix64's finaliser
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        Duration::from_nanos(x % JITTER.as_nanos() as u64)
+    }
+
+    /// The first tick of timer `t` of node `i` after `after` (in its ticker's steps from
+    /// `from`, a tick instant) that is handled at or after `quiet`, when the node may
+    /// have something to do.
+    fn first_busy_tick(
+        &self,
+        i: usize,
+        t: usize,
+        from: Duration,
+        after: Duration,
+        quiet: Duration,
+    ) -> Duration {
+        let period = self.slots[i].periods[t].max(Duration::from_nanos(1));
+        let handled = |instant: Duration| instant + self.late(i, t, instant);
+        let mut instant = from;
+        // Whole periods at once up to a period before the later bound (a tick is handled
+        // less than JITTER late), then step.
+        // (A node quiet for good still ticks once an hour of virtual time.)
+        let quiet = quiet.min(after + HORIZON);
+        let bound = after.max(quiet).saturating_sub(period);
+        if bound > instant {
+            let steps = (bound - instant).as_nanos() / period.as_nanos();
+            instant += Duration::from_nanos((steps * period.as_nanos()) as u64);
+        }
+        while handled(instant) <= after || handled(instant) < quiet {
+            instant += period;
+        }
+        instant
+    }
+
+    /// After node `i` handled something at `now`: each ticker whose next tick lies beyond
+    /// where the node may now have something to do is woken for that earlier tick.
+    fn wake(&mut self, i: usize, now: Duration) {
+        for t in 0..self.slots[i].next_tick.len() {
+            let (next, _) = self.slots[i].next_tick[t];
+            let period = self.slots[i].periods[t].max(Duration::from_nanos(1));
+            // The earliest tick not handled yet: the first instant of the ticker's steps
+            // at or after `now`, or the one before it if that is handled after `now`.
+            let steps = next.saturating_sub(now).as_nanos() / period.as_nanos();
+            let mut from = next - Duration::from_nanos((steps * period.as_nanos()) as u64);
+            if from >= period && from - period + self.late(i, t, from - period) > now {
+                from -= period;
+            }
+            if from >= next {
+                continue; // the next tick is the earliest anyway
+            }
+            let quiet = self.slots[i].node.quiet_until(t).unwrap_or(Duration::ZERO);
+            let busy = self.first_busy_tick(i, t, from, now, quiet);
+            if busy < next {
+                self.tick(i, t, busy);
+            }
+        }
     }
 
     /// Starts node `i`'s timers at seeded phases from `from`.
     fn start_timers(&mut self, i: usize, from: Duration) {
+        self.slots[i].next_tick = vec![(Duration::ZERO, 0); self.slots[i].periods.len()];
         for t in 0..self.slots[i].periods.len() {
             let period = self.slots[i].periods[t].as_nanos().max(1) as u64;
             let phase = Duration::from_nanos(self.rng.random_range(0..period));
@@ -289,16 +374,30 @@ impl Sim<'_> {
                     slot.held.push(message);
                     return None;
                 }
-                Some((i, slot.node.deliver(message, now)))
+                let written = slot.node.deliver(message, now);
+                self.wake(i, now);
+                Some((i, written))
             }
-            Event::Timer(i, t, instant, life) => {
-                if self.slots[i].crashed || self.slots[i].life != life {
+            Event::Timer(i, t, instant, life, generation) => {
+                let slot = &self.slots[i];
+                if slot.crashed || slot.life != life || slot.next_tick[t].1 != generation {
                     return None;
                 }
-                self.tick(i, t, instant + self.slots[i].periods[t]);
                 // A stopped process's tickers do not fire; afterwards they go on.
-                let slot = &mut self.slots[i];
-                (!slot.paused).then(|| (i, slot.node.fire(t, now)))
+                let paused = slot.paused;
+                let written = (!paused).then(|| self.slots[i].node.fire(t, now));
+                let next = instant + self.slots[i].periods[t];
+                let next = match (paused, self.slots[i].node.quiet_until(t)) {
+                    (false, Some(quiet)) if quiet > next => {
+                        self.first_busy_tick(i, t, next, now, quiet)
+                    }
+                    _ => next,
+                };
+                self.tick(i, t, next);
+                if !paused {
+                    self.wake(i, now);
+                }
+                written.map(|w| (i, w))
             }
         }
     }
@@ -326,6 +425,7 @@ pub fn simulate_observed(
                 id: id.clone(),
                 node,
                 periods,
+                next_tick: Vec::new(),
                 paused: false,
                 crashed: false,
                 held: Vec::new(),
@@ -350,6 +450,7 @@ pub fn simulate_observed(
         seq: 0,
         observer,
         rng,
+        tick_seed: opts.seed ^ 0x7469_636b,
     };
     for i in 0..sim.slots.len() {
         sim.start_timers(i, Duration::ZERO);

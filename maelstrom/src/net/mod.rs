@@ -571,7 +571,11 @@ mod tests {
         net.send("n1", "n2", json!({}), ms(0)).unwrap();
         net.poll(ms(0));
         let journal = net.take_journal();
-        assert_eq!(journal.events.len(), 1, "only the send before it was turned off");
+        assert_eq!(
+            journal.events.len(),
+            1,
+            "only the send before it was turned off"
+        );
         assert_eq!(journal.omitted, 0);
         assert_eq!(net.stats().all.recv_count, 2);
     }
