@@ -160,8 +160,9 @@ pub struct Network {
     /// Messages the lossy option holds back, by the time they reach their destination's
     /// queue (then send order): destination, latency, message.
     held: BTreeMap<(Duration, u64), (String, Duration, Message)>,
-    /// `next_event`, while known: every delivery polls, and most polls find nothing due.
-    earliest: std::cell::Cell<Option<Option<Duration>>>,
+    /// Every inbox's next event (`Inbox::next_event`), in (time, name) order: `poll` takes
+    /// the earliest without a pass over every inbox.
+    ready: BTreeSet<(Duration, String)>,
     next_id: u64,
     seq: u64,
     stats: NetStats,
@@ -180,7 +181,7 @@ impl Network {
             duplicating: false,
             lossy: None,
             held: BTreeMap::new(),
-            earliest: std::cell::Cell::new(Some(None)),
+            ready: BTreeSet::new(),
             next_id: 0,
             seq: 0,
             stats: NetStats::default(),
@@ -195,8 +196,11 @@ impl Network {
 
     /// Removes `id`'s queue; messages queued for it are discarded.
     pub fn unregister(&mut self, id: &str) {
-        self.inboxes.remove(id);
-        self.earliest.set(None);
+        if let Some(inbox) = self.inboxes.remove(id)
+            && let Some(at) = inbox.next_event()
+        {
+            self.ready.remove(&(at, id.to_string()));
+        }
     }
 
     pub fn is_registered(&self, id: &str) -> bool {
@@ -274,7 +278,6 @@ impl Network {
                     (now + extra, self.seq),
                     (dest.to_string(), latency, message),
                 );
-                self.sooner(Some(now + extra));
                 return;
             }
         }
@@ -290,20 +293,11 @@ impl Network {
         };
         if inbox.slot.is_none() && inbox.take_at.is_none() {
             inbox.take_at = Some(now);
+            self.ready.insert((now, dest.to_string()));
         }
         inbox
             .queue
             .push(Reverse((deadline, self.seq, QueuedMessage(message))));
-        let next = inbox.next_event();
-        self.sooner(next);
-    }
-
-    /// Something new is due at `next`: it can only make the next event earlier.
-    fn sooner(&self, next: Option<Duration>) {
-        if let Some(earliest) = self.earliest.get() {
-            self.earliest
-                .set(Some(earliest.into_iter().chain(next).min()));
-        }
     }
 
     /// Turns on the lossy option, drawing from `rng` (see `Lossy`).
@@ -328,14 +322,9 @@ impl Network {
     /// The earliest time at which `poll` has work (a take, a delivery, or a held message
     /// reaching its queue), if any.
     pub fn next_event(&self) -> Option<Duration> {
-        if let Some(known) = self.earliest.get() {
-            return known;
-        }
         let held = self.held.first_key_value().map(|((t, _), _)| *t);
-        let inboxes = self.inboxes.values().filter_map(Inbox::next_event);
-        let earliest = inboxes.chain(held).min();
-        self.earliest.set(Some(earliest));
-        earliest
+        let inbox = self.ready.first().map(|(t, _)| *t);
+        inbox.into_iter().chain(held).min()
     }
 
     /// Runs every take and delivery due at or before `now`, in time order, and returns the
@@ -346,24 +335,18 @@ impl Network {
         if self.next_event().is_none_or(|t| t > now) {
             return deliveries;
         }
-        self.earliest.set(None);
         loop {
-            let next = self
-                .inboxes
-                .iter()
-                .filter_map(|(id, inbox)| inbox.next_event().map(|t| (t, id)))
-                .min();
+            let next = self.ready.first().map(|(t, _)| *t);
             let held = self.held.first_key_value().map(|((t, _), _)| *t);
-            if held.is_some_and(|h| h <= now && next.is_none_or(|(at, _)| h < at)) {
+            if held.is_some_and(|h| h <= now && next.is_none_or(|at| h < at)) {
                 let ((at, _), (dest, latency, message)) = self.held.pop_first().expect("checked");
                 self.enqueue(&dest, at, at + latency, message);
                 continue;
             }
-            let Some((at, id)) = next else { break };
-            if at > now {
+            if next.is_none_or(|at| at > now) {
                 break;
             }
-            let id = id.clone();
+            let (at, id) = self.ready.pop_first().expect("checked");
             let inbox = self.inboxes.get_mut(&id).expect("exists");
             if let Some((due, message)) = inbox.slot.take() {
                 self.stats.count(&message, false);
@@ -374,6 +357,9 @@ impl Network {
                 }
             }
             self.take(&id, at);
+            if let Some(next) = self.inboxes[&id].next_event() {
+                self.ready.insert((next, id));
+            }
         }
         deliveries
     }
