@@ -20,6 +20,7 @@
 //!   which voids every vote against the old one: death is reversible.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use tracing::warn;
 
@@ -74,7 +75,7 @@ pub struct Detector {
     /// Every node of the cluster, this one included, in `node_ids` order.
     nodes: Vec<String>,
     /// The latest record of every node known here, this node's own included.
-    records: BTreeMap<String, Record>,
+    records: Records,
     strikes: BTreeMap<String, u32>,
     /// Every peer's status as of the last change to the records.
     status: BTreeMap<String, Status>,
@@ -120,8 +121,8 @@ impl Changed {
 
 impl Detector {
     pub fn new(me: &str, nodes: &[String]) -> Self {
-        let mut records = BTreeMap::new();
-        records.insert(me.to_string(), Record::default());
+        let mut records = Records::new();
+        records.insert(me.to_string(), Arc::new(Record::default()));
         Detector {
             me: me.to_string(),
             nodes: nodes.to_vec(),
@@ -245,7 +246,7 @@ impl Detector {
         let strikes = *strikes;
         let inc = self.incarnation(peer);
         let confirmed = !self.needs_confirmation() || self.doubted_by_others.contains(peer);
-        let own = self.records.get_mut(&self.me).expect("own record");
+        let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
         let mut changed = false;
         if strikes >= STRIKES_TO_DOUBT && own.doubts.get(peer) != Some(&inc) {
             own.doubts.insert(peer.to_string(), inc);
@@ -287,7 +288,7 @@ impl Detector {
     /// Takes back our doubt and suspicion of `peer`; false if we had neither.
     fn withdraw(&mut self, peer: &str) -> bool {
         self.unconfirmed.remove(peer);
-        let own = self.records.get_mut(&self.me).expect("own record");
+        let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
         let had = own.doubts.remove(peer).is_some() | own.suspects.remove(peer).is_some();
         if had {
             own.version += 1;
@@ -337,7 +338,7 @@ impl Detector {
     /// at the same version, was written by an earlier life of this node (it restarted
     /// empty). Carry on above it: peers ignore records older than what they hold.
     fn resume(&mut self, past: &Record) -> bool {
-        let own = self.records.get_mut(&self.me).expect("own record");
+        let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
         if past.version < own.version || (past.version == own.version && past == own) {
             return false;
         }
@@ -357,7 +358,7 @@ impl Detector {
             .max();
         match highest {
             Some(voted) if voted >= mine => {
-                let own = self.records.get_mut(&self.me).expect("own record");
+                let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
                 own.inc = voted.saturating_add(1);
                 own.version = own.version.saturating_add(1);
                 true
@@ -459,7 +460,7 @@ impl Detector {
         for peer in confirmed {
             self.unconfirmed.remove(&peer);
             let inc = self.incarnation(&peer);
-            let own = self.records.get_mut(&self.me).expect("own record");
+            let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
             own.suspects.insert(peer, inc);
             own.version += 1;
         }
@@ -498,13 +499,13 @@ mod tests {
         (0..n).map(|i| format!("n{i}")).collect()
     }
 
-    fn record(version: u64, inc: u64, suspects: &[(&str, u64)]) -> Record {
-        Record {
+    fn record(version: u64, inc: u64, suspects: &[(&str, u64)]) -> Arc<Record> {
+        Arc::new(Record {
             version,
             inc,
             suspects: suspects.iter().map(|(p, i)| (p.to_string(), *i)).collect(),
             doubts: BTreeMap::new(),
-        }
+        })
     }
 
     fn strike_out(d: &mut Detector, peer: &str) {
@@ -572,12 +573,12 @@ mod tests {
         }
     }
 
-    fn doubting(version: u64, peer: &str) -> Record {
-        Record {
+    fn doubting(version: u64, peer: &str) -> Arc<Record> {
+        Arc::new(Record {
             version,
             doubts: BTreeMap::from([(peer.to_string(), 0)]),
             ..Record::default()
-        }
+        })
     }
 
     #[test]
@@ -682,7 +683,7 @@ mod tests {
         assert!(other.is_dead("n3"));
         let changes = other.merge(&BTreeMap::from([(
             "n3".into(),
-            suspect.own_record().clone(),
+            Arc::new(suspect.own_record().clone()),
         )]));
         assert_eq!(other.status("n3"), Status::Alive);
         assert_eq!(changes.statuses[0].to, Status::Alive);
@@ -768,7 +769,7 @@ mod tests {
         // Our past suspicion of n1 is not taken back up: the new life has its own evidence.
         assert!(d.own_record().suspects.is_empty());
         // Our own record coming back unchanged is no news.
-        let echo: Records = [("n0".to_string(), d.own_record().clone())].into();
+        let echo: Records = [("n0".to_string(), Arc::new(d.own_record().clone()))].into();
         assert_eq!(d.merge(&echo), Changed::default());
     }
 

@@ -8,6 +8,7 @@
 //! are not: re-sending a value inside a message that goes anyway is free.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
@@ -212,7 +213,7 @@ impl Link {
     fn records_to_send<'a>(
         &'a self,
         records: &'a Records,
-    ) -> impl Iterator<Item = (&'a String, &'a Record)> {
+    ) -> impl Iterator<Item = (&'a String, &'a Arc<Record>)> {
         records.iter().filter(|(author, r)| {
             if **author == self.peer {
                 return self.own_record_owed;
@@ -755,17 +756,17 @@ mod tests {
         let mut records = BTreeMap::new();
         records.insert(
             "n0".to_string(),
-            Record {
+            Arc::new(Record {
                 version: 2,
                 ..Record::default()
-            },
+            }),
         );
         records.insert(
             "n1".to_string(),
-            Record {
+            Arc::new(Record {
                 version: 1,
                 ..Record::default()
-            },
+            }),
         );
         let mut link = Link::new("n1");
         assert!(link.records_stale(&records));

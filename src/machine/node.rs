@@ -334,11 +334,11 @@ mod tests {
 
         let mut m = begun("n3", 5);
         // n1 and n4 suspect n0: with five nodes, two votes are death.
-        let suspects_n0 = Record {
+        let suspects_n0 = std::sync::Arc::new(Record {
             version: 1,
             suspects: BTreeMap::from([("n0".to_string(), 0)]),
             ..Record::default()
-        };
+        });
         let news = Gossip {
             seq: 1,
             members: BTreeMap::from([

@@ -509,7 +509,7 @@ mod tests {
         };
         let news = Gossip {
             seq: 1,
-            members: BTreeMap::from([("n1".to_string(), record)]),
+            members: BTreeMap::from([("n1".to_string(), record.into())]),
             ..Gossip::default()
         };
         m.handle(gossip("n1", "n2", news), ms(5));

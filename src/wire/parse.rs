@@ -193,12 +193,12 @@ mod tests {
                 counts: [("n0".to_string(), [3, 1])].into(),
                 members: [(
                     "n2".to_string(),
-                    Record {
+                    std::sync::Arc::new(Record {
                         version: 4,
                         inc: 1,
                         suspects: [("n3".to_string(), 0)].into(),
                         doubts: BTreeMap::new(),
-                    },
+                    }),
                 )]
                 .into(),
             }),

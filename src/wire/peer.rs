@@ -2,6 +2,7 @@
 //! failure-detector records it carries.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +39,7 @@ pub struct Gossip {
     pub counts: BTreeMap<String, [u64; 2]>,
     /// Failure-detector records the receiver is not known to have: author → record.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub members: BTreeMap<String, Record>,
+    pub members: Records,
 }
 
 /// A node's own failure-detector record, authored only by that node and replaced by
@@ -57,8 +58,9 @@ pub struct Record {
     pub doubts: BTreeMap<String, u64>,
 }
 
-/// Every node's latest record: author → record.
-pub type Records = BTreeMap<String, Record>;
+/// Every node's latest record: author → record. Shared, not copied: every message to a
+/// peer that lacks a record carries it, and under partitions records change all the time.
+pub type Records = BTreeMap<String, Arc<Record>>;
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
