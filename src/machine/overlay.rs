@@ -194,11 +194,13 @@ impl Overlay {
 
     /// Chooses the parent again, after a change of what the detector says.
     pub fn rechoose(&mut self, detector: &Detector, links: &mut Links) {
-        let view = view(detector);
-        if view == self.chosen_from {
-            return;
+        let (changes, chosen_from) = &self.chosen_from;
+        if *changes == detector.status_changes()
+            && detector.suspected().into_iter().eq(chosen_from.iter().map(String::as_str))
+        {
+            return; // (compared without copying: this is asked on every change of records)
         }
-        self.chosen_from = view;
+        self.chosen_from = view(detector);
         self.wards = self.wards(detector);
         let chosen = self.choose(detector);
         if chosen == self.parent {
