@@ -183,12 +183,12 @@ impl Link {
     /// The peer is known to hold everything `written` holds. `pending` must be caught up
     /// with the node's backlog (`machine::links`).
     pub fn holds(&self, written: &Data) -> bool {
-        written
-            .set
-            .0
-            .iter()
-            .all(|v| !self.pending.set.0.contains(v))
-            && self.holds_counts(&written.counter)
+        written.set.0.iter().all(|v| self.holds_element(v)) && self.holds_counts(&written.counter)
+    }
+
+    /// The peer is known to hold this set element.
+    pub fn holds_element(&self, v: &Element) -> bool {
+        !self.pending.set.0.contains(v)
     }
 
     /// The peer is known to hold each of these counter totals.

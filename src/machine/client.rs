@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::config::Mode;
 use crate::crdt::{Crdt, Data, GSet};
+use crate::gossip::Link;
 use crate::membership::Detector;
 use crate::wire::{Add, Element, Envelope, ErrorCode, Payload, ReadOk};
 
@@ -164,23 +165,18 @@ impl Client {
         });
     }
 
-    /// Sends the held replies whose writes a peer holds (`holds`, from what it lacks and
-    /// the counter totals it acknowledged).
-    pub fn release(&mut self, holds: impl Fn(&Data) -> bool, out: &mut Vec<Envelope>) {
+    /// Sends the held replies whose writes the peer behind `link` holds (from what it
+    /// lacks and the counter totals it acknowledged).
+    pub fn release(&mut self, link: &Link, out: &mut Vec<Envelope>) {
         if !self.unconfirmed.is_empty() {
-            self.unconfirmed.retain(|element| {
-                let one = Data {
-                    set: GSet([element.clone()].into()),
-                    ..Data::default()
-                };
-                !holds(&one)
-            });
+            self.unconfirmed
+                .retain(|element| !link.holds_element(element));
         }
         if self.held.is_empty() {
             return;
         }
         self.held.retain_mut(|held| {
-            if holds(&held.written) {
+            if link.holds(&held.written) {
                 out.push(held.reply.clone());
                 false
             } else {

@@ -236,7 +236,7 @@ impl Node {
         let delta = gossip::data_of(g);
         let outcome = self.links.hear(peer, g, &delta, now);
         let link = self.links.get(peer);
-        self.client.release(|written| link.holds(written), out);
+        self.client.release(link, out);
         let mut changed = Changed::default();
         if outcome.acked > 0 {
             changed = self.detector.success(peer);

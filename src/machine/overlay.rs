@@ -196,7 +196,10 @@ impl Overlay {
     pub fn rechoose(&mut self, detector: &Detector, links: &mut Links) {
         let (changes, chosen_from) = &self.chosen_from;
         if *changes == detector.status_changes()
-            && detector.suspected().into_iter().eq(chosen_from.iter().map(String::as_str))
+            && detector
+                .suspected()
+                .into_iter()
+                .eq(chosen_from.iter().map(String::as_str))
         {
             return; // (compared without copying: this is asked on every change of records)
         }
