@@ -55,6 +55,10 @@ struct Args {
     /// Print a table instead of JSON lines.
     #[arg(long)]
     table: bool,
+    /// After the table's summary, also print the mean msgs-per-op by kind of message
+    /// (data up to a parent, data down, records alone, probes and heartbeats, pure acks).
+    #[arg(long)]
+    by_kind: bool,
     /// Print only the failure detector's figures over all seeds, as one Markdown table row
     /// starting with this label (`make fd-bench`).
     #[arg(long)]
@@ -218,6 +222,14 @@ fn main() {
             s.false_deaths,
             s.wall_ms_mean
         );
+        if args.by_kind {
+            let kinds: Vec<String> = node::sim::Kind::ALL
+                .iter()
+                .zip(&s.msgs_per_op_by_kind)
+                .map(|(k, v)| format!("{} {v:.3}", k.name()))
+                .collect();
+            say!("msgs-per-op by kind (mean): {}", kinds.join(" | "));
+        }
     } else {
         say!("{}", s.to_json());
     }
@@ -294,6 +306,8 @@ struct Sweep {
     wall_ms_max: Option<u128>,
     /// The busiest node's messages per second, the most over the seeds.
     busiest_msgs_per_s: f64,
+    /// Mean msgs-per-op by kind of message.
+    msgs_per_op_by_kind: [f64; 5],
 }
 
 /// How many times were measured, their median and their max, in ms.
@@ -359,6 +373,9 @@ impl Sweep {
             wall_ms_mean: all.iter().map(|f| f.wall_ms).sum::<u128>() / all.len().max(1) as u128,
             wall_ms_max: all.iter().map(|f| f.wall_ms).max(),
             busiest_msgs_per_s: all.iter().map(|f| f.busiest_msgs_per_s).fold(0.0, f64::max),
+            msgs_per_op_by_kind: std::array::from_fn(|k| {
+                all.iter().map(|f| f.msgs_per_op_by_kind[k]).sum::<f64>() / n
+            }),
         }
     }
 
@@ -370,6 +387,7 @@ impl Sweep {
             "failed_seeds": self.failed_seeds,
             "lost_total": self.lost_total,
             "msgs_per_op": {"mean": self.msgs_per_op_mean, "max": self.msgs_per_op_max},
+            "msgs_per_op_by_kind": figures::by_kind_json(&self.msgs_per_op_by_kind),
             "stable_latency_ms": {"median_max": self.stable_median_max, "max": self.stable_max},
             "detection_ms": self.detection.to_json(),
             "undetected": self.undetected,

@@ -13,7 +13,7 @@ use maelstrom::options::TestOptions;
 use maelstrom::record::Action;
 use serde_json::{Value, json};
 
-use super::{NodeSim, Sent, Ticks, Wire};
+use super::{Kind, NodeSim, Sent, Ticks, Wire};
 use crate::config::Config;
 use crate::membership::Status;
 
@@ -59,6 +59,8 @@ pub struct Figures {
     /// whole run, and which node it was.
     pub busiest_msgs_per_s: f64,
     pub busiest: String,
+    /// Msgs-per-op split by what the messages were for (`Kind::ALL` order): where they go.
+    pub msgs_per_op_by_kind: [f64; 5],
     /// Deliveries and ticks the nodes handled: what the simulation cost (not a figure of
     /// the run itself; `Ticks::Busy` leaves out most ticks).
     pub handled: u64,
@@ -87,9 +89,20 @@ impl Figures {
             "msgs_to_dead_per_s": self.msgs_to_dead_per_s.map(|v| (v * 100.0).round() / 100.0),
             "non_probes_to_dead": self.non_probes_to_dead,
             "busiest": {"node": self.busiest, "msgs_per_s": (self.busiest_msgs_per_s * 10.0).round() / 10.0},
+            "msgs_per_op_by_kind": by_kind_json(&self.msgs_per_op_by_kind),
             "history_digest": self.history_digest,
         })
     }
+}
+
+/// Msgs-per-op by kind as a JSON object: kind name → msgs-per-op, to 3 decimals.
+pub fn by_kind_json(by_kind: &[f64; 5]) -> Value {
+    Kind::ALL
+        .iter()
+        .zip(by_kind)
+        .map(|(k, v)| (k.name().to_string(), json!((v * 1000.0).round() / 1000.0)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// How long after a fault its consequences may still be arriving (the revival bound).
@@ -322,8 +335,17 @@ pub fn run_keeping_outcome(
         max_values_bytes: 0,
         busiest_msgs_per_s: 0.0,
         busiest: String::new(),
+        msgs_per_op_by_kind: [0.0; 5],
         handled,
     };
+    let all_sent = sent.values().map(Vec::len).sum::<usize>();
+    for s in sent.values().flatten() {
+        let k = Kind::ALL
+            .iter()
+            .position(|k| *k == s.kind)
+            .expect("every kind");
+        figures.msgs_per_op_by_kind[k] += figures.msgs_per_op / all_sent as f64;
+    }
     if let Some((node, log)) = sent.iter().max_by_key(|(_, log)| log.len()) {
         figures.busiest = node.clone();
         figures.busiest_msgs_per_s = log.len() as f64 / outcome.end.as_secs_f64().max(1e-3);

@@ -10,4 +10,4 @@ pub mod requests;
 pub mod soak;
 pub mod sweep;
 
-pub use node::{NodeSim, Sent, Ticks, Wire, mode};
+pub use node::{Kind, NodeSim, Sent, Ticks, Wire, mode};

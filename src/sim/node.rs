@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::config::{Config, Mode};
 use crate::event::{Event, Trigger};
 use crate::machine::StateMachine;
-use crate::wire::{Body, Element, Envelope, Payload};
+use crate::wire::{Body, Element, Envelope, Gossip, Payload};
 
 /// The node argument that serves a workload (`None`: the node needs none).
 pub fn mode(workload: maelstrom::workload::Workload) -> Option<Mode> {
@@ -30,14 +30,66 @@ pub fn mode(workload: maelstrom::workload::Workload) -> Option<Mode> {
     }
 }
 
-/// A message this node sent to a peer: when, to whom, whether it was a probe, and how many
-/// bytes of values it carried.
+/// A message this node sent to a peer: when, to whom, whether it was a probe, what kind of
+/// message it was, and how many bytes of values it carried.
 #[derive(Clone, Debug)]
 pub struct Sent {
     pub at: Duration,
     pub dest: String,
     pub probe: bool,
+    pub kind: Kind,
     pub values_bytes: usize,
+}
+
+/// What a node-to-node message was for, by what it carried (the first that applies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// Values or counter totals, to the sender's parent.
+    DataUp,
+    /// Values or counter totals, to anyone else (children, or peers caught up directly).
+    DataDown,
+    /// Failure-detector records and nothing else to deliver.
+    Records,
+    /// Nothing but a request for an ack: a heartbeat to a quiet neighbour, or a probe.
+    Probe,
+    /// An acknowledgement that needs none back (it may carry records).
+    Ack,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::DataUp,
+        Kind::DataDown,
+        Kind::Records,
+        Kind::Probe,
+        Kind::Ack,
+    ];
+
+    fn of(g: &Gossip) -> Kind {
+        if g.seq == 0 {
+            Kind::Ack
+        } else if !g.values.is_empty() || !g.counts.is_empty() {
+            if g.parent {
+                Kind::DataUp
+            } else {
+                Kind::DataDown
+            }
+        } else if !g.members.is_empty() {
+            Kind::Records
+        } else {
+            Kind::Probe
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::DataUp => "data up",
+            Kind::DataDown => "data down",
+            Kind::Records => "records",
+            Kind::Probe => "probe",
+            Kind::Ack => "ack",
+        }
+    }
 }
 
 /// How messages between nodes travel through the simulated network.
@@ -123,6 +175,7 @@ impl NodeSim {
                     at: now,
                     dest: envelope.dest.clone(),
                     probe: g.probe || (g.seq == 0 && g.values.is_empty() && g.counts.is_empty()),
+                    kind: Kind::of(g),
                     values_bytes: g.values.iter().map(Element::wire_len).sum(),
                 });
             }
