@@ -19,6 +19,32 @@ struct Element {
     last_absent: Option<usize>,
 }
 
+/// Every element added so far, sorted (by `cmp`, as a set would: 1 and 1.0 are one), in
+/// one vector: each read walks all of them, and a walk through a vector is quick.
+#[derive(Default)]
+struct Elements(Vec<(Edn, Element)>);
+
+impl Elements {
+    fn find(&self, value: &Edn) -> Result<usize, usize> {
+        self.0.binary_search_by(|(v, _)| v.cmp(value))
+    }
+
+    fn get(&self, value: &Edn) -> Option<&Element> {
+        self.find(value).ok().map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, value: &Edn) -> Option<&mut Element> {
+        self.find(value).ok().map(|i| &mut self.0[i].1)
+    }
+
+    /// Adds `value` if new (most come in order: at the end).
+    fn insert(&mut self, value: Edn) {
+        if let Err(i) = self.find(&value) {
+            self.0.insert(i, (value, Element::default()));
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Stable,
@@ -39,7 +65,7 @@ pub fn check(history: &History, add: Verb) -> SetFull {
         .into_iter()
         .filter_map(|(i, c)| c.map(|c| (c, i)))
         .collect();
-    let mut elements: BTreeMap<Edn, Element> = BTreeMap::new();
+    let mut elements = Elements::default();
     let mut order: Vec<Edn> = Vec::new();
     for (index, op) in history.iter().enumerate() {
         if !op.is_client() {
@@ -47,8 +73,8 @@ pub fn check(history: &History, add: Verb) -> SetFull {
         }
         if op.f == add.name() {
             match op.kind {
-                OpType::Invoke if !elements.contains_key(&op.value) => {
-                    elements.insert(op.value.clone(), Element::default());
+                OpType::Invoke if elements.get(&op.value).is_none() => {
+                    elements.insert(op.value.clone());
                     order.push(op.value.clone());
                 }
                 OpType::Ok => {
@@ -72,7 +98,7 @@ pub fn check(history: &History, add: Verb) -> SetFull {
             }
             // Both sorted: one walk through them, not a lookup per element.
             let mut seen = seen.into_iter().peekable();
-            for (value, e) in elements.iter_mut() {
+            for (value, e) in elements.0.iter_mut() {
                 // By `cmp`, as a set lookup would: 1 and 1.0 are the same element.
                 while seen.next_if(|s| (*s).cmp(value).is_lt()).is_some() {}
                 if seen.next_if(|s| (*s).cmp(value).is_eq()).is_some() {
@@ -95,7 +121,7 @@ pub fn check(history: &History, add: Verb) -> SetFull {
     let mut stable_latencies = Vec::new();
     let mut lost_latencies = Vec::new();
     for value in &order {
-        let e = &elements[value];
+        let e = elements.get(value).expect("every added element");
         let outcome = match (e.last_present, e.last_absent) {
             (Some(p), a) if a.is_none_or(|a| a < p) => Outcome::Stable,
             (p, Some(a)) if e.known.is_some_and(|k| k < a) && p.is_none_or(|p| p < a) => {
@@ -160,7 +186,8 @@ pub fn check(history: &History, add: Verb) -> SetFull {
                     .into_iter()
                     .take(8)
                     .map(|(latency, value)| {
-                        record(history, value, &elements[value], "stable", latency)
+                        let e = elements.get(value).expect("every added element");
+                        record(history, value, e, "stable", latency)
                     })
                     .collect(),
             ),
