@@ -204,3 +204,41 @@ fn no_acknowledged_value_is_lost_to_a_crash_over_stdio() {
     );
     assert_eq!(r["workload"]["lost-count"], 0);
 }
+
+/// The simulation stands in for the runner when searching seeds, so the two must agree:
+/// at fly.io's efficiency configuration (10 s), the runner's msgs-per-op is within 15% of
+/// the simulation's mean over five seeds (`make fidelity` prints both at 20 s).
+#[test]
+fn simulation_and_runner_agree_on_msgs_per_op() {
+    let r = assert_valid(
+        "fidelity",
+        &[
+            "-w",
+            "broadcast",
+            "--node-count",
+            "25",
+            "--time-limit",
+            "10",
+            "--rate",
+            "100",
+            "--latency",
+            "100",
+            "--seed",
+            "1",
+        ],
+    );
+    let runner = r["net"]["servers"]["msgs-per-op"].as_f64().unwrap();
+    let mut opts = node::sim::sweep::options(25, 10, 100.0, 100, &[]);
+    let simulated: Vec<f64> = (0..5)
+        .map(|seed| {
+            opts.seed = seed;
+            node::sim::figures::run(&opts, &node::config::Config::default()).msgs_per_op
+        })
+        .collect();
+    let mean = simulated.iter().sum::<f64>() / simulated.len() as f64;
+    eprintln!("msgs-per-op: runner {runner:.3}, simulation {simulated:.3?} (mean {mean:.3})");
+    assert!(
+        (runner - mean).abs() <= 0.15 * mean,
+        "runner {runner:.3} and simulation {mean:.3} differ by more than 15%"
+    );
+}
