@@ -140,13 +140,21 @@ scale: $(SIMULATE)
 	  busiest=$$($(SIMULATE) --nodes $$n --seeds 1 | head -n 1 | sed 's/.*"busiest":{[^}]*"node":"\([^"]*\)".*/\1/'); \
 	  $(SIMULATE) --nodes $$n --seeds $(SCALE_SEEDS) --nemesis crash --crash-target $$busiest --scale-row "$$n, crash of $$busiest"; done
 
-# The same configurations through the real-process runner and the simulation, side by side.
+# The same configurations through the real-process runner and the simulation, side by side;
+# with partitions, FIDELITY_RUNS runner runs (seeds 1, 2, ...) against the same seeds and
+# seeds 0-19 simulated.
+FIDELITY_RUNS ?= 5
 fidelity: build $(SIMULATE)
 	@$(RUNNER) summarize --header
 	@$(BROADCAST) --node-count 5 --time-limit 20 --rate 10 > /dev/null 2>&1; $(RUNNER) summarize --row "3b runner" store/latest
 	@$(SIMULATE) --nodes 5 --rate 10 --latency 0 --seeds 5 --table | tail -n 1 | sed 's/^/3b simulation: /'
 	@$(BROADCAST) $(EFFICIENCY) > /dev/null 2>&1; $(RUNNER) summarize --row "3d runner" store/latest
 	@$(SIMULATE) --nodes 25 --seeds 5 --table | tail -n 1 | sed 's/^/3d simulation: /'
+	@for run in $$(seq $(FIDELITY_RUNS)); do \
+	  $(BROADCAST) $(EFFICIENCY) --nemesis partition --seed $$run > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "3d with partitions, runner seed $$run" store/latest; done
+	@$(SIMULATE) --nodes 25 --nemesis partition --seed 1 --seeds $(FIDELITY_RUNS) --table | tail -n 1 | sed 's/^/3d with partitions, simulation, the same seeds: /'
+	@$(SIMULATE) --nodes 25 --nemesis partition --seeds 20 --table --by-kind | tail -n 2 | sed 's/^/3d with partitions, simulation, seeds 0-19: /'
 
 # A local 5-node TLS cluster on loopback, in the background (target/cluster/): peers on
 # ports 7100-7104, clients on 7200-7204 (CLUSTER_PEER_PORT, CLUSTER_CLIENT_PORT move them).
