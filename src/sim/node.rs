@@ -48,9 +48,10 @@ pub enum Kind {
     DataUp,
     /// Values or counter totals, to anyone else (children, or peers caught up directly).
     DataDown,
-    /// Failure-detector records and nothing else to deliver.
+    /// Failure-detector records and nothing else to deliver, not a probe.
     Records,
-    /// Nothing but a request for an ack: a heartbeat to a quiet neighbour, or a probe.
+    /// A request for an ack at once, with no values (it may carry records): a heartbeat
+    /// to a quiet neighbour, or a probe.
     Probe,
     /// An acknowledgement that needs none back (it may carry records).
     Ack,
@@ -74,10 +75,10 @@ impl Kind {
             } else {
                 Kind::DataDown
             }
-        } else if !g.members.is_empty() {
-            Kind::Records
-        } else {
+        } else if g.probe {
             Kind::Probe
+        } else {
+            Kind::Records
         }
     }
 
