@@ -79,10 +79,9 @@ pub struct Detector {
     strikes: BTreeMap<String, u32>,
     /// Every peer's status as of the last change to the records.
     status: BTreeMap<String, Status>,
-    /// Peers someone doubts or suspects, likewise, counting only the authors this node
-    /// does not rule out (`count_doubters`).
+    /// Peers someone doubts or suspects, likewise.
     doubted: BTreeSet<String>,
-    /// How many such nodes doubt or suspect each doubted peer, likewise.
+    /// How many nodes doubt or suspect each doubted peer, likewise.
     doubters: BTreeMap<String, usize>,
     /// Peers some node other than this one doubts or suspects, likewise: confirmation.
     doubted_by_others: BTreeSet<String>,
@@ -217,14 +216,12 @@ impl Detector {
         self.death_threshold() > 1
     }
 
-    /// The peers someone currently doubts or suspects, by the word of a node this one does
-    /// not rule out: worth probing ourselves.
+    /// The peers someone currently doubts or suspects: worth probing ourselves.
     pub fn doubted(&self) -> &BTreeSet<String> {
         &self.doubted
     }
 
-    /// How many nodes (this one included, those it rules out not) currently doubt or
-    /// suspect `peer`.
+    /// How many nodes (this one included) currently doubt or suspect `peer`.
     pub fn doubters(&self, peer: &str) -> usize {
         self.doubters.get(peer).copied().unwrap_or(0)
     }
@@ -260,10 +257,8 @@ impl Detector {
                 own.suspects.insert(peer.to_string(), inc);
                 self.unconfirmed.remove(peer);
                 changed = true;
-            } else if self.unconfirmed.insert(peer.to_string()) && !changed {
-                // Its doubts no longer prompt our probes (`count_doubters`).
-                self.count_doubters();
-                return Changed::default();
+            } else {
+                self.unconfirmed.insert(peer.to_string());
             }
         }
         if !changed {
@@ -279,7 +274,6 @@ impl Detector {
     pub fn forgive_strikes(&mut self) {
         self.strikes.clear();
         self.unconfirmed.clear();
-        self.count_doubters();
     }
 
     /// An exchange with `peer` was acknowledged.
@@ -378,12 +372,41 @@ impl Detector {
     fn rejudge(&mut self) -> Changed {
         self.confirm();
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut doubters: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut doubts: Vec<&str> = Vec::new();
         for (author, r) in &self.records {
             for (peer, inc) in &r.suspects {
                 if self.is_current(author, peer, *inc) {
                     *votes.entry(peer).or_default() += 1;
                 }
             }
+            // Each author counts once per peer, whether it doubts or suspects it.
+            doubts.clear();
+            doubts.extend(
+                r.suspects
+                    .iter()
+                    .chain(&r.doubts)
+                    .filter(|(peer, inc)| self.is_current(author, peer, **inc))
+                    .map(|(peer, _)| peer.as_str()),
+            );
+            doubts.sort_unstable();
+            doubts.dedup();
+            for peer in &doubts {
+                *doubters.entry(peer).or_default() += 1;
+            }
+        }
+        // Under a partition most merges leave these as they were: rebuilt only if not.
+        let same = doubters.len() == self.doubters.len()
+            && doubters
+                .iter()
+                .zip(&self.doubters)
+                .all(|((p, n), (q, m))| *p == q && n == m);
+        if !same {
+            self.doubted = doubters.keys().map(|p| p.to_string()).collect();
+            self.doubters = doubters
+                .into_iter()
+                .map(|(p, n)| (p.to_string(), n))
+                .collect();
         }
         let threshold = self.death_threshold();
         let mut changes = Vec::new();
@@ -402,52 +425,9 @@ impl Detector {
             change.voters = self.voters(&change.peer);
         }
         self.status_changes += changes.len() as u64;
-        self.count_doubters();
         Changed {
             records: true,
             statuses: changes,
-        }
-    }
-
-    /// Finds the doubted peers, and by how many nodes, among the authors this node does
-    /// not rule out itself (suspected here or dead): a doubt from a node we cannot reach
-    /// is most likely about the same cut (on both sides of a partition, or from across it
-    /// right after a heal), and does not send us probing peers that answer us. Such
-    /// doubts still count as votes.
-    fn count_doubters(&mut self) {
-        let mut doubters: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut doubts: Vec<&str> = Vec::new();
-        for (author, r) in &self.records {
-            if *author != self.me && (self.is_dead(author) || self.suspects(author)) {
-                continue;
-            }
-            // Each author counts once per peer, whether it doubts or suspects it.
-            doubts.clear();
-            doubts.extend(
-                r.suspects
-                    .iter()
-                    .chain(&r.doubts)
-                    .filter(|(peer, inc)| self.is_current(author, peer, **inc))
-                    .map(|(peer, _)| peer.as_str()),
-            );
-            doubts.sort_unstable();
-            doubts.dedup();
-            for peer in &doubts {
-                *doubters.entry(peer).or_default() += 1;
-            }
-        }
-        // Under a partition most changes leave these as they were: rebuilt only if not.
-        let same = doubters.len() == self.doubters.len()
-            && doubters
-                .iter()
-                .zip(&self.doubters)
-                .all(|((p, n), (q, m))| *p == q && n == m);
-        if !same {
-            self.doubted = doubters.keys().map(|p| p.to_string()).collect();
-            self.doubters = doubters
-                .into_iter()
-                .map(|(p, n)| (p.to_string(), n))
-                .collect();
         }
     }
 
@@ -619,31 +599,6 @@ mod tests {
         let _ = d.success("n3");
         strike_out(&mut d, "n3");
         assert_eq!(d.voters("n3"), vec!["n0"]);
-    }
-
-    #[test]
-    fn doubts_by_a_node_we_rule_out_prompt_no_probes_but_still_vote() {
-        let mut d = Detector::new("n0", &nodes(5));
-        let _ = d.merge(&BTreeMap::from([("n1".into(), doubting(1, "n3"))]));
-        assert!(d.doubted().contains("n3"));
-        assert_eq!(d.doubters("n3"), 1);
-        // We strike n1 out (unconfirmed: no one else doubts it): what it says of n3 is
-        // likely about the cut between us, and no longer sends us probing n3.
-        strike_out(&mut d, "n1");
-        assert!(d.suspects("n1"));
-        assert!(!d.doubted().contains("n3"));
-        assert_eq!(d.doubters("n3"), 0);
-        assert!(d.doubted().contains("n1"), "our own doubt still counts");
-        // Its votes still count: with n2's, n3 is dead.
-        let _ = d.merge(&BTreeMap::from([
-            ("n1".into(), record(2, 0, &[("n3", 0)])),
-            ("n2".into(), record(1, 0, &[("n3", 0)])),
-        ]));
-        assert!(d.is_dead("n3"));
-        assert_eq!(d.doubters("n3"), 1, "n2 only");
-        // An answer from n1 takes its word back into account.
-        let _ = d.success("n1");
-        assert_eq!(d.doubters("n3"), 2);
     }
 
     #[test]

@@ -21,12 +21,8 @@ use crate::gossip::{Kind, Link};
 use crate::membership::Detector;
 use crate::wire::Envelope;
 
-/// The shortest gap between two flushes to the children, and between two messages up
-/// that carry only news of records. Under partitions records change all the time, and
-/// each flush goes to every child: at 50 ms, 25 nodes under partitions sent 5.43
-/// messages per op, at 100 ms 4.59, and no more at 200 ms (seeds 0-19); detection and
-/// revival were no slower at 100 ms, slower at 200 ms.
-const URGENT_GAP: Duration = Duration::from_millis(100);
+/// The shortest gap between two flushes to the children.
+const URGENT_GAP: Duration = Duration::from_millis(50);
 
 pub(super) struct Overlay {
     me: String,
