@@ -1,8 +1,9 @@
 //! The overlay, a forest over the nodes' ranking (`node_ids` order). Laid out as a heap
 //! with `fanout` children per node (node i's place above it is (i - 1) / fanout), a node's
-//! parent is its nearest ancestor it neither suspects nor holds dead; when every ancestor
-//! is ruled out, the first node of the ranking that is not, and when that is itself, it
-//! is a root. Parents rank before their children, so there are no cycles. Up to
+//! parent is that place's node unless it suspects it or holds it dead; then one of the
+//! lost relay's siblings (the orphans dealt out among them), or the nearest ancestor not
+//! ruled out; when every ancestor is ruled out, the first node of the ranking that is
+//! not, and when that is itself, it is a root. Parents rank before their children, so there are no cycles. Up to
 //! fanout + 1 nodes it is a star around the first node; beyond, a tree whose relays each
 //! serve at most `fanout` children while all are up, so no node's work grows with the
 //! cluster. Values go up to the parent at once and down to the children in batches; quiet
@@ -99,14 +100,36 @@ impl Overlay {
     }
 
     /// The parent of the node at place `i` of the ranking, as this node's detector sees
-    /// it: its nearest ancestor in the heap not ruled out, or else the first node before
-    /// it that is not, or else none (a root).
+    /// it: its place's parent in the heap if not ruled out; else, when that is a relay
+    /// below the root, one of the relay's siblings not ruled out, the orphans dealt out
+    /// among them in turn, so no one node takes all of them; else the nearest ancestor not
+    /// ruled out, or else the first node before it that is not, or else none (a root).
+    /// Every one of these ranks before `i`: views may differ, the forest has no cycles.
     fn parent_of(&self, i: usize, d: &Detector) -> Option<usize> {
         let ruled_out = |j: usize| {
             let n = &self.ranking[j];
             *n != self.me && (d.suspects(n) || d.is_dead(n))
         };
-        let mut ancestor = i;
+        if i == 0 {
+            return None;
+        }
+        let parent = (i - 1) / self.fanout;
+        if !ruled_out(parent) {
+            return Some(parent);
+        }
+        if parent > 0 {
+            // The siblings rank before every child of `parent`, hence before `i`.
+            let first = (parent - 1) / self.fanout * self.fanout + 1;
+            let last = (first + self.fanout).min(self.ranking.len());
+            let siblings: Vec<usize> = (first..last)
+                .filter(|&j| j != parent && !ruled_out(j))
+                .collect();
+            if !siblings.is_empty() {
+                let turn = i - (parent * self.fanout + 1);
+                return Some(siblings[turn % siblings.len()]);
+            }
+        }
+        let mut ancestor = parent;
         while ancestor > 0 {
             ancestor = (ancestor - 1) / self.fanout;
             if !ruled_out(ancestor) {
@@ -117,7 +140,7 @@ impl Overlay {
     }
 
     /// The nodes to probe at once once our parent `lost` is ruled out (`Probing::sweep`):
-    /// our ancestors still in the running, nearest first; when there are none, the first
+    /// our next parent and our ancestors still in the running, nearest first; when there are none, the first
     /// `fanout` nodes ranked after `lost` that are not ruled out, us aside (in a star,
     /// everyone). Those ranked before us may be our next parent; those after us are probed
     /// too because `lost` was the one watching them: when a paused minority holds the root
@@ -132,11 +155,22 @@ impl Overlay {
             i = (i - 1) / self.fanout;
             ancestors.push(&self.ranking[i]);
         }
-        let live: Vec<String> = ancestors
+        let mut live: Vec<String> = ancestors
             .into_iter()
             .filter(|n| !ruled_out(n))
             .cloned()
             .collect();
+        // Our next parent may be a sibling of `lost` rather than an ancestor.
+        let place = |n: &str| self.ranking.iter().position(|r| r == n);
+        let heap_parent = |i: usize| (i > 0).then(|| (i - 1) / self.fanout);
+        if let Some(next) = self.choose(d)
+            && let Some(lost) = place(lost)
+            && lost > 0
+            && heap_parent(self.rank) == Some(lost)
+            && heap_parent(next) == heap_parent(lost)
+        {
+            live.insert(0, self.ranking[next].clone());
+        }
         if !live.is_empty() {
             return live;
         }
@@ -402,6 +436,7 @@ fn view(d: &Detector) -> (u64, Vec<String>) {
 mod tests {
     use std::collections::BTreeMap;
 
+    use super::{Config, Detector, Links, Overlay};
     use crate::machine::testing::{begun, gossip, ms, node, probes_to, request, run, sent};
     use crate::membership::Status;
     use crate::wire::{Element, Gossip, Payload, Record};
@@ -449,8 +484,64 @@ mod tests {
         }
     }
 
+    /// Each node's parent in a 100-node ranking, as `me` sees it with `out` suspected.
+    fn parents(me: &str, out: &[&str]) -> Vec<Option<usize>> {
+        let nodes: Vec<String> = (0..100).map(|i| format!("n{i}")).collect();
+        let config = Config::default();
+        let mut detector = Detector::new(me, &nodes);
+        for peer in out {
+            for _ in 0..crate::membership::STRIKES_TO_SUSPECT {
+                detector.strike(peer);
+            }
+            assert!(detector.suspects(peer), "{peer}");
+        }
+        let mut links = Links::new(me, &nodes, &config);
+        let overlay = Overlay::new(me, &nodes, &config, &detector, &mut links);
+        (0..nodes.len())
+            .map(|i| overlay.parent_of(i, &detector))
+            .collect()
+    }
+
     #[test]
-    fn a_child_whose_parent_is_gone_goes_to_the_nearest_live_ancestor() {
+    fn a_lost_relays_children_are_dealt_out_among_its_siblings() {
+        // n1 serves n25..n48; ruled out, its 24 children go to its 23 live siblings
+        // n2..n24, one or two each, instead of all to the root.
+        let with = parents("n0", &["n1"]);
+        let without = parents("n0", &[]);
+        let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
+        for i in 25..=48 {
+            let p = with[i].unwrap();
+            assert!((2..=24).contains(&p), "n{i} went to n{p}");
+            *taken.entry(p).or_default() += 1;
+        }
+        assert_eq!(taken.len(), 23, "{taken:?}");
+        assert!(taken.values().all(|&n| n <= 2), "{taken:?}");
+        // Nobody else moves; every parent ranks before its child: no cycles.
+        for i in (1..100).filter(|i| !(25..=48).contains(i)) {
+            assert_eq!(with[i], without[i], "n{i}");
+        }
+        assert!(
+            with.iter()
+                .enumerate()
+                .all(|(i, p)| p.is_none_or(|p| p < i))
+        );
+    }
+
+    #[test]
+    fn with_every_sibling_gone_the_children_go_to_the_nearest_live_ancestor() {
+        let siblings: Vec<String> = (1..=24).map(|i| format!("n{i}")).collect();
+        let out: Vec<&str> = siblings.iter().map(String::as_str).collect();
+        let with = parents("n99", &out);
+        assert!((25..=48).all(|i| with[i] == Some(0)));
+        // The root's children themselves have no siblings to go to: the next node in
+        // the ranking takes the root's place, as in a star.
+        let with = parents("n99", &["n0"]);
+        assert_eq!(with[1], None);
+        assert!((2..=24).all(|i| with[i] == Some(1)));
+    }
+
+    #[test]
+    fn a_child_whose_parent_is_gone_goes_to_a_sibling_of_it() {
         let mut m = begun("n30", 100);
         m.handle(
             request("n30", 3, Payload::Broadcast { message: 1.into() }),
@@ -462,7 +553,8 @@ mod tests {
             run(&mut m, t, t + 100);
             t += 100;
         }
-        assert_eq!(m.parent(), Some("n0"), "after {t} ms");
+        // n30 is n1's sixth child: the sixth of n1's siblings n2..n24.
+        assert_eq!(m.parent(), Some("n7"), "after {t} ms");
     }
 
     #[test]
