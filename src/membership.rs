@@ -79,7 +79,7 @@ pub struct Detector {
     strikes: BTreeMap<String, u32>,
     /// Every peer's status as of the last change to the records.
     status: BTreeMap<String, Status>,
-    /// Peers someone doubts or suspects, likewise.
+    /// Peers someone doubts or suspects, likewise (see `doubted`).
     doubted: BTreeSet<String>,
     /// How many nodes doubt or suspect each doubted peer, likewise.
     doubters: BTreeMap<String, usize>,
@@ -106,6 +106,11 @@ pub struct Change {
 pub struct Changed {
     /// Some record changed here (ours, or one received): it is news for the peers.
     pub records: bool,
+    /// Of that news, some is worth sending at once: a new doubt or suspicion, a raised
+    /// incarnation, or a change of some peer's status. (A suspicion taken back, or one
+    /// the peer already refuted, can wait for the next batch: under partitions, and after
+    /// they heal, such news comes all the time.)
+    pub urgent: bool,
     /// Peer statuses that changed, in peer order.
     pub statuses: Vec<Change>,
 }
@@ -114,6 +119,7 @@ impl Changed {
     /// Both changes, in order.
     pub fn and(mut self, later: Changed) -> Changed {
         self.records |= later.records;
+        self.urgent |= later.urgent;
         self.statuses.extend(later.statuses);
         self
     }
@@ -216,12 +222,17 @@ impl Detector {
         self.death_threshold() > 1
     }
 
-    /// The peers someone currently doubts or suspects: worth probing ourselves.
+    /// The peers someone currently doubts or suspects: worth probing ourselves. Only the
+    /// doubts of a node that doubts one peer, or at most half of its peers, count here: one
+    /// that doubts more is most likely cut off itself (alone under a partition, or just back from
+    /// one), and its doubts would send every node probing peers that answer them. (They
+    /// still count as votes and as confirmation.)
     pub fn doubted(&self) -> &BTreeSet<String> {
         &self.doubted
     }
 
-    /// How many nodes (this one included) currently doubt or suspect `peer`.
+    /// How many nodes (this one included) currently doubt or suspect `peer`, of those whose
+    /// doubts count in `doubted`.
     pub fn doubters(&self, peer: &str) -> usize {
         self.doubters.get(peer).copied().unwrap_or(0)
     }
@@ -265,7 +276,7 @@ impl Detector {
             return Changed::default(); // statuses follow from the records alone
         }
         own.version += 1;
-        self.rejudge()
+        self.rejudge(true)
     }
 
     /// This node was stopped for a while: strikes count failures in a row, and a row
@@ -282,7 +293,7 @@ impl Detector {
         if !self.withdraw(peer) {
             return Changed::default();
         }
-        self.rejudge()
+        self.rejudge(false)
     }
 
     /// Takes back our doubt and suspicion of `peer`; false if we had neither.
@@ -299,6 +310,7 @@ impl Detector {
     /// Merges records received from a peer (and refutes what they say of this node).
     pub fn merge(&mut self, incoming: &Records) -> Changed {
         let mut updated = false;
+        let mut urgent = false;
         for (author, record) in incoming {
             if !plausible(record) {
                 warn!(
@@ -308,7 +320,9 @@ impl Detector {
                 continue;
             }
             if *author == self.me {
-                updated |= self.resume(record);
+                let resumed = self.resume(record);
+                updated |= resumed;
+                urgent |= resumed;
                 continue;
             }
             if !self.status.contains_key(author) {
@@ -323,14 +337,30 @@ impl Detector {
             // failed exchange votes against the new incarnation and a success withdraws.
             // (Starting afresh would have every node probe it again at once: under a
             // partition that keeps it refuting, that is a storm of probes.)
-            self.records.insert(author.clone(), record.clone());
+            let old = self.records.insert(author.clone(), record.clone());
+            urgent |= self.adds_news(author, old.as_deref(), record);
             updated = true;
         }
         // (`|`, not `||`: we refute what we already had too.)
-        if !(updated | self.refute()) {
+        let refuted = self.refute();
+        if !(updated | refuted) {
             return Changed::default();
         }
-        self.rejudge()
+        self.rejudge(urgent | refuted)
+    }
+
+    /// Whether `new`, replacing `old` as `author`'s record, raises its incarnation or
+    /// adds a doubt or suspicion that stands.
+    fn adds_news(&self, author: &str, old: Option<&Record>, new: &Record) -> bool {
+        let Some(old) = old else {
+            return true;
+        };
+        let added = |new: &BTreeMap<String, u64>, old: &BTreeMap<String, u64>| {
+            new.iter().any(|(peer, inc)| {
+                old.get(peer) != Some(inc) && self.is_current(author, peer, *inc)
+            })
+        };
+        new.inc > old.inc || added(&new.suspects, &old.suspects) || added(&new.doubts, &old.doubts)
     }
 
     /// Raises our incarnation above any vote that names our current one.
@@ -369,11 +399,12 @@ impl Detector {
 
     /// Re-derives every status and the doubted peers after a change to the records (in
     /// one pass: under a partition every record names half the cluster).
-    fn rejudge(&mut self) -> Changed {
-        self.confirm();
+    fn rejudge(&mut self, urgent: bool) -> Changed {
+        let confirmed = self.confirm();
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         let mut doubters: BTreeMap<&str, usize> = BTreeMap::new();
         let mut doubts: Vec<&str> = Vec::new();
+        let peers = self.nodes.len() - 1;
         for (author, r) in &self.records {
             for (peer, inc) in &r.suspects {
                 if self.is_current(author, peer, *inc) {
@@ -391,6 +422,9 @@ impl Detector {
             );
             doubts.sort_unstable();
             doubts.dedup();
+            if doubts.len() > 1 && doubts.len() * 2 > peers {
+                continue; // most likely cut off itself: see `doubted`
+            }
             for peer in &doubts {
                 *doubters.entry(peer).or_default() += 1;
             }
@@ -427,12 +461,14 @@ impl Detector {
         self.status_changes += changes.len() as u64;
         Changed {
             records: true,
+            urgent: urgent || confirmed || !changes.is_empty(),
             statuses: changes,
         }
     }
 
-    /// Finds who else doubts or suspects whom, and casts the votes it confirms.
-    fn confirm(&mut self) {
+    /// Finds who else doubts or suspects whom, and casts the votes it confirms (true if
+    /// any).
+    fn confirm(&mut self) -> bool {
         let mut others: BTreeSet<&str> = BTreeSet::new();
         for (author, r) in &self.records {
             if *author == self.me {
@@ -457,6 +493,7 @@ impl Detector {
             .filter(|p| self.doubted_by_others.contains(*p))
             .cloned()
             .collect();
+        let any = !confirmed.is_empty();
         for peer in confirmed {
             self.unconfirmed.remove(&peer);
             let inc = self.incarnation(&peer);
@@ -464,6 +501,7 @@ impl Detector {
             own.suspects.insert(peer, inc);
             own.version += 1;
         }
+        any
     }
 
     pub fn view(&self) -> MembershipView {
@@ -755,6 +793,53 @@ mod tests {
         assert_eq!(back.statuses[0].to, Status::Alive);
         assert_eq!(d.status_changes(), 2);
         assert_eq!(d.success("n1"), Changed::default());
+    }
+
+    #[test]
+    fn the_doubts_of_a_node_that_doubts_most_of_its_peers_send_no_one_probing() {
+        let mut d = Detector::new("n0", &nodes(25));
+        let cut_off = Record {
+            version: 1,
+            doubts: (2..15).map(|i| (format!("n{i}"), 0)).collect(),
+            ..Record::default()
+        };
+        let _ = d.merge(&BTreeMap::from([("n1".into(), Arc::new(cut_off))]));
+        assert!(
+            d.doubted().is_empty(),
+            "n1 doubts 13 of 24: {:?}",
+            d.doubted()
+        );
+        // They still confirm our own suspicion, and vote.
+        strike_out(&mut d, "n3");
+        assert_eq!(d.own_record().suspects.get("n3"), Some(&0));
+        let _ = d.merge(&BTreeMap::from([("n2".into(), doubting(1, "n3"))]));
+        assert_eq!(d.doubted().iter().collect::<Vec<_>>(), ["n3"]);
+        assert_eq!(d.doubters("n3"), 2, "n0 (3 strikes) and n2");
+    }
+
+    #[test]
+    fn news_that_takes_back_what_stands_no_more_is_not_urgent() {
+        let mut d = Detector::new("n0", &nodes(25));
+        let _ = d.strike("n1");
+        assert!(d.strike("n1").urgent, "a new doubt");
+        assert!(
+            !d.success("n1").urgent,
+            "a doubt taken back changes no one's status"
+        );
+        let first = d.merge(&BTreeMap::from([("n2".into(), doubting(1, "n3"))]));
+        assert!(first.urgent, "a record first heard of, with a doubt");
+        let taken_back = d.merge(&BTreeMap::from([("n2".into(), record(2, 0, &[]))]));
+        assert!(taken_back.records && !taken_back.urgent, "{taken_back:?}");
+        let suspicion = d.merge(&BTreeMap::from([("n2".into(), record(3, 0, &[("n3", 0)]))]));
+        assert!(suspicion.urgent, "a new suspicion");
+        let refuted = d.merge(&BTreeMap::from([("n3".into(), record(1, 1, &[]))]));
+        assert!(refuted.urgent, "a raised incarnation");
+        let _ = d.merge(&BTreeMap::from([("n4".into(), record(1, 0, &[]))]));
+        let stale = d.merge(&BTreeMap::from([("n4".into(), record(2, 0, &[("n3", 0)]))]));
+        assert!(
+            stale.records && !stale.urgent,
+            "a suspicion the peer has refuted already: {stale:?}"
+        );
     }
 
     #[test]

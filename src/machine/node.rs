@@ -130,8 +130,9 @@ impl Node {
                     .probing
                     .expire(now, &mut self.links, &mut self.detector);
                 self.apply(changed, now);
+                let preferred = self.overlay.preferred_parent(&self.detector);
                 self.probing
-                    .probe(now, &mut self.links, &self.detector, out);
+                    .probe(now, &mut self.links, &self.detector, preferred, out);
             }
         }
     }
@@ -260,7 +261,9 @@ impl Node {
     /// dead peer's old timeouts say nothing (probes take over), and the parent may change.
     fn apply(&mut self, changed: Changed, now: Duration) {
         if changed.records {
-            self.overlay.records_changed();
+            if changed.urgent {
+                self.overlay.records_changed();
+            }
             self.links.mark_stale(self.detector.records());
         }
         for c in changed.statuses {

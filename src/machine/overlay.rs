@@ -139,6 +139,27 @@ impl Overlay {
         (0..i).find(|&j| !ruled_out(j))
     }
 
+    /// A node we would rather have as parent than the one we have, ruled out by our own
+    /// suspicion while the cluster does not hold it dead (it refuted, or never lost enough
+    /// votes): after a partition heals, such a suspicion is stale, and would keep us under
+    /// a parent of the partition's making, and values a hop longer, until our low-rate
+    /// probes happened on it. The nearest first: our ancestors in the heap, then the
+    /// ranking from the first node.
+    pub fn preferred_parent(&self, d: &Detector) -> Option<&str> {
+        let mut ancestors = Vec::new();
+        let mut i = self.rank;
+        while i > 0 {
+            i = (i - 1) / self.fanout;
+            ancestors.push(i);
+        }
+        ancestors
+            .into_iter()
+            .chain(0..self.rank)
+            .take_while(|&i| Some(i) != self.parent)
+            .map(|i| self.ranking[i].as_str())
+            .find(|n| d.suspects(n) && !d.is_dead(n))
+    }
+
     /// The nodes to probe at once once our parent `lost` is ruled out (`Probing::sweep`):
     /// our next parent and our ancestors still in the running, nearest first; when there are none, the first
     /// `fanout` nodes ranked after `lost` that are not ruled out, us aside (in a star,
@@ -416,9 +437,11 @@ impl Overlay {
                     None if measured => (begun, heartbeat / 4),
                     None => (begun, heartbeat),
                 };
+                // One we suspect already is probed at the low rate of the ruled out.
                 let quiet = !link.is_child
                     && !link.has_in_flight()
                     && !detector.is_dead(peer)
+                    && !detector.suspects(peer)
                     && now.saturating_sub(since) >= limit;
                 quiet.then_some(Kind::Probe)
             },
@@ -491,7 +514,7 @@ mod tests {
         let mut detector = Detector::new(me, &nodes);
         for peer in out {
             for _ in 0..crate::membership::STRIKES_TO_SUSPECT {
-                detector.strike(peer);
+                let _ = detector.strike(peer);
             }
             assert!(detector.suspects(peer), "{peer}");
         }
@@ -509,8 +532,8 @@ mod tests {
         let with = parents("n0", &["n1"]);
         let without = parents("n0", &[]);
         let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
-        for i in 25..=48 {
-            let p = with[i].unwrap();
+        for (i, p) in with.iter().enumerate().take(49).skip(25) {
+            let p = p.unwrap();
             assert!((2..=24).contains(&p), "n{i} went to n{p}");
             *taken.entry(p).or_default() += 1;
         }
@@ -538,6 +561,28 @@ mod tests {
         let with = parents("n99", &["n0"]);
         assert_eq!(with[1], None);
         assert!((2..=24).all(|i| with[i] == Some(1)));
+    }
+
+    #[test]
+    fn a_parent_ruled_out_by_our_suspicion_alone_is_probed_once_a_period() {
+        // n2 of 25 suspects n0 (no answer to its write), and no one else does: n0 is not
+        // dead, and n2 looks elsewhere meanwhile (n1, which does not answer either). It
+        // asks n0 again once a second, instead of waiting for its low-rate probes of
+        // ruled-out peers.
+        let mut m = begun("n2", 25);
+        m.handle(
+            request("n2", 3, Payload::Broadcast { message: 1.into() }),
+            ms(1),
+        );
+        run(&mut m, 2, 2_000);
+        assert_ne!(m.parent(), Some("n0"));
+        assert_eq!(m.status("n0"), Some(Status::Alive));
+        let probes = probes_to(&run(&mut m, 2_001, 12_000), "n0");
+        assert!((9..=11).contains(&probes.len()), "{probes:?}");
+        assert!(
+            probes.windows(2).all(|w| w[1] - w[0] >= 1_000),
+            "{probes:?}"
+        );
     }
 
     #[test]
