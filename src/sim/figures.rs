@@ -361,14 +361,23 @@ pub fn run_keeping_outcome(
 }
 
 /// An FNV-1a hash of the history as EDN: two runs with the same digest had the same history.
+/// (Hashed as it is written: the text is never built.)
 fn digest(history: &[maelstrom::history::Op]) -> String {
-    format!(
-        "{:016x}",
-        maelstrom::history::write_history_edn(history)
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
-                .wrapping_mul(0x0100_0000_01b3))
-    )
+    let mut hash = Fnv1a(0xcbf2_9ce4_8422_2325);
+    maelstrom::history::write_history_edn_to(&mut hash, history).expect("hashing never fails");
+    format!("{:016x}", hash.0)
+}
+
+/// FNV-1a over the bytes written to it.
+struct Fnv1a(u64);
+
+impl std::fmt::Write for Fnv1a {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = s.bytes().fold(self.0, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Ok(())
+    }
 }
 
 /// Node-to-node messages per second over the last half of the recovery before `end`.

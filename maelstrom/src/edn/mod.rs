@@ -56,13 +56,24 @@ impl Edn {
 
 impl std::fmt::Display for Edn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_to(f)
+    }
+}
+
+impl Edn {
+    /// Writes the value as `Display` prints it, into any writer (e.g. a hasher, without
+    /// building the text).
+    pub fn write_to<W: std::fmt::Write + ?Sized>(&self, f: &mut W) -> std::fmt::Result {
         match self {
             Edn::Nil => f.write_str("nil"),
-            Edn::Bool(b) => write!(f, "{b}"),
-            Edn::Int(i) => write!(f, "{i}"),
+            Edn::Bool(b) => f.write_str(if *b { "true" } else { "false" }),
+            Edn::Int(i) => write_int(f, *i),
             Edn::Float(x) => f.write_str(&float(*x)),
             Edn::Str(s) => write_string(f, s),
-            Edn::Keyword(k) => write!(f, ":{k}"),
+            Edn::Keyword(k) => {
+                f.write_str(":")?;
+                f.write_str(k)
+            }
             Edn::Vector(items) => write_seq(f, "[", items, "]"),
             Edn::Set(items) => write_seq(f, "#{", items, "}"),
             Edn::Map(entries) => {
@@ -71,13 +82,40 @@ impl std::fmt::Display for Edn {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{k} {v}")?;
+                    k.write_to(f)?;
+                    f.write_str(" ")?;
+                    v.write_to(f)?;
                 }
                 f.write_str("}")
             }
-            Edn::Tagged(tag, inner) => write!(f, "#{tag} {inner}"),
+            Edn::Tagged(tag, inner) => {
+                f.write_str("#")?;
+                f.write_str(tag)?;
+                f.write_str(" ")?;
+                inner.write_to(f)
+            }
         }
     }
+}
+
+/// An integer in decimal, as `{i}` prints it, without going through `format_args!`
+/// (histories are mostly integers).
+pub(crate) fn write_int<W: std::fmt::Write + ?Sized>(f: &mut W, i: i64) -> std::fmt::Result {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        f.write_str("-")?;
+    }
+    f.write_str(std::str::from_utf8(&buf[at..]).expect("ASCII digits"))
 }
 
 fn float(x: f64) -> String {
@@ -96,23 +134,28 @@ fn float(x: f64) -> String {
     }
 }
 
-fn write_string(f: &mut std::fmt::Formatter<'_>, s: &str) -> std::fmt::Result {
+pub(crate) fn write_string<W: std::fmt::Write + ?Sized>(f: &mut W, s: &str) -> std::fmt::Result {
     f.write_str("\"")?;
-    for c in s.chars() {
-        match c {
-            '"' => f.write_str("\\\"")?,
-            '\\' => f.write_str("\\\\")?,
-            '\n' => f.write_str("\\n")?,
-            '\t' => f.write_str("\\t")?,
-            '\r' => f.write_str("\\r")?,
-            c => write!(f, "{c}")?,
-        }
+    let mut plain = 0;
+    for (at, c) in s.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\t' => "\\t",
+            '\r' => "\\r",
+            _ => continue,
+        };
+        f.write_str(&s[plain..at])?;
+        f.write_str(escaped)?;
+        plain = at + c.len_utf8();
     }
+    f.write_str(&s[plain..])?;
     f.write_str("\"")
 }
 
-fn write_seq(
-    f: &mut std::fmt::Formatter<'_>,
+fn write_seq<W: std::fmt::Write + ?Sized>(
+    f: &mut W,
     open: &str,
     items: &[Edn],
     close: &str,
@@ -122,7 +165,7 @@ fn write_seq(
         if i > 0 {
             f.write_str(" ")?;
         }
-        write!(f, "{item}")?;
+        item.write_to(f)?;
     }
     f.write_str(close)
 }
