@@ -211,9 +211,14 @@ impl Client {
         if !self.unconfirmed.is_empty() && detector.alone() {
             self.unconfirmed.clear();
         }
+        // In one ordered pass over both sets (most reads leave out nothing or a few).
         let set = || {
-            let visible = |v: &&Element| !self.unconfirmed.contains(*v);
-            self.data.set.0.iter().filter(visible).cloned().collect()
+            self.data
+                .set
+                .0
+                .difference(&self.unconfirmed)
+                .cloned()
+                .collect()
         };
         match self.mode.unwrap_or(Mode::Broadcast) {
             Mode::Broadcast => ReadOk::Messages { messages: set() },
