@@ -206,16 +206,15 @@ pub fn write_history_txt(history: &[Op]) -> String {
 /// Pairs each invocation with its completion (the next op of the same process), by index
 /// into the history: `(invoke, Some(completion))`, or `None` if it never completed.
 pub fn pairs(history: &[Op]) -> Vec<(usize, Option<usize>)> {
+    // Per process, the place in `out` of its open invocation.
     let mut open: std::collections::HashMap<Process, usize> = std::collections::HashMap::new();
     let mut out: Vec<(usize, Option<usize>)> = Vec::new();
-    let mut slot: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     for (i, op) in history.iter().enumerate() {
         if op.kind == OpType::Invoke {
-            open.insert(op.process, i);
-            slot.insert(i, out.len());
+            open.insert(op.process, out.len());
             out.push((i, None));
-        } else if let Some(inv) = open.remove(&op.process) {
-            out[slot[&inv]].1 = Some(i);
+        } else if let Some(at) = open.remove(&op.process) {
+            out[at].1 = Some(i);
         }
     }
     out
