@@ -14,6 +14,7 @@ use std::time::Duration;
 use maelstrom::driver::sim::{SimNode, Written};
 use maelstrom::edn::Edn;
 use maelstrom::message::{self, Lifted, Message, NativeBody, check_envelope, is_client};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{Config, Mode};
@@ -240,8 +241,13 @@ impl NativeBody for Body {
 }
 
 /// The event a delivered message stands for: our own native body is taken back as it was
-/// sent (moved out unless the network duplicated it); anything else is read as a line.
+/// sent (moved out unless the network duplicated it); a client's request is read from its
+/// JSON as it would be from its line (`from_client`); anything else is read as a line.
 fn event(message: Message) -> Event {
+    let message = match from_client(message) {
+        Ok(envelope) => return Event::Message(envelope),
+        Err(message) => message,
+    };
     let Message {
         id,
         src,
@@ -272,6 +278,35 @@ fn event(message: Message) -> Event {
         .to_line()
         .as_bytes(),
     )
+}
+
+/// A client's request read straight from its JSON body, without writing the line and
+/// parsing it back: when the body reads as ours and has no floating-point number (which
+/// might not come back from text bit for bit), that is what the line gives. Anything else
+/// is handed back, to be read as a line.
+fn from_client(message: Message) -> Result<Envelope, Message> {
+    fn no_floats(value: &Value) -> bool {
+        match value {
+            Value::Number(n) => !n.is_f64(),
+            Value::Array(items) => items.iter().all(no_floats),
+            Value::Object(map) => map.values().all(no_floats),
+            Value::Null | Value::Bool(_) | Value::String(_) => true,
+        }
+    }
+    let message::Body::Json(json) = &message.body else {
+        return Err(message);
+    };
+    if !is_client(&message.src) || !no_floats(json) {
+        return Err(message);
+    }
+    match Body::deserialize(json) {
+        Ok(body) => Ok(Envelope {
+            src: message.src,
+            dest: message.dest,
+            body,
+        }),
+        Err(_) => Err(message),
+    }
 }
 
 impl SimNode for NodeSim {
