@@ -99,18 +99,28 @@ impl Edn {
 }
 
 /// An integer in decimal, as `{i}` prints it, without going through `format_args!`
-/// (histories are mostly integers).
+/// (histories are mostly integers): two digits at a time.
 pub(crate) fn write_int<W: std::fmt::Write + ?Sized>(f: &mut W, i: i64) -> std::fmt::Result {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839404142434445464748495051525354555657585960\
+        6162636465666768697071727374757677787980818283848586878889909192939495969798\
+        99";
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     let mut n = i.unsigned_abs();
-    loop {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[at] = b'0' + n as u8;
     }
     if i < 0 {
         f.write_str("-")?;
@@ -430,6 +440,19 @@ mod tests {
         assert_eq!(stale[0].get("f"), Some(&Edn::kw("read")));
         assert_eq!(parse_all("{:a 1}\n{:a 2}\n").unwrap().len(), 2);
         assert!(parse("{:a").is_err());
+    }
+
+    #[test]
+    fn integers_print_as_rust_prints_them() {
+        let mut n: i64 = 1;
+        let mut all = vec![0, i64::MIN, i64::MAX, -1, 9, 10, 99, 100, 101];
+        while let Some(next) = n.checked_mul(7) {
+            all.extend([n, -n, n - 1, n + 1]);
+            n = next;
+        }
+        for i in all {
+            assert_eq!(Edn::Int(i).to_string(), format!("{i}"));
+        }
     }
 
     #[test]
