@@ -301,7 +301,6 @@ pub fn run_keeping_outcome(
     let mut collector = Collector {
         watch: &mut watch,
         sent: vec![Vec::new(); opts.nodes.len()],
-        taken: vec![0; opts.nodes.len()],
         handled: 0,
     };
     let outcome = simulate_observed(opts, &mut factory, &mut collector);
@@ -392,8 +391,6 @@ fn idle_rate(sent: &BTreeMap<String, Vec<Sent>>, end: Duration) -> f64 {
 struct Collector<'a> {
     watch: &'a mut Watch,
     sent: Vec<Vec<Sent>>,
-    /// How much of each node's current life's send log is in `sent` already.
-    taken: Vec<usize>,
     handled: u64,
 }
 
@@ -401,20 +398,12 @@ impl Observer for Collector<'_> {
     fn after(&mut self, index: usize, node: &str, sim: &dyn SimNode, now: Duration) {
         self.handled += 1;
         self.watch.after(index, node, sim, now);
-        if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>()
-            && sim.sent.len() > self.taken[index]
-        {
-            self.sent[index].extend_from_slice(&sim.sent[self.taken[index]..]);
-            self.taken[index] = sim.sent.len();
+        if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() {
+            self.sent[index].append(&mut sim.take_sent());
         }
     }
 
     fn action(&mut self, action: &Action, now: Duration) {
-        if let Action::Restart(node) = action
-            && let Some(i) = self.watch.nodes.iter().position(|n| n == node)
-        {
-            self.taken[i] = 0;
-        }
         self.watch.action(action, now);
     }
 }

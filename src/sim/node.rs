@@ -7,6 +7,7 @@
 //! checks that both give the same histories).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,8 +124,8 @@ pub struct NodeSim {
     schedule: Vec<(Trigger, Duration)>,
     wire: Wire,
     ticks: Ticks,
-    /// Node-to-node messages sent, for the failure-detector figures.
-    pub sent: Vec<Sent>,
+    /// Node-to-node messages sent and not yet taken (`take_sent`), for the figures.
+    sent: Cell<Vec<Sent>>,
 }
 
 impl NodeSim {
@@ -136,7 +137,7 @@ impl NodeSim {
             schedule,
             wire,
             ticks: Ticks::default(),
-            sent: Vec::new(),
+            sent: Cell::default(),
         }
     }
 
@@ -171,11 +172,17 @@ impl NodeSim {
         }
     }
 
+    /// The node-to-node messages sent since this was last asked, moved out (an observer
+    /// holds the node only by a shared reference).
+    pub fn take_sent(&self) -> Vec<Sent> {
+        self.sent.take()
+    }
+
     fn handle(&mut self, event: Event, now: Duration) -> Vec<Written> {
         let out = self.machine.handle(event, now);
         for envelope in &out {
             if let Payload::Gossip(g) = &envelope.body.payload {
-                self.sent.push(Sent {
+                self.sent.get_mut().push(Sent {
                     at: now,
                     dest: envelope.dest.clone(),
                     probe: g.probe || (g.seq == 0 && g.values.is_empty() && g.counts.is_empty()),
