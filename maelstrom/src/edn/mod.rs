@@ -99,33 +99,34 @@ impl Edn {
 }
 
 /// An integer in decimal, as `{i}` prints it, without going through `format_args!`
-/// (histories are mostly integers): two digits at a time.
+/// (histories are mostly integers): two digits at a time, each pair a slice of one text.
 pub(crate) fn write_int<W: std::fmt::Write + ?Sized>(f: &mut W, i: i64) -> std::fmt::Result {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    const PAIRS: &str = "0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839404142434445464748495051525354555657585960\
         6162636465666768697071727374757677787980818283848586878889909192939495969798\
         99";
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    let mut n = i.unsigned_abs();
-    while n >= 100 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        at -= 2;
-        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    if n >= 10 {
-        let pair = n as usize * 2;
-        at -= 2;
-        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    } else {
-        at -= 1;
-        buf[at] = b'0' + n as u8;
-    }
+    let pair = |p: u64| &PAIRS[2 * p as usize..2 * p as usize + 2];
     if i < 0 {
         f.write_str("-")?;
     }
-    f.write_str(std::str::from_utf8(&buf[at..]).expect("ASCII digits"))
+    // The pairs from the lowest; the first (highest) of one digit if it is under 10.
+    let mut groups = [0u64; 10];
+    let mut count = 0;
+    let mut n = i.unsigned_abs();
+    while n >= 100 {
+        groups[count] = n % 100;
+        count += 1;
+        n /= 100;
+    }
+    if n >= 10 {
+        f.write_str(pair(n))?;
+    } else {
+        f.write_str(&pair(n)[1..])?;
+    }
+    for &group in groups[..count].iter().rev() {
+        f.write_str(pair(group))?;
+    }
+    Ok(())
 }
 
 fn float(x: f64) -> String {
