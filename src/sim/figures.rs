@@ -266,7 +266,7 @@ pub struct Measure {
     pub wire: Wire,
     /// Which ticks the nodes are given.
     pub ticks: Ticks,
-    /// Also hash the whole history (`history_digest`): a tenth of a short run's time.
+    /// Also hash the whole history (`history_digest`): under a tenth of a short run's time.
     pub digest: bool,
 }
 
