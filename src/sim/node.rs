@@ -348,3 +348,59 @@ impl SimNode for NodeSim {
             .map(|status| format!("{status:?}").to_lowercase())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A client's request read from its JSON body is the event its line gives, and a body
+    /// that does not read as ours (or holds a float) still goes through the line.
+    #[test]
+    fn a_request_read_from_its_json_is_what_its_line_gives() {
+        let bodies = [
+            json!({"type": "init", "msg_id": 1, "node_id": "n1", "node_ids": ["n0", "n1"]}),
+            json!({"type": "topology", "msg_id": 2, "topology": {"n0": ["n1"], "n1": ["n0"]}}),
+            json!({"type": "read", "msg_id": 3}),
+            json!({"type": "broadcast", "msg_id": 4, "message": 18446744073709551615u64}),
+            json!({"type": "broadcast", "msg_id": 5, "message": {"b": [1, "x"], "a": null}}),
+            json!({"type": "add", "msg_id": 6, "element": -7}),
+            json!({"type": "add", "msg_id": 7, "delta": 3}),
+            json!({"type": "echo", "msg_id": 8, "echo": "Please echo 9 \"é\""}),
+            json!({"type": "generate", "msg_id": 9}),
+            json!({"type": "membership", "msg_id": 10}),
+            json!({"type": "read_ok", "in_reply_to": 11, "messages": [1, 2]}),
+            // Read through the line: a float, an unknown type, malformed bodies.
+            json!({"type": "echo", "msg_id": 12, "echo": 0.1}),
+            json!({"type": "broadcast", "msg_id": 13, "message": 1.5}),
+            json!({"type": "txn", "msg_id": 14}),
+            json!({"type": "broadcast", "msg_id": 15}),
+            json!({"type": 7, "msg_id": 16}),
+            json!({"msg_id": 17}),
+            json!({"type": "read", "msg_id": "x"}),
+        ];
+        let mut direct = 0;
+        for body in bodies {
+            let message = Message {
+                id: 3,
+                src: "c4".into(),
+                dest: "n1".into(),
+                body: message::Body::Json(body),
+            };
+            let line = Event::from_line(message.to_line().as_bytes());
+            if from_client(message.clone()).is_ok() {
+                direct += 1;
+            }
+            assert_eq!(event(message), line);
+        }
+        assert_eq!(direct, 11, "every well-formed request without a float");
+        // From a node, not a client: through the line.
+        let peer = Message {
+            id: 4,
+            src: "n0".into(),
+            dest: "n1".into(),
+            body: json!({"type": "read", "msg_id": 1}).into(),
+        };
+        assert!(from_client(peer).is_err());
+    }
+}
