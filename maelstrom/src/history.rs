@@ -133,12 +133,54 @@ pub fn op_to_edn(op: &Op) -> Edn {
     Edn::kw_map(entries)
 }
 
+/// Writes `op_to_edn(op)` as it prints, without building the map (nor copying the value).
+pub fn write_op_edn<W: std::fmt::Write + ?Sized>(w: &mut W, op: &Op) -> std::fmt::Result {
+    w.write_str("{:type :")?;
+    w.write_str(op.kind.name())?;
+    w.write_str(", :f :")?;
+    w.write_str(&op.f)?;
+    w.write_str(", :value ")?;
+    op.value.write_to(w)?;
+    w.write_str(", :time ")?;
+    crate::edn::write_int(w, op.time as i64)?;
+    w.write_str(", :process ")?;
+    match op.process {
+        Process::Worker(p) => crate::edn::write_int(w, p as i64)?,
+        Process::Nemesis => w.write_str(":nemesis")?,
+    }
+    w.write_str(", :index ")?;
+    crate::edn::write_int(w, op.index as i64)?;
+    if let Some(error) = &op.error {
+        w.write_str(", :error ")?;
+        error.write_to(w)?;
+    }
+    if op.final_read {
+        w.write_str(", :final? true")?;
+    }
+    if let Some(exception) = &op.exception {
+        w.write_str(", :exception ")?;
+        crate::edn::write_string(w, exception)?;
+    }
+    w.write_str("}")
+}
+
+/// Writes `history.edn` (one op map per line) into `w`.
+pub fn write_history_edn_to<W: std::fmt::Write + ?Sized>(
+    w: &mut W,
+    history: &[Op],
+) -> std::fmt::Result {
+    for op in history {
+        write_op_edn(w, op)?;
+        w.write_str("\n")?;
+    }
+    Ok(())
+}
+
 /// `history.edn`: one op map per line.
 pub fn write_history_edn(history: &[Op]) -> String {
-    history
-        .iter()
-        .map(|op| format!("{}\n", op_to_edn(op)))
-        .collect()
+    let mut out = String::new();
+    write_history_edn_to(&mut out, history).expect("a String takes any text");
+    out
 }
 
 /// `history.txt`: `process<TAB>type<TAB>f<TAB>value[<TAB>error]` per op.
@@ -164,16 +206,15 @@ pub fn write_history_txt(history: &[Op]) -> String {
 /// Pairs each invocation with its completion (the next op of the same process), by index
 /// into the history: `(invoke, Some(completion))`, or `None` if it never completed.
 pub fn pairs(history: &[Op]) -> Vec<(usize, Option<usize>)> {
+    // Per process, the place in `out` of its open invocation.
     let mut open: std::collections::HashMap<Process, usize> = std::collections::HashMap::new();
     let mut out: Vec<(usize, Option<usize>)> = Vec::new();
-    let mut slot: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     for (i, op) in history.iter().enumerate() {
         if op.kind == OpType::Invoke {
-            open.insert(op.process, i);
-            slot.insert(i, out.len());
+            open.insert(op.process, out.len());
             out.push((i, None));
-        } else if let Some(inv) = open.remove(&op.process) {
-            out[slot[&inv]].1 = Some(i);
+        } else if let Some(at) = open.remove(&op.process) {
+            out[at].1 = Some(i);
         }
     }
     out
@@ -229,6 +270,21 @@ mod tests {
             Some(":nemesis\t:info\t:start-partition\t:majority")
         );
         assert_eq!(write_history_edn(&h).lines().count(), 4);
+        // Written directly, each op reads as its map prints.
+        h[1].error = Some(Edn::Vector(vec![
+            Edn::kw("timeout"),
+            Edn::Str("a\"b\\".into()),
+        ]));
+        h[3].exception = Some("x\ty\n é".into());
+        h[3].value = Edn::Vector(vec![
+            Edn::Int(i64::MIN),
+            Edn::Int(-7),
+            Edn::Int(0),
+            Edn::Float(2.0),
+        ]);
+        h[0].time = u64::from(u32::MAX) * 3;
+        let by_map: String = h.iter().map(|op| format!("{}\n", op_to_edn(op))).collect();
+        assert_eq!(write_history_edn(&h), by_map);
         // The nemesis info has no invocation; it pairs with nothing.
         assert_eq!(pairs(&h), vec![(0, Some(3)), (2, None)]);
     }

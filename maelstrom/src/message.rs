@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::edn::Edn;
+
 /// A message accepted by the network: the node's envelope plus the network-wide `id`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
@@ -31,6 +33,64 @@ pub enum Body {
 pub trait NativeBody: Any + Send + Sync + std::fmt::Debug {
     /// The JSON the node would have written for it.
     fn to_json(&self) -> Value;
+
+    /// As `to_json`, with its array of values (a read's), if it has one, lifted out: an
+    /// empty array stands in its place in the JSON, and the values come as EDN, each as
+    /// `Edn::from_json` reads it from `to_json`. A simulated client's read then goes into
+    /// the history without the trip through JSON.
+    fn to_json_lifted(&self) -> (Value, Option<Lifted>) {
+        (self.to_json(), None)
+    }
+}
+
+/// The array of values lifted out of a native body's JSON (`NativeBody::to_json_lifted`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lifted {
+    /// Its key in the body.
+    pub key: &'static str,
+    /// Its values, as `Edn::from_json` reads them.
+    pub values: Vec<Edn>,
+}
+
+/// A reply's body as a client reads it: JSON, with a native body's values possibly
+/// lifted out (`NativeBody::to_json_lifted`).
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The body's JSON, less the lifted values (an empty array in their place).
+    json: Value,
+    /// The values lifted out, and the body they come from (for its whole JSON).
+    lifted: Option<(Lifted, Arc<dyn NativeBody>)>,
+}
+
+impl Reply {
+    /// A top-level key of the body (not the lifted one's values).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.json.get(key)
+    }
+
+    /// The body's JSON less the lifted values, and those values, if any were lifted.
+    pub fn parted(&self) -> Option<(&Value, &Lifted)> {
+        self.lifted.as_ref().map(|(lifted, _)| (&self.json, lifted))
+    }
+
+    /// The lifted values, taken out.
+    pub fn into_lifted(self) -> Option<Lifted> {
+        self.lifted.map(|(lifted, _)| lifted)
+    }
+
+    /// The whole body as JSON.
+    pub fn into_json(self) -> Value {
+        match self.lifted {
+            None => self.json,
+            Some((_, native)) => native.to_json(),
+        }
+    }
+}
+
+impl From<Value> for Reply {
+    fn from(json: Value) -> Self {
+        Reply { json, lifted: None }
+    }
 }
 
 impl Body {
@@ -46,6 +106,20 @@ impl Body {
         match self {
             Body::Json(v) => v,
             Body::Native(n) => n.to_json(),
+        }
+    }
+
+    /// The body as a client reads a reply: a native body's values lifted out.
+    pub fn into_reply(self) -> Reply {
+        match self {
+            Body::Json(json) => json.into(),
+            Body::Native(native) => {
+                let (json, lifted) = native.to_json_lifted();
+                Reply {
+                    json,
+                    lifted: lifted.map(|lifted| (lifted, native)),
+                }
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::edn::Edn;
 use crate::history::OpType;
+use crate::message::Reply;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
@@ -68,9 +69,9 @@ pub struct OpSpec {
 }
 
 /// How an RPC ended, before it becomes a history op.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum RpcResult {
-    Reply(Value),
+    Reply(Reply),
     Timeout,
 }
 
@@ -187,7 +188,7 @@ impl Workload {
     }
 
     /// Turns an RPC outcome into the completion op (docs/maelstrom-compatibility.md 1.6, 5.4).
-    pub fn complete(self, op: &OpSpec, result: &RpcResult) -> Completion {
+    pub fn complete(self, op: &OpSpec, result: RpcResult) -> Completion {
         let indeterminate = |message: String| Completion {
             kind: OpType::Info,
             value: op.value.clone(),
@@ -212,8 +213,20 @@ impl Workload {
                     "clojure.lang.ExceptionInfo: timed out awaiting the reply".into(),
                 );
             }
-            RpcResult::Reply(body) => body,
+            RpcResult::Reply(reply) => {
+                if self.reads_lifted(op.f, &reply) {
+                    let values = reply.into_lifted().expect("values lifted").values;
+                    return Completion {
+                        kind: OpType::Ok,
+                        value: Edn::Vector(values),
+                        error: None,
+                        exception: None,
+                    };
+                }
+                reply.into_json()
+            }
         };
+        let body = &body;
         if body.get("type").and_then(Value::as_str) == Some("error") {
             let code = body.get("code").and_then(Value::as_i64).unwrap_or(-1);
             let text = body.get("text").and_then(Value::as_str).unwrap_or_default();
@@ -245,10 +258,25 @@ impl Workload {
         }
     }
 
-    /// Checks a reply against its closed schema (docs/maelstrom-compatibility.md 1.7) and
-    /// extracts the ok value (`None`: the invocation's value stands).
-    fn validate(self, f: Verb, body: &Value) -> Result<Option<Edn>, String> {
-        let (kind, field): (&str, Option<(&str, Field)>) = match (self, f) {
+    /// Whether `reply` had its values lifted out (`Reply::parted`) and is a valid answer
+    /// to a read of an array, which they are then the value of. (The empty array in their
+    /// place passes the closed schema as they would; any other reply is judged from its
+    /// whole JSON.)
+    fn reads_lifted(self, f: Verb, reply: &Reply) -> bool {
+        let Some((body, lifted)) = reply.parted() else {
+            return false;
+        };
+        let (kind, field) = self.schema(f);
+        field.is_some_and(|(name, kind)| name == lifted.key && matches!(kind, Field::Array))
+            && body.get("type").and_then(Value::as_str) != Some("error")
+            && body
+                .as_object()
+                .is_some_and(|map| check_closed(map, kind, field).is_ok())
+    }
+
+    /// A reply's `type` and its one field (if any) with the field's type.
+    fn schema(self, f: Verb) -> (&'static str, Option<(&'static str, Field)>) {
+        match (self, f) {
             (Workload::Echo, _) => ("echo_ok", Some(("echo", Field::Any))),
             (Workload::UniqueIds, _) => ("generate_ok", Some(("id", Field::Any))),
             (Workload::Broadcast, Verb::Read) => ("read_ok", Some(("messages", Field::Array))),
@@ -258,11 +286,17 @@ impl Workload {
             }
             (Workload::Broadcast, _) => ("broadcast_ok", None),
             _ => ("add_ok", None),
-        };
+        }
+    }
+
+    /// Checks a reply against its closed schema (docs/maelstrom-compatibility.md 1.7) and
+    /// extracts the ok value (`None`: the invocation's value stands).
+    fn validate(self, f: Verb, body: &Value) -> Result<Option<Edn>, String> {
+        let (kind, field) = self.schema(f);
         let Some(map) = body.as_object() else {
             return Err(format!("body is not an object: {body}"));
         };
-        check_closed(map, kind, field.as_ref().map(|(name, kind)| (*name, *kind)))?;
+        check_closed(map, kind, field)?;
         Ok(match (self, field) {
             (Workload::Echo, _) => Some(Edn::Map(
                 map.iter()
@@ -450,41 +484,41 @@ mod tests {
         let b = Workload::Broadcast;
         let ok = b.complete(
             &read,
-            &RpcResult::Reply(json!({"type":"read_ok","messages":[1],"in_reply_to":1})),
+            RpcResult::Reply(json!({"type":"read_ok","messages":[1],"in_reply_to":1}).into()),
         );
         assert_eq!(
             (ok.kind, ok.value.to_string()),
             (OpType::Ok, "[1]".to_string())
         );
-        assert_eq!(b.complete(&add, &RpcResult::Timeout).kind, OpType::Info);
+        assert_eq!(b.complete(&add, RpcResult::Timeout).kind, OpType::Info);
         assert_eq!(
-            b.complete(&read, &RpcResult::Timeout).kind,
+            b.complete(&read, RpcResult::Timeout).kind,
             OpType::Fail,
             "reads are idempotent"
         );
         let err = |code| {
-            RpcResult::Reply(json!({"type":"error","code":code,"text":"no","in_reply_to":1}))
+            RpcResult::Reply(json!({"type":"error","code":code,"text":"no","in_reply_to":1}).into())
         };
-        let definite = b.complete(&add, &err(11));
+        let definite = b.complete(&add, err(11));
         assert_eq!(
             (definite.kind, definite.error.unwrap().to_string()),
             (OpType::Fail, "[:temporarily-unavailable \"no\"]".into())
         );
-        assert_eq!(b.complete(&add, &err(13)).kind, OpType::Info);
+        assert_eq!(b.complete(&add, err(13)).kind, OpType::Info);
         assert_eq!(
-            b.complete(&add, &err(1234)).kind,
+            b.complete(&add, err(1234)).kind,
             OpType::Info,
             "unknown codes are indefinite"
         );
         // Malformed replies are indeterminate, with an exception.
         let extra = b.complete(
             &add,
-            &RpcResult::Reply(json!({"type":"broadcast_ok","message":3,"in_reply_to":1})),
+            RpcResult::Reply(json!({"type":"broadcast_ok","message":3,"in_reply_to":1}).into()),
         );
         assert_eq!(extra.kind, OpType::Info);
         assert!(extra.exception.unwrap().contains("Malformed"));
         // g-set and counters turn every failure into an exception.
-        let g = Workload::GSet.complete(&op(Verb::Add, Edn::Int(1)), &err(11));
+        let g = Workload::GSet.complete(&op(Verb::Add, Edn::Int(1)), err(11));
         assert_eq!((g.kind, g.exception.is_some()), (OpType::Info, true));
     }
 
@@ -493,7 +527,7 @@ mod tests {
         let any = json!(["x", {"a": [1, null]}, 2.5, null, true, 7]);
         for (workload, field) in [(Workload::Broadcast, "messages"), (Workload::GSet, "value")] {
             let reply = json!({"type": "read_ok", field: any, "in_reply_to": 1});
-            let read = workload.complete(&op(Verb::Read, Edn::Nil), &RpcResult::Reply(reply));
+            let read = workload.complete(&op(Verb::Read, Edn::Nil), RpcResult::Reply(reply.into()));
             assert_eq!(read.kind, OpType::Ok, "{workload:?}");
             assert_eq!(read.value, Edn::from_json(&any), "returned as given");
             let not_an_array = json!({"type": "read_ok", field: "x", "in_reply_to": 1});
@@ -512,6 +546,64 @@ mod tests {
         // Only the counters' values are integers.
         let counter = json!({"type": "read_ok", "value": "7", "in_reply_to": 1});
         assert!(Workload::GCounter.validate(Verb::Read, &counter).is_err());
+    }
+
+    /// A body whose values a client takes lifted out, as a simulated node's read reply.
+    #[derive(Debug)]
+    struct Native(Value, &'static str);
+
+    impl crate::message::NativeBody for Native {
+        fn to_json(&self) -> Value {
+            self.0.clone()
+        }
+
+        fn to_json_lifted(&self) -> (Value, Option<crate::message::Lifted>) {
+            let mut json = self.0.clone();
+            let Some(values) = json.get_mut(self.1).map(Value::take) else {
+                return (json, None);
+            };
+            json[self.1] = json!([]);
+            let values = values.as_array().unwrap().iter().map(Edn::from_json);
+            let lifted = crate::message::Lifted {
+                key: self.1,
+                values: values.collect(),
+            };
+            (json, Some(lifted))
+        }
+    }
+
+    #[test]
+    fn replies_with_values_lifted_out_complete_as_their_whole_json() {
+        let read = op(Verb::Read, Edn::Nil);
+        let values = json!([3, "x", {"a": [1.5, null]}, 18446744073709551615u64]);
+        let replies = [
+            json!({"type": "read_ok", "messages": values, "in_reply_to": 1}),
+            json!({"type": "read_ok", "messages": values, "in_reply_to": 1, "msg_id": 4}),
+            json!({"type": "read_ok", "value": values, "in_reply_to": 1}),
+            // Not valid: judged, and told why, from the whole JSON.
+            json!({"type": "read_ok", "messages": values, "in_reply_to": 1, "x": 0}),
+            json!({"type": "read_ok", "messages": values}),
+            json!({"type": "add_ok", "messages": values, "in_reply_to": 1}),
+            json!({"type": "error", "messages": values, "code": 11, "in_reply_to": 1}),
+        ];
+        for workload in [Workload::Broadcast, Workload::GSet, Workload::GCounter] {
+            for reply in &replies {
+                for key in ["messages", "value"] {
+                    let native = crate::message::Body::Native(std::sync::Arc::new(Native(
+                        reply.clone(),
+                        key,
+                    )));
+                    let whole = workload.complete(&read, RpcResult::Reply(reply.clone().into()));
+                    let lifted = workload.complete(&read, RpcResult::Reply(native.into_reply()));
+                    assert_eq!(lifted, whole, "{workload:?} {reply} {key}");
+                }
+            }
+        }
+        let native = Native(replies[0].clone(), "messages");
+        let reply = crate::message::Body::Native(std::sync::Arc::new(native)).into_reply();
+        assert!(reply.parted().is_some(), "the values were lifted");
+        let ok = Workload::Broadcast.complete(&read, RpcResult::Reply(reply));
+        assert_eq!(ok.value, Edn::from_json(&values));
     }
 
     #[test]

@@ -42,6 +42,30 @@ pub(super) struct Client {
     held: VecDeque<Held>,
     /// Set elements written here that no peer is known to hold yet: reads leave them out.
     unconfirmed: BTreeSet<Element>,
+    /// What a read shows of the set, kept as the two change: the set's elements less the
+    /// unconfirmed ones, in order.
+    shown: Shown,
+}
+
+/// A sorted vector of distinct elements, which most insertions extend at the end (values
+/// mostly arrive in the order they were written).
+#[derive(Default)]
+struct Shown(Vec<Element>);
+
+impl Shown {
+    fn insert(&mut self, element: &Element) {
+        if self.0.last().is_none_or(|last| last < element) {
+            self.0.push(element.clone());
+        } else if let Err(at) = self.0.binary_search(element) {
+            self.0.insert(at, element.clone());
+        }
+    }
+
+    fn remove(&mut self, element: &Element) {
+        if let Ok(at) = self.0.binary_search(element) {
+            self.0.remove(at);
+        }
+    }
 }
 
 /// A write's reply, waiting until some peer holds what it wrote.
@@ -78,6 +102,7 @@ impl Client {
             next_unique: 0,
             held: VecDeque::new(),
             unconfirmed: BTreeSet::new(),
+            shown: Shown::default(),
         }
     }
 
@@ -135,11 +160,44 @@ impl Client {
     }
 
     fn write(&mut self, delta: &Data, reply: Payload) -> Served {
+        let new = self.data.merge(delta);
+        self.show_new(&new);
         Served::Write {
-            new: self.data.merge(delta),
+            new,
             written: delta.clone(),
             reply,
         }
+    }
+
+    /// Elements `new` to the set are shown unless unconfirmed.
+    fn show_new(&mut self, new: &Data) {
+        for element in &new.set.0 {
+            if !self.unconfirmed.contains(element) {
+                self.shown.insert(element);
+            }
+        }
+    }
+
+    /// Elements no longer unconfirmed are shown (if the set has them).
+    fn show_confirmed(&mut self, confirmed: Vec<Element>) {
+        for element in &confirmed {
+            if self.data.set.0.contains(element) {
+                self.shown.insert(element);
+            }
+        }
+    }
+
+    /// Keeps the unconfirmed elements that `keep` says to, and shows the others.
+    fn confirm_unless(&mut self, mut keep: impl FnMut(&Element) -> bool) {
+        let mut confirmed = Vec::new();
+        self.unconfirmed.retain(|element| {
+            let kept = keep(element);
+            if !kept {
+                confirmed.push(element.clone());
+            }
+            kept
+        });
+        self.show_confirmed(confirmed);
     }
 
     /// Holds the reply to a write until `release` finds a peer that holds `written`;
@@ -152,7 +210,11 @@ impl Client {
         now: Duration,
         out: &mut Vec<Envelope>,
     ) {
-        self.unconfirmed.extend(new.set.0.iter().cloned());
+        for element in &new.set.0 {
+            if self.unconfirmed.insert(element.clone()) {
+                self.shown.remove(element);
+            }
+        }
         if self.held.len() >= MAX_HELD
             && let Some(oldest) = self.held.pop_front()
         {
@@ -169,8 +231,7 @@ impl Client {
     /// lacks and the counter totals it acknowledged).
     pub fn release(&mut self, link: &Link, out: &mut Vec<Envelope>) {
         if !self.unconfirmed.is_empty() {
-            self.unconfirmed
-                .retain(|element| !link.holds_element(element));
+            self.confirm_unless(|element| !link.holds_element(element));
         }
         if self.held.is_empty() {
             return;
@@ -209,12 +270,18 @@ impl Client {
     /// only grow).
     fn read(&mut self, detector: &Detector) -> ReadOk {
         if !self.unconfirmed.is_empty() && detector.alone() {
-            self.unconfirmed.clear();
+            let confirmed = std::mem::take(&mut self.unconfirmed);
+            self.show_confirmed(confirmed.into_iter().collect());
         }
-        let set = || {
-            let visible = |v: &&Element| !self.unconfirmed.contains(*v);
-            self.data.set.0.iter().filter(visible).cloned().collect()
-        };
+        #[cfg(test)]
+        {
+            let visible = self.data.set.0.difference(&self.unconfirmed);
+            assert!(
+                visible.eq(&self.shown.0),
+                "shown is the set less the unconfirmed"
+            );
+        }
+        let set = || self.shown.0.clone();
         match self.mode.unwrap_or(Mode::Broadcast) {
             Mode::Broadcast => ReadOk::Messages { messages: set() },
             Mode::GSet => ReadOk::Elements { value: set() },
@@ -232,9 +299,11 @@ impl Client {
     /// Merges data gossiped by a peer (which therefore holds it); returns what was new here.
     pub fn merge(&mut self, delta: &Data) -> Data {
         if !self.unconfirmed.is_empty() {
-            self.unconfirmed.retain(|v| !delta.set.0.contains(v));
+            self.confirm_unless(|v| !delta.set.0.contains(v));
         }
-        self.data.merge(delta)
+        let new = self.data.merge(delta);
+        self.show_new(&new);
+        new
     }
 }
 

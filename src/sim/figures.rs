@@ -266,7 +266,7 @@ pub struct Measure {
     pub wire: Wire,
     /// Which ticks the nodes are given.
     pub ticks: Ticks,
-    /// Also hash the whole history (`history_digest`): a tenth of a short run's time.
+    /// Also hash the whole history (`history_digest`): under a tenth of a short run's time.
     pub digest: bool,
 }
 
@@ -301,7 +301,6 @@ pub fn run_keeping_outcome(
     let mut collector = Collector {
         watch: &mut watch,
         sent: vec![Vec::new(); opts.nodes.len()],
-        taken: vec![0; opts.nodes.len()],
         handled: 0,
     };
     let outcome = simulate_observed(opts, &mut factory, &mut collector);
@@ -361,14 +360,23 @@ pub fn run_keeping_outcome(
 }
 
 /// An FNV-1a hash of the history as EDN: two runs with the same digest had the same history.
+/// (Hashed as it is written: the text is never built.)
 fn digest(history: &[maelstrom::history::Op]) -> String {
-    format!(
-        "{:016x}",
-        maelstrom::history::write_history_edn(history)
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
-                .wrapping_mul(0x0100_0000_01b3))
-    )
+    let mut hash = Fnv1a(0xcbf2_9ce4_8422_2325);
+    maelstrom::history::write_history_edn_to(&mut hash, history).expect("hashing never fails");
+    format!("{:016x}", hash.0)
+}
+
+/// FNV-1a over the bytes written to it.
+struct Fnv1a(u64);
+
+impl std::fmt::Write for Fnv1a {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = s.bytes().fold(self.0, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Ok(())
+    }
 }
 
 /// Node-to-node messages per second over the last half of the recovery before `end`.
@@ -383,8 +391,6 @@ fn idle_rate(sent: &BTreeMap<String, Vec<Sent>>, end: Duration) -> f64 {
 struct Collector<'a> {
     watch: &'a mut Watch,
     sent: Vec<Vec<Sent>>,
-    /// How much of each node's current life's send log is in `sent` already.
-    taken: Vec<usize>,
     handled: u64,
 }
 
@@ -392,20 +398,12 @@ impl Observer for Collector<'_> {
     fn after(&mut self, index: usize, node: &str, sim: &dyn SimNode, now: Duration) {
         self.handled += 1;
         self.watch.after(index, node, sim, now);
-        if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>()
-            && sim.sent.len() > self.taken[index]
-        {
-            self.sent[index].extend_from_slice(&sim.sent[self.taken[index]..]);
-            self.taken[index] = sim.sent.len();
+        if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() {
+            self.sent[index].append(&mut sim.take_sent());
         }
     }
 
     fn action(&mut self, action: &Action, now: Duration) {
-        if let Action::Restart(node) = action
-            && let Some(i) = self.watch.nodes.iter().position(|n| n == node)
-        {
-            self.taken[i] = 0;
-        }
         self.watch.action(action, now);
     }
 }

@@ -2,22 +2,26 @@
 //! timers at the periods the real runtime uses. Messages to and from clients go through the
 //! same serialisation and parsing as on stdin/stdout; messages between nodes do too with
 //! `Wire::Json`, and with `Wire::Native` (the default) travel as the node's own typed bodies,
-//! which gives the same runs several times faster (docs/simulation.md; `tests/simulation.rs`
+//! which gives the same runs several times faster, as do replies to reads, whose values the
+//! client takes as EDN without JSON between (docs/simulation.md; `tests/simulation.rs`
 //! checks that both give the same histories).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use maelstrom::driver::sim::{SimNode, Written};
-use maelstrom::message::{self, Message, NativeBody, check_envelope, is_client};
+use maelstrom::edn::Edn;
+use maelstrom::message::{self, Lifted, Message, NativeBody, check_envelope, is_client};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{Config, Mode};
 use crate::event::{Event, Trigger};
 use crate::machine::StateMachine;
-use crate::wire::{Body, Element, Envelope, Gossip, Payload};
+use crate::wire::{Body, Element, Envelope, Gossip, Payload, ReadOk};
 
 /// The node argument that serves a workload (`None`: the node needs none).
 pub fn mode(workload: maelstrom::workload::Workload) -> Option<Mode> {
@@ -120,8 +124,8 @@ pub struct NodeSim {
     schedule: Vec<(Trigger, Duration)>,
     wire: Wire,
     ticks: Ticks,
-    /// Node-to-node messages sent, for the failure-detector figures.
-    pub sent: Vec<Sent>,
+    /// Node-to-node messages sent and not yet taken (`take_sent`), for the figures.
+    sent: Cell<Vec<Sent>>,
 }
 
 impl NodeSim {
@@ -133,7 +137,7 @@ impl NodeSim {
             schedule,
             wire,
             ticks: Ticks::default(),
-            sent: Vec::new(),
+            sent: Cell::default(),
         }
     }
 
@@ -168,11 +172,17 @@ impl NodeSim {
         }
     }
 
+    /// The node-to-node messages sent since this was last asked, moved out (an observer
+    /// holds the node only by a shared reference).
+    pub fn take_sent(&self) -> Vec<Sent> {
+        self.sent.take()
+    }
+
     fn handle(&mut self, event: Event, now: Duration) -> Vec<Written> {
         let out = self.machine.handle(event, now);
         for envelope in &out {
             if let Payload::Gossip(g) = &envelope.body.payload {
-                self.sent.push(Sent {
+                self.sent.get_mut().push(Sent {
                     at: now,
                     dest: envelope.dest.clone(),
                     probe: g.probe || (g.seq == 0 && g.values.is_empty() && g.counts.is_empty()),
@@ -187,7 +197,13 @@ impl NodeSim {
     }
 
     fn write(&self, envelope: Envelope) -> Written {
-        if self.wire == Wire::Native && !is_client(&envelope.dest) {
+        // And read replies to clients: the client takes the values without the trip
+        // through JSON (`NativeBody::to_json_lifted`).
+        let read_reply = matches!(
+            envelope.body.payload,
+            Payload::ReadOk(ReadOk::Messages { .. } | ReadOk::Elements { .. })
+        );
+        if self.wire == Wire::Native && (!is_client(&envelope.dest) || read_reply) {
             return Ok(message::Envelope {
                 src: envelope.src,
                 dest: envelope.dest,
@@ -202,11 +218,43 @@ impl NativeBody for Body {
     fn to_json(&self) -> Value {
         serde_json::to_value(self).expect("bodies serialise")
     }
+
+    fn to_json_lifted(&self) -> (Value, Option<Lifted>) {
+        let (key, values) = match &self.payload {
+            Payload::ReadOk(ReadOk::Messages { messages }) => ("messages", messages),
+            Payload::ReadOk(ReadOk::Elements { value }) => ("value", value),
+            _ => return (self.to_json(), None),
+        };
+        let empty = match &self.payload {
+            Payload::ReadOk(ReadOk::Messages { .. }) => ReadOk::Messages {
+                messages: Vec::new(),
+            },
+            _ => ReadOk::Elements { value: Vec::new() },
+        };
+        let rest = Body {
+            payload: Payload::ReadOk(empty),
+            ..*self
+        };
+        // Each value as it serialises in the whole body, read as `Edn::from_json` reads it.
+        let values = values
+            .iter()
+            .map(|element| match element {
+                Element::Int(n) => Edn::Int(*n),
+                other => Edn::from_json(&serde_json::to_value(other).expect("values serialise")),
+            })
+            .collect();
+        (rest.to_json(), Some(Lifted { key, values }))
+    }
 }
 
 /// The event a delivered message stands for: our own native body is taken back as it was
-/// sent (moved out unless the network duplicated it); anything else is read as a line.
+/// sent (moved out unless the network duplicated it); a client's request is read from its
+/// JSON as it would be from its line (`from_client`); anything else is read as a line.
 fn event(message: Message) -> Event {
+    let message = match from_client(message) {
+        Ok(envelope) => return Event::Message(envelope),
+        Err(message) => message,
+    };
     let Message {
         id,
         src,
@@ -239,6 +287,35 @@ fn event(message: Message) -> Event {
     )
 }
 
+/// A client's request read straight from its JSON body, without writing the line and
+/// parsing it back: when the body reads as ours and has no floating-point number (which
+/// might not come back from text bit for bit), that is what the line gives. Anything else
+/// is handed back, to be read as a line.
+fn from_client(message: Message) -> Result<Envelope, Message> {
+    fn no_floats(value: &Value) -> bool {
+        match value {
+            Value::Number(n) => !n.is_f64(),
+            Value::Array(items) => items.iter().all(no_floats),
+            Value::Object(map) => map.values().all(no_floats),
+            Value::Null | Value::Bool(_) | Value::String(_) => true,
+        }
+    }
+    let message::Body::Json(json) = &message.body else {
+        return Err(message);
+    };
+    if !is_client(&message.src) || !no_floats(json) {
+        return Err(message);
+    }
+    match Body::deserialize(json) {
+        Ok(body) => Ok(Envelope {
+            src: message.src,
+            dest: message.dest,
+            body,
+        }),
+        Err(_) => Err(message),
+    }
+}
+
 impl SimNode for NodeSim {
     fn deliver(&mut self, message: Message, now: Duration) -> Vec<Written> {
         self.handle(event(message), now)
@@ -269,5 +346,61 @@ impl SimNode for NodeSim {
         self.machine
             .status(peer)
             .map(|status| format!("{status:?}").to_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A client's request read from its JSON body is the event its line gives, and a body
+    /// that does not read as ours (or holds a float) still goes through the line.
+    #[test]
+    fn a_request_read_from_its_json_is_what_its_line_gives() {
+        let bodies = [
+            json!({"type": "init", "msg_id": 1, "node_id": "n1", "node_ids": ["n0", "n1"]}),
+            json!({"type": "topology", "msg_id": 2, "topology": {"n0": ["n1"], "n1": ["n0"]}}),
+            json!({"type": "read", "msg_id": 3}),
+            json!({"type": "broadcast", "msg_id": 4, "message": 18446744073709551615u64}),
+            json!({"type": "broadcast", "msg_id": 5, "message": {"b": [1, "x"], "a": null}}),
+            json!({"type": "add", "msg_id": 6, "element": -7}),
+            json!({"type": "add", "msg_id": 7, "delta": 3}),
+            json!({"type": "echo", "msg_id": 8, "echo": "Please echo 9 \"é\""}),
+            json!({"type": "generate", "msg_id": 9}),
+            json!({"type": "membership", "msg_id": 10}),
+            json!({"type": "read_ok", "in_reply_to": 11, "messages": [1, 2]}),
+            // Read through the line: a float, an unknown type, malformed bodies.
+            json!({"type": "echo", "msg_id": 12, "echo": 0.1}),
+            json!({"type": "broadcast", "msg_id": 13, "message": 1.5}),
+            json!({"type": "txn", "msg_id": 14}),
+            json!({"type": "broadcast", "msg_id": 15}),
+            json!({"type": 7, "msg_id": 16}),
+            json!({"msg_id": 17}),
+            json!({"type": "read", "msg_id": "x"}),
+        ];
+        let mut direct = 0;
+        for body in bodies {
+            let message = Message {
+                id: 3,
+                src: "c4".into(),
+                dest: "n1".into(),
+                body: message::Body::Json(body),
+            };
+            let line = Event::from_line(message.to_line().as_bytes());
+            if from_client(message.clone()).is_ok() {
+                direct += 1;
+            }
+            assert_eq!(event(message), line);
+        }
+        assert_eq!(direct, 11, "every well-formed request without a float");
+        // From a node, not a client: through the line.
+        let peer = Message {
+            id: 4,
+            src: "n0".into(),
+            dest: "n1".into(),
+            body: json!({"type": "read", "msg_id": 1}).into(),
+        };
+        assert!(from_client(peer).is_err());
     }
 }

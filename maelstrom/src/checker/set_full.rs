@@ -2,8 +2,6 @@
 //! (docs/maelstrom-compatibility.md 6.3), used by broadcast (adds are `:broadcast` ops) and
 //! g-set (`:add`). Includes the quirk that duplicates are never flagged.
 
-use std::collections::BTreeMap;
-
 use crate::checker::Quantiles;
 use crate::edn::Edn;
 use crate::history::{History, Op, OpType, pairs};
@@ -26,7 +24,7 @@ struct Elements(Vec<(Edn, Element)>);
 
 impl Elements {
     fn find(&self, value: &Edn) -> Result<usize, usize> {
-        self.0.binary_search_by(|(v, _)| v.cmp(value))
+        self.0.binary_search_by(|(v, _)| cmp(v, value))
     }
 
     fn get(&self, value: &Edn) -> Option<&Element> {
@@ -42,6 +40,15 @@ impl Elements {
         if let Err(i) = self.find(&value) {
             self.0.insert(i, (value, Element::default()));
         }
+    }
+}
+
+/// `Edn::cmp`, with integers (nearly every element) compared inline.
+#[inline]
+fn cmp(a: &Edn, b: &Edn) -> std::cmp::Ordering {
+    match (a, b) {
+        (Edn::Int(a), Edn::Int(b)) => a.cmp(b),
+        _ => a.cmp(b),
     }
 }
 
@@ -61,10 +68,13 @@ pub struct SetFull {
 
 /// Checks the adds (`add` ops: `broadcast` or g-set's `add`) against the ok reads.
 pub fn check(history: &History, add: Verb) -> SetFull {
-    let invocation_of: BTreeMap<usize, usize> = pairs(history)
-        .into_iter()
-        .filter_map(|(i, c)| c.map(|c| (c, i)))
-        .collect();
+    // By completion index, its invocation's.
+    let mut invocation_of: Vec<Option<usize>> = vec![None; history.len()];
+    for (i, c) in pairs(history) {
+        if let Some(c) = c {
+            invocation_of[c] = Some(i);
+        }
+    }
     let mut elements = Elements::default();
     let mut order: Vec<Edn> = Vec::new();
     for (index, op) in history.iter().enumerate() {
@@ -85,7 +95,7 @@ pub fn check(history: &History, add: Verb) -> SetFull {
                 _ => {}
             }
         } else if op.f == Verb::Read.name() && op.kind == OpType::Ok {
-            let Some(&inv) = invocation_of.get(&index) else {
+            let Some(inv) = invocation_of[index] else {
                 continue;
             };
             let mut seen: Vec<&Edn> = match &op.value {
@@ -93,15 +103,15 @@ pub fn check(history: &History, add: Verb) -> SetFull {
                 _ => Vec::new(),
             };
             // (A node's reads come sorted, as it keeps them.)
-            if !seen.is_sorted() {
+            if !seen.is_sorted_by(|a, b| cmp(a, b).is_le()) {
                 seen.sort_unstable();
             }
             // Both sorted: one walk through them, not a lookup per element.
             let mut seen = seen.into_iter().peekable();
             for (value, e) in elements.0.iter_mut() {
                 // By `cmp`, as a set lookup would: 1 and 1.0 are the same element.
-                while seen.next_if(|s| (*s).cmp(value).is_lt()).is_some() {}
-                if seen.next_if(|s| (*s).cmp(value).is_eq()).is_some() {
+                while seen.next_if(|s| cmp(s, value).is_lt()).is_some() {}
+                if seen.next_if(|s| cmp(s, value).is_eq()).is_some() {
                     e.known.get_or_insert(index);
                     e.last_present = Some(e.last_present.map_or(inv, |lp| lp.max(inv)));
                 } else {

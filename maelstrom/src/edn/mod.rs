@@ -56,13 +56,24 @@ impl Edn {
 
 impl std::fmt::Display for Edn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_to(f)
+    }
+}
+
+impl Edn {
+    /// Writes the value as `Display` prints it, into any writer (e.g. a hasher, without
+    /// building the text).
+    pub fn write_to<W: std::fmt::Write + ?Sized>(&self, f: &mut W) -> std::fmt::Result {
         match self {
             Edn::Nil => f.write_str("nil"),
-            Edn::Bool(b) => write!(f, "{b}"),
-            Edn::Int(i) => write!(f, "{i}"),
+            Edn::Bool(b) => f.write_str(if *b { "true" } else { "false" }),
+            Edn::Int(i) => write_int(f, *i),
             Edn::Float(x) => f.write_str(&float(*x)),
             Edn::Str(s) => write_string(f, s),
-            Edn::Keyword(k) => write!(f, ":{k}"),
+            Edn::Keyword(k) => {
+                f.write_str(":")?;
+                f.write_str(k)
+            }
             Edn::Vector(items) => write_seq(f, "[", items, "]"),
             Edn::Set(items) => write_seq(f, "#{", items, "}"),
             Edn::Map(entries) => {
@@ -71,13 +82,51 @@ impl std::fmt::Display for Edn {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{k} {v}")?;
+                    k.write_to(f)?;
+                    f.write_str(" ")?;
+                    v.write_to(f)?;
                 }
                 f.write_str("}")
             }
-            Edn::Tagged(tag, inner) => write!(f, "#{tag} {inner}"),
+            Edn::Tagged(tag, inner) => {
+                f.write_str("#")?;
+                f.write_str(tag)?;
+                f.write_str(" ")?;
+                inner.write_to(f)
+            }
         }
     }
+}
+
+/// An integer in decimal, as `{i}` prints it, without going through `format_args!`
+/// (histories are mostly integers): two digits at a time, each pair a slice of one text.
+pub(crate) fn write_int<W: std::fmt::Write + ?Sized>(f: &mut W, i: i64) -> std::fmt::Result {
+    const PAIRS: &str = "0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839404142434445464748495051525354555657585960\
+        6162636465666768697071727374757677787980818283848586878889909192939495969798\
+        99";
+    let pair = |p: u64| &PAIRS[2 * p as usize..2 * p as usize + 2];
+    if i < 0 {
+        f.write_str("-")?;
+    }
+    // The pairs from the lowest; the first (highest) of one digit if it is under 10.
+    let mut groups = [0u64; 10];
+    let mut count = 0;
+    let mut n = i.unsigned_abs();
+    while n >= 100 {
+        groups[count] = n % 100;
+        count += 1;
+        n /= 100;
+    }
+    if n >= 10 {
+        f.write_str(pair(n))?;
+    } else {
+        f.write_str(&pair(n)[1..])?;
+    }
+    for &group in groups[..count].iter().rev() {
+        f.write_str(pair(group))?;
+    }
+    Ok(())
 }
 
 fn float(x: f64) -> String {
@@ -96,23 +145,28 @@ fn float(x: f64) -> String {
     }
 }
 
-fn write_string(f: &mut std::fmt::Formatter<'_>, s: &str) -> std::fmt::Result {
+pub(crate) fn write_string<W: std::fmt::Write + ?Sized>(f: &mut W, s: &str) -> std::fmt::Result {
     f.write_str("\"")?;
-    for c in s.chars() {
-        match c {
-            '"' => f.write_str("\\\"")?,
-            '\\' => f.write_str("\\\\")?,
-            '\n' => f.write_str("\\n")?,
-            '\t' => f.write_str("\\t")?,
-            '\r' => f.write_str("\\r")?,
-            c => write!(f, "{c}")?,
-        }
+    let mut plain = 0;
+    for (at, c) in s.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\t' => "\\t",
+            '\r' => "\\r",
+            _ => continue,
+        };
+        f.write_str(&s[plain..at])?;
+        f.write_str(escaped)?;
+        plain = at + c.len_utf8();
     }
+    f.write_str(&s[plain..])?;
     f.write_str("\"")
 }
 
-fn write_seq(
-    f: &mut std::fmt::Formatter<'_>,
+fn write_seq<W: std::fmt::Write + ?Sized>(
+    f: &mut W,
     open: &str,
     items: &[Edn],
     close: &str,
@@ -122,7 +176,7 @@ fn write_seq(
         if i > 0 {
             f.write_str(" ")?;
         }
-        write!(f, "{item}")?;
+        item.write_to(f)?;
     }
     f.write_str(close)
 }
@@ -387,6 +441,19 @@ mod tests {
         assert_eq!(stale[0].get("f"), Some(&Edn::kw("read")));
         assert_eq!(parse_all("{:a 1}\n{:a 2}\n").unwrap().len(), 2);
         assert!(parse("{:a").is_err());
+    }
+
+    #[test]
+    fn integers_print_as_rust_prints_them() {
+        let mut n: i64 = 1;
+        let mut all = vec![0, i64::MIN, i64::MAX, -1, 9, 10, 99, 100, 101];
+        while let Some(next) = n.checked_mul(7) {
+            all.extend([n, -n, n - 1, n + 1]);
+            n = next;
+        }
+        for i in all {
+            assert_eq!(Edn::Int(i).to_string(), format!("{i}"));
+        }
     }
 
     #[test]

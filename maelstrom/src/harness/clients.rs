@@ -228,7 +228,7 @@ impl Clients {
     /// A message to a client: completes the op it answers. The answer to a setup RPC is
     /// returned, as (node, body), for the harness to judge.
     pub fn reply(&mut self, env: &mut Env, message: Message) -> Option<(String, Value)> {
-        let body = message.body.into_json();
+        let body = message.body.into_reply();
         let in_reply_to = body.get("in_reply_to").and_then(Value::as_u64)?;
         let answers = |r: &Rpc| r.client == message.dest && r.msg_id == in_reply_to;
         if let Some(node) = self
@@ -238,7 +238,7 @@ impl Clients {
             .map(|(n, _)| n.clone())
         {
             self.setup.remove(&node);
-            return Some((node, body));
+            return Some((node, body.into_json()));
         }
         let worker = self
             .workers
@@ -259,7 +259,7 @@ impl Clients {
             value,
             error,
             exception,
-        } = self.workload.complete(&op, &result);
+        } = self.workload.complete(&op, result);
         let process = self.workers[thread].process;
         let completion = env.op(Process::Worker(process), kind, op.f.name(), value);
         completion.error = error;

@@ -157,21 +157,24 @@ impl Harness {
         if self.is_done() {
             return None;
         }
-        let mut times: Vec<Duration> = Vec::new();
-        times.extend(self.env.net.next_event());
-        times.extend(self.clients.deadlines());
-        times.extend(self.nemesis.next_toggle());
-        match &self.phase {
+        // (Folded as they come: this is asked after every node output.)
+        let phase = match &self.phase {
             Phase::Main => {
-                if self.clients.any_free() {
-                    times.extend(self.schedule.next_client());
-                }
-                times.extend(self.schedule.next_nemesis());
+                let client = self.schedule.next_client();
+                let client = client.filter(|_| self.clients.any_free());
+                [client, self.schedule.next_nemesis()]
             }
-            Phase::Recovery { until } => times.push(*until),
-            _ => {}
-        }
-        times.into_iter().min()
+            Phase::Recovery { until } => [Some(*until), None],
+            _ => [None, None],
+        };
+        self.env
+            .net
+            .next_event()
+            .into_iter()
+            .chain(self.clients.deadlines())
+            .chain(self.nemesis.next_toggle())
+            .chain(phase.into_iter().flatten())
+            .min()
     }
 
     /// What a node wrote on stdout, parsed, at `now`.

@@ -49,8 +49,8 @@ impl Journal {
         if self.off {
             return;
         }
-        // (A native body is always between nodes, never an init: it is not serialised
-        // here unless kept.)
+        // (A native body is never an init: between nodes, or a read's reply to a client.
+        // It is not serialised here unless kept.)
         if let Body::Json(body) = &message.body
             && matches!(
                 body.get("type").and_then(Value::as_str),

@@ -347,6 +347,7 @@ impl Network {
                 break;
             }
             let (at, id) = self.ready.pop_first().expect("checked");
+            // (One lookup of the inbox for the whole step.)
             let inbox = self.inboxes.get_mut(&id).expect("exists");
             if let Some((due, message)) = inbox.slot.take() {
                 self.stats.count(&message, false);
@@ -356,35 +357,13 @@ impl Network {
                     inbox.take_at = Some(at);
                 }
             }
-            self.take(&id, at);
-            if let Some(next) = self.inboxes[&id].next_event() {
+            let grudges = [&self.partition, &self.lost_links];
+            take(inbox, grudges, &id, at);
+            if let Some(next) = inbox.next_event() {
                 self.ready.insert((next, id));
             }
         }
         deliveries
-    }
-
-    /// The slot of `id` takes queue heads at `at`, dropping those its grudge refuses,
-    /// until it holds one or the queue is empty.
-    fn take(&mut self, id: &str, at: Duration) {
-        let inbox = self.inboxes.get_mut(id).expect("exists");
-        if inbox.take_at.is_none_or(|t| t > at) || inbox.slot.is_some() {
-            return;
-        }
-        inbox.take_at = None;
-        let refused = |src: &String| {
-            [&self.partition, &self.lost_links]
-                .into_iter()
-                .flatten()
-                .any(|g| g.get(id).is_some_and(|r| r.contains(src)))
-        };
-        while let Some(Reverse((deadline, _, QueuedMessage(message)))) = inbox.queue.pop() {
-            if refused(&message.src) {
-                continue; // dropped: sent, never received
-            }
-            inbox.slot = Some((deadline.max(at), message));
-            return;
-        }
     }
 
     pub fn stats(&self) -> NetStats {
@@ -399,6 +378,28 @@ impl Network {
     /// The first events of the traffic, for the report; leaves an empty journal.
     pub fn take_journal(&mut self) -> Journal {
         std::mem::take(&mut self.journal)
+    }
+}
+
+/// The slot of inbox `id` takes queue heads at `at`, dropping those the `grudges` refuse,
+/// until it holds one or the queue is empty.
+fn take(inbox: &mut Inbox, grudges: [&Option<Grudge>; 2], id: &str, at: Duration) {
+    if inbox.take_at.is_none_or(|t| t > at) || inbox.slot.is_some() {
+        return;
+    }
+    inbox.take_at = None;
+    let refused = |src: &String| {
+        grudges
+            .into_iter()
+            .flatten()
+            .any(|g| g.get(id).is_some_and(|r| r.contains(src)))
+    };
+    while let Some(Reverse((deadline, _, QueuedMessage(message)))) = inbox.queue.pop() {
+        if refused(&message.src) {
+            continue; // dropped: sent, never received
+        }
+        inbox.slot = Some((deadline.max(at), message));
+        return;
     }
 }
 
