@@ -138,6 +138,9 @@ struct Watch {
     nodes: Vec<String>,
     /// When the network was partitioned: (start, end).
     partitions: Vec<(Duration, Option<Duration>)>,
+    /// Who stopped hearing whom when each partition began: (start, node, senders it no
+    /// longer hears).
+    cuts: Vec<(Duration, String, BTreeSet<String>)>,
     /// When links were lost one way: (start, end).
     link_losses: Vec<(Duration, Option<Duration>)>,
     /// When the network dropped and held back messages (the lossy option): (start, end).
@@ -231,6 +234,9 @@ impl Observer for Watch {
                 .for_each(|n| self.close(Some(n), now, Cause::Pause)),
             Action::Partition(grudge) => {
                 self.partitions.push((now, None));
+                for (node, senders) in grudge {
+                    self.cuts.push((now, node.clone(), senders.clone()));
+                }
                 // An isolating partition: one node cut off from everyone else.
                 for (node, senders) in grudge {
                     if senders.len() + 1 == self.nodes.len() {
@@ -417,6 +423,7 @@ fn all_see(
     peer: &str,
     wanted: Status,
     from: Duration,
+    excused: &[(Duration, &str)],
 ) -> Option<Duration> {
     enum Step<'a> {
         Sees(&'a str, Status),
@@ -434,6 +441,12 @@ fn all_see(
             .iter()
             .filter(|f| f.start > from && observers.contains(&f.node))
             .map(|f| (f.start, Step::Leaves(f.node.as_str()))),
+    );
+    steps.extend(
+        excused
+            .iter()
+            .filter(|(t, o)| *t > from && observers.contains(*o))
+            .map(|(t, o)| (*t, Step::Leaves(o))),
     );
     steps.sort_by_key(|(t, _)| *t); // stable: a node's own changes keep their order
     let mut status: BTreeMap<&str, Status> = observers
@@ -498,7 +511,14 @@ fn measure_faults(
             })
             .cloned()
             .collect();
-        let detected = all_see(watch, &observers, &fault.node, Status::Dead, fault.start);
+        let detected = all_see(
+            watch,
+            &observers,
+            &fault.node,
+            Status::Dead,
+            fault.start,
+            &[],
+        );
         match detected {
             Some(t) if fault.end.is_none_or(|e| t <= e) => figures
                 .detection_ms
@@ -532,10 +552,58 @@ fn measure_faults(
                 .cloned()
                 .collect();
             everyone.remove(&fault.node);
-            match all_see(watch, &everyone, &fault.node, Status::Alive, back) {
+            // A node that a later partition cuts off from it, before it saw it back, cannot
+            // see it back: it leaves the count then, as one under a fault of its own does.
+            let cut_off: Vec<(Duration, &str)> = watch
+                .cuts
+                .iter()
+                .filter(|(_, _, senders)| senders.contains(&fault.node))
+                .map(|(t, o, _)| (*t, o.as_str()))
+                .collect();
+            match all_see(watch, &everyone, &fault.node, Status::Alive, back, &cut_off) {
                 Some(t) => figures.revival_ms.push((t - back).as_millis() as u64),
                 None => figures.not_revived += 1,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_observer_cut_off_before_it_saw_the_change_leaves_the_count() {
+        let ms = Duration::from_millis;
+        let mut watch = Watch::default();
+        for (t, o) in [(500, "a"), (500, "b")] {
+            watch
+                .changes
+                .push((ms(t), o.to_string(), "x".to_string(), Status::Dead));
+        }
+        watch
+            .changes
+            .push((ms(1_200), "a".to_string(), "x".to_string(), Status::Alive));
+        let observers: BTreeSet<String> = ["a", "b"].map(String::from).into();
+        let back = ms(1_000);
+        assert_eq!(
+            all_see(&watch, &observers, "x", Status::Alive, back, &[]),
+            None,
+            "b never sees x back"
+        );
+        let cut = [(ms(1_100), "b")];
+        assert_eq!(
+            all_see(&watch, &observers, "x", Status::Alive, back, &cut),
+            Some(ms(1_200))
+        );
+        // Cut off only after it saw the change: the time is when it saw it.
+        watch
+            .changes
+            .push((ms(1_300), "b".to_string(), "x".to_string(), Status::Alive));
+        let late_cut = [(ms(1_400), "b")];
+        assert_eq!(
+            all_see(&watch, &observers, "x", Status::Alive, back, &late_cut),
+            Some(ms(1_300))
+        );
     }
 }
