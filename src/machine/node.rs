@@ -130,9 +130,9 @@ impl Node {
                     .probing
                     .expire(now, &mut self.links, &mut self.detector);
                 self.apply(changed, now);
-                let preferred = self.overlay.preferred_parent(&self.detector);
+                let preferred = self.overlay.preferred_parents(&self.detector);
                 self.probing
-                    .probe(now, &mut self.links, &self.detector, preferred, out);
+                    .probe(now, &mut self.links, &self.detector, &preferred, out);
             }
         }
     }

@@ -139,25 +139,31 @@ impl Overlay {
         (0..i).find(|&j| !ruled_out(j))
     }
 
-    /// A node we would rather have as parent than the one we have, ruled out by our own
-    /// suspicion while the cluster does not hold it dead (it refuted, or never lost enough
-    /// votes): after a partition heals, such a suspicion is stale, and would keep us under
-    /// a parent of the partition's making, and values a hop longer, until our low-rate
-    /// probes happened on it. The nearest first: our ancestors in the heap, then the
-    /// ranking from the first node.
-    pub fn preferred_parent(&self, d: &Detector) -> Option<&str> {
+    /// The nodes we would rather have as parent than the one we have, ruled out by our own
+    /// suspicion while the cluster does not hold them dead (they refuted, or never lost
+    /// enough votes), nearest first: our ancestors in the heap, then the ranking from the
+    /// first node. After a partition heals, such suspicions are stale, and would keep us
+    /// under a parent of the partition's making, and values a hop longer, until our
+    /// low-rate probes happened on the right one. (A node that was cut off alone holds
+    /// everyone suspected and no one dead, the crashed among them.)
+    pub fn preferred_parents(&self, d: &Detector) -> Vec<&str> {
         let mut ancestors = Vec::new();
         let mut i = self.rank;
         while i > 0 {
             i = (i - 1) / self.fanout;
             ancestors.push(i);
         }
-        ancestors
-            .into_iter()
-            .chain(0..self.rank)
-            .take_while(|&i| Some(i) != self.parent)
-            .map(|i| self.ranking[i].as_str())
-            .find(|n| d.suspects(n) && !d.is_dead(n))
+        let mut preferred: Vec<&str> = Vec::new();
+        for i in ancestors.into_iter().chain(0..self.rank) {
+            if Some(i) == self.parent {
+                break;
+            }
+            let n = self.ranking[i].as_str();
+            if d.suspects(n) && !d.is_dead(n) && !preferred.contains(&n) {
+                preferred.push(n);
+            }
+        }
+        preferred
     }
 
     /// The nodes to probe at once once our parent `lost` is ruled out (`Probing::sweep`):
@@ -564,23 +570,31 @@ mod tests {
     }
 
     #[test]
-    fn a_parent_ruled_out_by_our_suspicion_alone_is_probed_once_a_period() {
+    fn parents_ruled_out_by_our_suspicion_alone_are_probed_in_turn_once_a_period() {
         // n2 of 25 suspects n0 (no answer to its write), and no one else does: n0 is not
-        // dead, and n2 looks elsewhere meanwhile (n1, which does not answer either). It
-        // asks n0 again once a second, instead of waiting for its low-rate probes of
-        // ruled-out peers.
+        // dead, and n2 looks elsewhere meanwhile (n1, which does not answer either, so n2
+        // is a root). It asks them again, one a second in turn, instead of waiting for its
+        // low-rate probes of ruled-out peers: one that is gone for good does not keep it
+        // from finding the other.
         let mut m = begun("n2", 25);
         m.handle(
             request("n2", 3, Payload::Broadcast { message: 1.into() }),
             ms(1),
         );
         run(&mut m, 2, 2_000);
-        assert_ne!(m.parent(), Some("n0"));
+        assert_eq!(m.parent(), None);
         assert_eq!(m.status("n0"), Some(Status::Alive));
-        let probes = probes_to(&run(&mut m, 2_001, 12_000), "n0");
+        let out = run(&mut m, 2_001, 12_000);
+        let mut probes: Vec<(u64, &str)> = ["n0", "n1"]
+            .into_iter()
+            .flat_map(|p| probes_to(&out, p).into_iter().map(move |t| (t, p)))
+            .collect();
+        probes.sort();
         assert!((9..=11).contains(&probes.len()), "{probes:?}");
         assert!(
-            probes.windows(2).all(|w| w[1] - w[0] >= 1_000),
+            probes
+                .windows(2)
+                .all(|w| w[1].0 - w[0].0 >= 1_000 && w[1].1 != w[0].1),
             "{probes:?}"
         );
     }
