@@ -272,11 +272,9 @@ impl Node {
                 self.links.get_mut(&c.peer).abandon_in_flight();
             }
         }
-        let old_parent = self.overlay.parent().map(str::to_string);
+        let held = self.overlay.parents_held();
         self.overlay.rechoose(&self.detector, &mut self.links);
-        if let Some(lost) = old_parent
-            && self.detector.suspects(&lost) | self.detector.is_dead(&lost)
-        {
+        for lost in self.overlay.lost_among(held, &self.detector) {
             self.sweep_after(&lost, now);
         }
     }

@@ -1,6 +1,7 @@
 //! The overlay, a forest over the nodes' ranking (`node_ids` order). Laid out as a heap
 //! with `fanout` children per node (node i's place above it is (i - 1) / fanout), a node's
-//! parent is that place's node unless it suspects it or holds it dead; then one of the
+//! parent is that place's node unless it suspects it or holds it dead (or has never heard
+//! from it and failed an exchange with it); then one of the
 //! lost relay's siblings (the orphans dealt out among them), or the nearest ancestor not
 //! ruled out; when every ancestor is ruled out, the first node of the ranking that is
 //! not, and when that is itself, it is a root. Parents rank before their children, so there are no cycles. Up to
@@ -41,6 +42,10 @@ pub(super) struct Overlay {
     /// What the parent and the wards were chosen from: the detector's count of status
     /// changes and our own suspicions. Unchanged, there is nothing to choose again.
     chosen_from: (u64, Vec<String>),
+    /// The unproven place parent our parent was last chosen without (`choose_proven`),
+    /// and the parent the detector's view alone gave then.
+    passed_over: Option<usize>,
+    by_view: Option<usize>,
     /// The batching waits: fixed, or derived from the latency budget.
     waits: Waits,
     budget: Option<Budget>,
@@ -68,6 +73,8 @@ impl Overlay {
             parent: None,
             wards: Vec::new(),
             chosen_from: (0, Vec::new()),
+            passed_over: None,
+            by_view: None,
             waits: Waits {
                 down: config.batch,
                 up: config.up_batch,
@@ -81,6 +88,7 @@ impl Overlay {
             last_flush_at: Duration::ZERO,
         };
         overlay.parent = overlay.choose(detector);
+        overlay.by_view = overlay.parent;
         overlay.wards = overlay.wards(detector);
         overlay.chosen_from = view(detector);
         links.set_parent(overlay.parent());
@@ -95,8 +103,59 @@ impl Overlay {
         self.parent.map(|i| self.ranking[i].as_str())
     }
 
+    /// Our parent, and the one the detector's view alone gives (another when we passed
+    /// one over as unproven, `choose_proven`): the others count on both to watch them.
+    pub fn parents_held(&self) -> [Option<usize>; 2] {
+        [self.parent, self.by_view]
+    }
+
+    /// Of the parents `held` before a change, those now ruled out, each once.
+    pub fn lost_among(&self, held: [Option<usize>; 2], d: &Detector) -> Vec<String> {
+        let [parent, by_view] = held;
+        let by_view = by_view.filter(|&v| Some(v) != parent);
+        parent
+            .into_iter()
+            .chain(by_view)
+            .map(|i| &self.ranking[i])
+            .filter(|n| d.suspects(n) || d.is_dead(n))
+            .cloned()
+            .collect()
+    }
+
+    /// Our parent as the detector's view alone decides it (as every node computes ours).
     fn choose(&self, d: &Detector) -> Option<usize> {
-        self.parent_of(self.rank, d)
+        self.parent_of(self.rank, |n| d.suspects(n) || d.is_dead(n))
+    }
+
+    /// Our parent, passing over our place's parent in the heap while it is `unproven`:
+    /// never heard from, with an exchange failed, it is not known to be up at all (e.g.
+    /// it crashed as the run began), so our values go where they would go once we
+    /// suspected it, while the detector gathers its three strikes (with no round trip
+    /// measured yet, over a second). We go back once it answers. When it is the only
+    /// candidate, the detector decides.
+    fn choose_proven(&self, d: &Detector, unproven: Option<usize>) -> Option<usize> {
+        let Some(unproven) = unproven else {
+            return self.choose(d);
+        };
+        let passed_over = &self.ranking[unproven];
+        let proven = self.parent_of(self.rank, |n| {
+            d.suspects(n) || d.is_dead(n) || n == passed_over
+        });
+        proven.or_else(|| self.choose(d))
+    }
+
+    /// Our place's parent in the heap, if it is a relay below the root, we have never
+    /// heard from it and an exchange with it failed. (Not the root: its loss concerns
+    /// every node, and the sweep that follows its suspicion finds the next root and
+    /// whoever else is gone; passing it over first made pause detection slower,
+    /// docs/failure-detector.md.)
+    fn unproven(&self, d: &Detector, links: &Links) -> Option<usize> {
+        let place = self.rank.checked_sub(1)? / self.fanout;
+        if place == 0 {
+            return None;
+        }
+        let n = &self.ranking[place];
+        (d.strikes(n) > 0 && links.get(n).last_heard.is_none()).then_some(place)
     }
 
     /// The parent of the node at place `i` of the ranking, as this node's detector sees
@@ -105,10 +164,10 @@ impl Overlay {
     /// among them in turn, so no one node takes all of them; else the nearest ancestor not
     /// ruled out, or else the first node before it that is not, or else none (a root).
     /// Every one of these ranks before `i`: views may differ, the forest has no cycles.
-    fn parent_of(&self, i: usize, d: &Detector) -> Option<usize> {
+    fn parent_of(&self, i: usize, out: impl Fn(&str) -> bool) -> Option<usize> {
         let ruled_out = |j: usize| {
             let n = &self.ranking[j];
-            *n != self.me && (d.suspects(n) || d.is_dead(n))
+            *n != self.me && out(n)
         };
         if i == 0 {
             return None;
@@ -213,10 +272,12 @@ impl Overlay {
         let root = self.choose(d).is_none();
         let mut wards: Vec<String> = (0..self.ranking.len())
             .filter(|&i| i != self.rank)
-            .filter(|&i| match self.parent_of(i, d) {
-                Some(parent) => parent == self.rank,
-                None => root,
-            })
+            .filter(
+                |&i| match self.parent_of(i, |n| d.suspects(n) || d.is_dead(n)) {
+                    Some(parent) => parent == self.rank,
+                    None => root,
+                },
+            )
             .map(|i| self.ranking[i].clone())
             .collect();
         wards.sort();
@@ -250,18 +311,24 @@ impl Overlay {
 
     /// Chooses the parent again, after a change of what the detector says.
     pub fn rechoose(&mut self, detector: &Detector, links: &mut Links) {
+        let unproven = self.unproven(detector, links);
         let (changes, chosen_from) = &self.chosen_from;
-        if *changes == detector.status_changes()
+        // (Compared without copying: this is asked on every change of records.)
+        let same_view = *changes == detector.status_changes()
             && detector
                 .suspected()
                 .into_iter()
-                .eq(chosen_from.iter().map(String::as_str))
-        {
-            return; // (compared without copying: this is asked on every change of records)
+                .eq(chosen_from.iter().map(String::as_str));
+        if same_view && unproven == self.passed_over {
+            return;
         }
-        self.chosen_from = view(detector);
-        self.wards = self.wards(detector);
-        let chosen = self.choose(detector);
+        if !same_view {
+            self.chosen_from = view(detector);
+            self.wards = self.wards(detector);
+        }
+        self.by_view = self.choose(detector);
+        let chosen = self.choose_proven(detector, unproven);
+        self.passed_over = unproven;
         if chosen == self.parent {
             return;
         }
@@ -522,7 +589,7 @@ mod tests {
         let mut links = Links::new(me, &nodes, &config);
         let overlay = Overlay::new(me, &nodes, &config, &detector, &mut links);
         (0..nodes.len())
-            .map(|i| overlay.parent_of(i, &detector))
+            .map(|i| overlay.parent_of(i, |n| detector.suspects(n) || detector.is_dead(n)))
             .collect()
     }
 
@@ -597,11 +664,12 @@ mod tests {
     #[test]
     fn a_child_whose_parent_is_gone_goes_to_a_sibling_of_it() {
         let mut m = begun("n30", 100);
+        m.handle(gossip("n1", "n30", Gossip::default()), ms(1));
         m.handle(
             request("n30", 3, Payload::Broadcast { message: 1.into() }),
-            ms(1),
+            ms(2),
         );
-        // n1 never answers: after three failed exchanges n30 suspects it.
+        // n1 answers no more: after three failed exchanges n30 suspects it.
         let mut t = 0;
         while m.parent() == Some("n1") && t < 10_000 {
             run(&mut m, t, t + 100);
@@ -609,6 +677,77 @@ mod tests {
         }
         // n30 is n1's sixth child: the sixth of n1's siblings n2..n24.
         assert_eq!(m.parent(), Some("n7"), "after {t} ms");
+    }
+
+    #[test]
+    fn a_parent_never_heard_from_is_passed_over_from_its_first_failed_exchange() {
+        let mut m = begun("n30", 100);
+        m.handle(
+            request("n30", 3, Payload::Broadcast { message: 1.into() }),
+            ms(1),
+        );
+        let mut t = 0;
+        while m.parent() == Some("n1") && t < 10_000 {
+            run(&mut m, t, t + 25);
+            t += 25;
+        }
+        // The sibling it would go to once it suspected n1, before it does: one strike.
+        assert_eq!(m.parent(), Some("n7"), "after {t} ms");
+        assert_eq!(m.status("n1"), Some(Status::Alive));
+        assert!(t <= 600, "one ack timeout, not three: {t} ms");
+        // n1 answers at last: it is the parent again.
+        m.handle(gossip("n1", "n30", Gossip::default()), ms(t + 10));
+        assert_eq!(m.parent(), Some("n1"));
+    }
+
+    #[test]
+    fn a_parent_passed_over_and_then_suspected_sets_off_the_sweep() {
+        let mut m = begun("n30", 100);
+        m.handle(
+            request("n30", 3, Payload::Broadcast { message: 1.into() }),
+            ms(1),
+        );
+        // n1 never answers; n7, where n30 goes, answers everything at once.
+        let mut to_n0 = Vec::new();
+        for t in (0..3000).step_by(25) {
+            for (at, e) in run(&mut m, t, t + 25) {
+                if let Payload::Gossip(g) = &e.body.payload
+                    && e.dest == "n7"
+                    && g.seq > 0
+                {
+                    let ack = Gossip {
+                        ack: g.seq,
+                        ..Gossip::default()
+                    };
+                    m.handle(gossip("n7", "n30", ack), ms(at + 1));
+                }
+                if e.dest == "n0" {
+                    to_n0.push(at);
+                }
+            }
+        }
+        assert_eq!(m.parent(), Some("n7"));
+        // Once it suspects n1, n30 probes what n1 stood for: its ancestor n0 among them.
+        assert!(
+            to_n0.first().is_some_and(|&t| t > 1000),
+            "probes to n0 at {to_n0:?}"
+        );
+    }
+
+    #[test]
+    fn the_root_is_not_passed_over_before_it_is_suspected() {
+        let mut m = begun("n5", 100);
+        m.handle(
+            request("n5", 3, Payload::Broadcast { message: 1.into() }),
+            ms(1),
+        );
+        let mut t = 0;
+        while m.parent() == Some("n0") && t < 10_000 {
+            run(&mut m, t, t + 25);
+            t += 25;
+        }
+        assert_eq!(m.parent(), Some("n1"), "after {t} ms");
+        assert!(t > 1000, "three strikes, not one: {t} ms");
     }
 
     #[test]
