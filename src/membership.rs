@@ -74,6 +74,13 @@ pub struct Detector {
     me: String,
     /// Every node of the cluster, this one included, in `node_ids` order.
     nodes: Vec<String>,
+    /// The same in name order, the order of the records and of their votes; a node's
+    /// place here indexes `placed`.
+    by_name: Vec<String>,
+    /// Each record's votes by place, as of the record's version, indexed by its author's
+    /// place: judging walks these instead of looking every vote up by name (under a
+    /// partition every record names half the cluster, and records change all the time).
+    placed: Vec<Option<PlacedVotes>>,
     /// The latest record of every node known here, this node's own included.
     records: Records,
     strikes: BTreeMap<String, u32>,
@@ -132,6 +139,13 @@ impl Detector {
         Detector {
             me: me.to_string(),
             nodes: nodes.to_vec(),
+            by_name: {
+                let mut by_name = nodes.to_vec();
+                by_name.sort();
+                by_name.dedup();
+                by_name
+            },
+            placed: Vec::new(),
             records,
             strikes: BTreeMap::new(),
             status: nodes
@@ -182,6 +196,29 @@ impl Detector {
             .collect()
     }
 
+    /// Every node's incarnation by place, and the places of the records' authors (in name
+    /// order), with `placed` brought up to date for every record.
+    fn place_records(&mut self) -> (Vec<u64>, Vec<usize>) {
+        let by_name = &self.by_name;
+        self.placed.resize_with(by_name.len(), || None);
+        let mut incs = vec![0; by_name.len()];
+        let mut authors = Vec::with_capacity(self.records.len());
+        let mut place = 0;
+        for (author, r) in &self.records {
+            place += by_name[place..].partition_point(|n| n < author);
+            if by_name.get(place) != Some(author) {
+                continue; // (records come only from the cluster's nodes)
+            }
+            incs[place] = r.inc;
+            authors.push(place);
+            let placed = &mut self.placed[place];
+            if placed.as_ref().is_none_or(|p| p.version != r.version) {
+                *placed = Some(PlacedVotes::of(r, by_name));
+            }
+        }
+        (incs, authors)
+    }
+
     /// A doubt or suspicion by `author` of `peer` at incarnation `inc` still stands: it is
     /// not about the author itself, and the peer has not refuted it.
     fn is_current(&self, author: &str, peer: &str, inc: u64) -> bool {
@@ -210,11 +247,25 @@ impl Detector {
         self.own_record().suspects.contains_key(peer) || self.unconfirmed.contains(peer)
     }
 
-    /// Every peer this node suspects (`suspects`), in order.
-    pub fn suspected(&self) -> BTreeSet<&str> {
-        let own = self.own_record().suspects.keys().map(String::as_str);
-        own.chain(self.unconfirmed.iter().map(String::as_str))
-            .collect()
+    /// Every peer this node suspects (`suspects`), in order. (Merged as it is walked,
+    /// nothing collected: the overlay compares it on every change of the records.)
+    pub fn suspected(&self) -> impl Iterator<Item = &str> {
+        let mut own = self
+            .own_record()
+            .suspects
+            .keys()
+            .map(String::as_str)
+            .peekable();
+        let mut unconfirmed = self.unconfirmed.iter().map(String::as_str).peekable();
+        std::iter::from_fn(move || match (own.peek(), unconfirmed.peek()) {
+            (Some(a), Some(b)) if a == b => {
+                unconfirmed.next();
+                own.next()
+            }
+            (Some(a), Some(b)) if a > b => unconfirmed.next(),
+            (Some(_), _) => own.next(),
+            (None, _) => unconfirmed.next(),
+        })
     }
 
     /// One vote decides (N <= 3): there is no one else to wait for.
@@ -400,52 +451,57 @@ impl Detector {
     /// Re-derives every status and the doubted peers after a change to the records (in
     /// one pass: under a partition every record names half the cluster).
     fn rejudge(&mut self, urgent: bool) -> Changed {
-        let confirmed = self.confirm();
-        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut doubters: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut doubts: Vec<&str> = Vec::new();
+        let (incs, authors) = self.place_records();
+        let confirmed = self.confirm(&incs, &authors);
+        // (Votes it cast are in our record's new version: placed again.)
+        let (incs, authors) = match confirmed {
+            true => self.place_records(),
+            false => (incs, authors),
+        };
+        let places = self.by_name.len();
+        let mut votes = vec![0usize; places];
+        let mut doubters = vec![0usize; places];
+        let mut doubts: Vec<usize> = Vec::new();
         let peers = self.nodes.len() - 1;
-        for (author, r) in &self.records {
-            for (peer, inc) in &r.suspects {
-                if self.is_current(author, peer, *inc) {
-                    *votes.entry(peer).or_default() += 1;
-                }
+        for &author in &authors {
+            let placed = self.placed[author].as_ref().expect("placed above");
+            let stands = |&(peer, inc): &(usize, u64)| peer != author && inc >= incs[peer];
+            doubts.clear();
+            for vote in placed.suspects.iter().filter(|v| stands(v)) {
+                votes[vote.0] += 1;
+                doubts.push(vote.0);
             }
             // Each author counts once per peer, whether it doubts or suspects it.
-            doubts.clear();
-            doubts.extend(
-                r.suspects
-                    .iter()
-                    .chain(&r.doubts)
-                    .filter(|(peer, inc)| self.is_current(author, peer, **inc))
-                    .map(|(peer, _)| peer.as_str()),
-            );
+            doubts.extend(placed.doubts.iter().filter(|v| stands(v)).map(|v| v.0));
             doubts.sort_unstable();
             doubts.dedup();
             if doubts.len() > 1 && doubts.len() * 2 > peers {
                 continue; // most likely cut off itself: see `doubted`
             }
-            for peer in &doubts {
-                *doubters.entry(peer).or_default() += 1;
+            for &peer in &doubts {
+                doubters[peer] += 1;
             }
         }
+        let doubters = doubters
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(peer, n)| (self.by_name[peer].as_str(), *n));
         // Under a partition most merges leave these as they were: rebuilt only if not.
-        let same = doubters.len() == self.doubters.len()
-            && doubters
-                .iter()
-                .zip(&self.doubters)
-                .all(|((p, n), (q, m))| *p == q && n == m);
-        if !same {
-            self.doubted = doubters.keys().map(|p| p.to_string()).collect();
-            self.doubters = doubters
-                .into_iter()
-                .map(|(p, n)| (p.to_string(), n))
-                .collect();
+        if !doubters
+            .clone()
+            .eq(self.doubters.iter().map(|(p, n)| (p.as_str(), *n)))
+        {
+            self.doubted = doubters.clone().map(|(p, _)| p.to_string()).collect();
+            self.doubters = doubters.map(|(p, n)| (p.to_string(), n)).collect();
         }
         let threshold = self.death_threshold();
         let mut changes = Vec::new();
+        let mut place = 0;
         for (peer, status) in &mut self.status {
-            let to = Status::judge(votes.get(peer.as_str()).copied().unwrap_or(0), threshold);
+            // (Every peer has a place; both are in name order.)
+            place += self.by_name[place..].partition_point(|n| n < peer);
+            let to = Status::judge(votes[place], threshold);
             if *status != to {
                 changes.push(Change {
                     peer: peer.clone(),
@@ -468,24 +524,27 @@ impl Detector {
 
     /// Finds who else doubts or suspects whom, and casts the votes it confirms (true if
     /// any).
-    fn confirm(&mut self) -> bool {
-        let mut others: BTreeSet<&str> = BTreeSet::new();
-        for (author, r) in &self.records {
-            if *author == self.me {
+    fn confirm(&mut self, incs: &[u64], authors: &[usize]) -> bool {
+        let mut others = vec![false; self.by_name.len()];
+        for &author in authors {
+            if self.by_name[author] == self.me {
                 continue;
             }
-            for (peer, inc) in r.suspects.iter().chain(&r.doubts) {
-                if self.is_current(author, peer, *inc) {
-                    others.insert(peer);
+            let placed = self.placed[author].as_ref().expect("placed");
+            for &(peer, inc) in placed.suspects.iter().chain(&placed.doubts) {
+                if peer != author && inc >= incs[peer] {
+                    others[peer] = true;
                 }
             }
         }
+        let others = (0..others.len())
+            .filter(|&peer| others[peer])
+            .map(|peer| self.by_name[peer].as_str());
         if !others
-            .iter()
-            .copied()
+            .clone()
             .eq(self.doubted_by_others.iter().map(String::as_str))
         {
-            self.doubted_by_others = others.into_iter().map(str::to_string).collect();
+            self.doubted_by_others = others.map(str::to_string).collect();
         }
         let confirmed: Vec<String> = self
             .unconfirmed
@@ -526,6 +585,36 @@ impl Detector {
             }
         }
         view
+    }
+}
+
+/// One record's suspicions and doubts, each as (the peer's place in name order, the
+/// incarnation voted against), as of the record's version. (Votes against strangers have
+/// no place and count for nothing.)
+struct PlacedVotes {
+    version: u64,
+    suspects: Vec<(usize, u64)>,
+    doubts: Vec<(usize, u64)>,
+}
+
+impl PlacedVotes {
+    fn of(r: &Record, by_name: &[String]) -> Self {
+        // Both in name order: one walk through each.
+        let placed = |votes: &BTreeMap<String, u64>| {
+            let mut place = 0;
+            votes
+                .iter()
+                .filter_map(|(peer, inc)| {
+                    place += by_name[place..].partition_point(|n| n < peer);
+                    (by_name.get(place) == Some(peer)).then_some((place, *inc))
+                })
+                .collect()
+        };
+        PlacedVotes {
+            version: r.version,
+            suspects: placed(&r.suspects),
+            doubts: placed(&r.doubts),
+        }
     }
 }
 

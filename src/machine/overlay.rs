@@ -317,7 +317,6 @@ impl Overlay {
         let same_view = *changes == detector.status_changes()
             && detector
                 .suspected()
-                .into_iter()
                 .eq(chosen_from.iter().map(String::as_str));
         if same_view && unproven == self.passed_over {
             return;
@@ -519,7 +518,7 @@ impl Overlay {
 
 /// What the overlay depends on in the detector's view (`Overlay::chosen_from`).
 fn view(d: &Detector) -> (u64, Vec<String>) {
-    let suspected = d.suspected().into_iter().map(str::to_string).collect();
+    let suspected = d.suspected().map(str::to_string).collect();
     (d.status_changes(), suspected)
 }
 
