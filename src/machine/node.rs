@@ -289,25 +289,15 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{begun, ms, probes_to, request, run};
+    use super::super::testing::{begun, ms, probes_to, run, with_a_write};
     use crate::event::Event;
     use crate::membership::Status;
-    use crate::wire::Payload;
 
     /// n2 of three, with a value just sent up to its parent n0 (a probe: the first message
     /// to a new parent), due back by about 535 ms.
-    fn leaf_with_a_write() -> crate::machine::StateMachine {
-        let mut m = begun("n2", 3);
-        m.handle(
-            request("n2", 3, Payload::Broadcast { message: 1.into() }),
-            ms(10),
-        );
-        m
-    }
-
     #[test]
     fn an_unreachable_peer_fails_the_exchange_in_flight_at_the_next_tick() {
-        let mut m = leaf_with_a_write();
+        let mut m = with_a_write("n2", 3, 10);
         m.handle(Event::Unreachable("n0".into()), ms(12));
         // The strike comes at the 25 ms tick instead of 550, and probing starts at once.
         let probes = probes_to(&run(&mut m, 13, 400), "n0");
@@ -316,7 +306,7 @@ mod tests {
 
     #[test]
     fn unreachable_is_never_more_than_one_strike_per_timeout() {
-        let mut m = leaf_with_a_write();
+        let mut m = with_a_write("n2", 3, 10);
         for t in 12..450 {
             m.handle(Event::Unreachable("n0".into()), ms(t));
             run(&mut m, t, t + 1);

@@ -527,7 +527,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::{Config, Detector, Links, Overlay};
-    use crate::machine::testing::{begun, gossip, ms, node, probes_to, request, run, sent};
+    use crate::machine::testing::{
+        begun, gossip, ms, node, probes_to, request, run, run_while_parent_is, sent, with_a_write,
+    };
     use crate::membership::Status;
     use crate::wire::{Element, Gossip, Payload, Record};
 
@@ -662,34 +664,18 @@ mod tests {
 
     #[test]
     fn a_child_whose_parent_is_gone_goes_to_a_sibling_of_it() {
-        let mut m = begun("n30", 100);
-        m.handle(gossip("n1", "n30", Gossip::default()), ms(1));
-        m.handle(
-            request("n30", 3, Payload::Broadcast { message: 1.into() }),
-            ms(2),
-        );
+        let mut m = with_a_write("n30", 100, 1);
+        m.handle(gossip("n1", "n30", Gossip::default()), ms(2));
         // n1 answers no more: after three failed exchanges n30 suspects it.
-        let mut t = 0;
-        while m.parent() == Some("n1") && t < 10_000 {
-            run(&mut m, t, t + 100);
-            t += 100;
-        }
+        let t = run_while_parent_is(&mut m, "n1");
         // n30 is n1's sixth child: the sixth of n1's siblings n2..n24.
         assert_eq!(m.parent(), Some("n7"), "after {t} ms");
     }
 
     #[test]
     fn a_parent_never_heard_from_is_passed_over_from_its_first_failed_exchange() {
-        let mut m = begun("n30", 100);
-        m.handle(
-            request("n30", 3, Payload::Broadcast { message: 1.into() }),
-            ms(1),
-        );
-        let mut t = 0;
-        while m.parent() == Some("n1") && t < 10_000 {
-            run(&mut m, t, t + 25);
-            t += 25;
-        }
+        let mut m = with_a_write("n30", 100, 1);
+        let t = run_while_parent_is(&mut m, "n1");
         // The sibling it would go to once it suspected n1, before it does: one strike.
         assert_eq!(m.parent(), Some("n7"), "after {t} ms");
         assert_eq!(m.status("n1"), Some(Status::Alive));
@@ -701,11 +687,7 @@ mod tests {
 
     #[test]
     fn a_parent_passed_over_and_then_suspected_sets_off_the_sweep() {
-        let mut m = begun("n30", 100);
-        m.handle(
-            request("n30", 3, Payload::Broadcast { message: 1.into() }),
-            ms(1),
-        );
+        let mut m = with_a_write("n30", 100, 1);
         // n1 never answers; n7, where n30 goes, answers everything at once.
         let mut to_n0 = Vec::new();
         for t in (0..3000).step_by(25) {
@@ -735,16 +717,8 @@ mod tests {
 
     #[test]
     fn the_root_is_not_passed_over_before_it_is_suspected() {
-        let mut m = begun("n5", 100);
-        m.handle(
-            request("n5", 3, Payload::Broadcast { message: 1.into() }),
-            ms(1),
-        );
-        let mut t = 0;
-        while m.parent() == Some("n0") && t < 10_000 {
-            run(&mut m, t, t + 25);
-            t += 25;
-        }
+        let mut m = with_a_write("n5", 100, 1);
+        let t = run_while_parent_is(&mut m, "n0");
         assert_eq!(m.parent(), Some("n1"), "after {t} ms");
         assert!(t > 1000, "three strikes, not one: {t} ms");
     }

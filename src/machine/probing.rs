@@ -258,24 +258,14 @@ fn probe_doubted(
 #[cfg(test)]
 mod tests {
     use crate::event::{Event, Trigger};
-    use crate::machine::StateMachine;
-    use crate::machine::testing::{begun, ms, probes_to, request, run};
+    use crate::machine::testing::{begun, ms, probes_to, run, with_a_write};
     use crate::membership::Status;
     use crate::wire::Payload;
 
     /// n2 of three, whose first write (at 10 ms) goes to its parent n0, which never answers.
-    fn leaf_with_a_write() -> StateMachine {
-        let mut m = begun("n2", 3);
-        m.handle(
-            request("n2", 3, Payload::Broadcast { message: 1.into() }),
-            ms(10),
-        );
-        m
-    }
-
     #[test]
     fn a_peer_with_a_strike_is_probed_until_it_is_suspected() {
-        let mut m = leaf_with_a_write();
+        let mut m = with_a_write("n2", 3, 10);
         let out = run(&mut m, 11, 3000);
         // The write was a probe (the first message to a parent), due back within the
         // initial 500 ms timeout plus a tick: its strike at 550 starts probing, two deep,
@@ -288,7 +278,7 @@ mod tests {
 
     #[test]
     fn time_this_node_was_stopped_is_not_held_against_its_peers() {
-        let mut m = leaf_with_a_write();
+        let mut m = with_a_write("n2", 3, 10);
         m.handle(Event::Trigger(Trigger::Detect), ms(25));
         // Stopped for 5 s: the exchange due at 535 is not a strike yet (no probe follows)...
         let out = m.handle(Event::Trigger(Trigger::Detect), ms(5_025));

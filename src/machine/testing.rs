@@ -56,6 +56,28 @@ pub fn begun(id: &str, n: usize) -> StateMachine {
     m
 }
 
+/// Node `id` of n0..n{n-1}, begun, with a client's value written at `at` ms (so that it
+/// has something to send its parent).
+pub fn with_a_write(id: &str, n: usize, at: u64) -> StateMachine {
+    let mut m = begun(id, n);
+    m.handle(
+        request(id, 3, Payload::Broadcast { message: 1.into() }),
+        ms(at),
+    );
+    m
+}
+
+/// Runs `m` from 0 ms in steps of 25 ms while its parent is `parent` (for at most 10 s);
+/// returns the time it stopped.
+pub fn run_while_parent_is(m: &mut StateMachine, parent: &str) -> u64 {
+    let mut t = 0;
+    while m.parent() == Some(parent) && t < 10_000 {
+        run(m, t, t + 25);
+        t += 25;
+    }
+    t
+}
+
 /// The gossip messages in `out`: (destination, message).
 pub fn sent(out: &[Envelope]) -> Vec<(&str, &Gossip)> {
     out.iter()
