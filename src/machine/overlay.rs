@@ -4,7 +4,8 @@
 //! from it and failed an exchange with it); then one of the
 //! lost relay's siblings (the orphans dealt out among them), or the nearest ancestor not
 //! ruled out; when every ancestor is ruled out, the first node of the ranking that is
-//! not, and when that is itself, it is a root. Parents rank before their children, so there are no cycles. Up to
+//! not, and when that is itself, it is a root. A relay standing in for a lost root hands
+//! its own children to its siblings. Parents rank before their children, so there are no cycles. Up to
 //! fanout + 1 nodes it is a star around the first node; beyond, a tree whose relays each
 //! serve at most `fanout` children while all are up, so no node's work grows with the
 //! cluster. Values go up to the parent at once and down to the children in batches; quiet
@@ -159,7 +160,8 @@ impl Overlay {
     }
 
     /// The parent of the node at place `i` of the ranking, as this node's detector sees
-    /// it: its place's parent in the heap if not ruled out; else, when that is a relay
+    /// it: its place's parent in the heap if not ruled out (and not standing in for a lost
+    /// root, see below); else, when that is a relay
     /// below the root, one of the relay's siblings not ruled out, the orphans dealt out
     /// among them in turn, so no one node takes all of them; else the nearest ancestor not
     /// ruled out, or else the first node before it that is not, or else none (a root).
@@ -173,7 +175,11 @@ impl Overlay {
             return None;
         }
         let parent = (i - 1) / self.fanout;
-        if !ruled_out(parent) {
+        // A relay standing in for a lost root (every node ranked before it ruled out)
+        // takes the root's other children: its own go to its siblings, so that no node
+        // serves twice `fanout` children.
+        let stands_in = parent > 0 && !ruled_out(parent) && (0..parent).all(ruled_out);
+        if !ruled_out(parent) && !stands_in {
             return Some(parent);
         }
         if parent > 0 {
@@ -187,6 +193,9 @@ impl Overlay {
                 let turn = i - (parent * self.fanout + 1);
                 return Some(siblings[turn % siblings.len()]);
             }
+        }
+        if stands_in {
+            return Some(parent);
         }
         let mut ancestor = parent;
         while ancestor > 0 {
@@ -612,6 +621,24 @@ mod tests {
         for i in (1..100).filter(|i| !(25..=48).contains(i)) {
             assert_eq!(with[i], without[i], "n{i}");
         }
+        assert!(
+            with.iter()
+                .enumerate()
+                .all(|(i, p)| p.is_none_or(|p| p < i))
+        );
+    }
+
+    #[test]
+    fn a_relay_standing_in_for_the_root_hands_its_own_children_to_its_siblings() {
+        // n0 ruled out: n1 is the root, the other relays n2..n24 its children, and n1's
+        // own children n25..n48 go to n2..n24, so that n1 serves 23 nodes, not 47.
+        let with = parents("n5", &["n0"]);
+        let children = |p: usize| with.iter().filter(|q| **q == Some(p)).count();
+        assert_eq!(with[1], None);
+        assert!((2..=24).all(|i| with[i] == Some(1)));
+        assert!((25..=48).all(|i| with[i].is_some_and(|p| (2..=24).contains(&p))));
+        assert_eq!(children(1), 23);
+        assert!((2..=24).all(|p| children(p) <= 26), "{with:?}");
         assert!(
             with.iter()
                 .enumerate()
