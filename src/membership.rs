@@ -136,16 +136,14 @@ impl Detector {
     pub fn new(me: &str, nodes: &[String]) -> Self {
         let mut records = Records::new();
         records.insert(me.to_string(), Arc::new(Record::default()));
+        let mut by_name = nodes.to_vec();
+        by_name.sort();
+        by_name.dedup();
         Detector {
             me: me.to_string(),
             nodes: nodes.to_vec(),
-            by_name: {
-                let mut by_name = nodes.to_vec();
-                by_name.sort();
-                by_name.dedup();
-                by_name
-            },
-            placed: Vec::new(),
+            placed: by_name.iter().map(|_| None).collect(),
+            by_name,
             records,
             strikes: BTreeMap::new(),
             status: nodes
@@ -200,13 +198,11 @@ impl Detector {
     /// order), with `placed` brought up to date for every record.
     fn place_records(&mut self) -> (Vec<u64>, Vec<usize>) {
         let by_name = &self.by_name;
-        self.placed.resize_with(by_name.len(), || None);
         let mut incs = vec![0; by_name.len()];
         let mut authors = Vec::with_capacity(self.records.len());
         let mut place = 0;
         for (author, r) in &self.records {
-            place += by_name[place..].partition_point(|n| n < author);
-            if by_name.get(place) != Some(author) {
+            if !seek(by_name, &mut place, author) {
                 continue; // (records come only from the cluster's nodes)
             }
             incs[place] = r.inc;
@@ -465,14 +461,13 @@ impl Detector {
         let peers = self.nodes.len() - 1;
         for &author in &authors {
             let placed = self.placed[author].as_ref().expect("placed above");
-            let stands = |&(peer, inc): &(usize, u64)| peer != author && inc >= incs[peer];
             doubts.clear();
-            for vote in placed.suspects.iter().filter(|v| stands(v)) {
-                votes[vote.0] += 1;
-                doubts.push(vote.0);
+            for peer in standing(&placed.suspects, author, &incs) {
+                votes[peer] += 1;
+                doubts.push(peer);
             }
             // Each author counts once per peer, whether it doubts or suspects it.
-            doubts.extend(placed.doubts.iter().filter(|v| stands(v)).map(|v| v.0));
+            doubts.extend(standing(&placed.doubts, author, &incs));
             doubts.sort_unstable();
             doubts.dedup();
             if doubts.len() > 1 && doubts.len() * 2 > peers {
@@ -500,7 +495,7 @@ impl Detector {
         let mut place = 0;
         for (peer, status) in &mut self.status {
             // (Every peer has a place; both are in name order.)
-            place += self.by_name[place..].partition_point(|n| n < peer);
+            seek(&self.by_name, &mut place, peer);
             let to = Status::judge(votes[place], threshold);
             if *status != to {
                 changes.push(Change {
@@ -531,8 +526,8 @@ impl Detector {
                 continue;
             }
             let placed = self.placed[author].as_ref().expect("placed");
-            for &(peer, inc) in placed.suspects.iter().chain(&placed.doubts) {
-                if peer != author && inc >= incs[peer] {
+            for votes in [&placed.suspects, &placed.doubts] {
+                for peer in standing(votes, author, incs) {
                     others[peer] = true;
                 }
             }
@@ -588,6 +583,27 @@ impl Detector {
     }
 }
 
+/// Moves `place` forward in `by_name` (name order) to `name`, or to where it would be;
+/// whether it is there.
+fn seek(by_name: &[String], place: &mut usize, name: &str) -> bool {
+    *place += by_name[*place..].partition_point(|n| n.as_str() < name);
+    by_name.get(*place).is_some_and(|n| n == name)
+}
+
+/// The places of the peers in `votes` (by `author`'s place) whose vote still stands: not
+/// about the author itself, and at an incarnation not yet refuted (`incs`, by place), as
+/// `Detector::is_current` decides by name.
+fn standing<'a>(
+    votes: &'a [(usize, u64)],
+    author: usize,
+    incs: &'a [u64],
+) -> impl Iterator<Item = usize> + 'a {
+    votes
+        .iter()
+        .filter(move |&&(peer, inc)| peer != author && inc >= incs[peer])
+        .map(|&(peer, _)| peer)
+}
+
 /// One record's suspicions and doubts, each as (the peer's place in name order, the
 /// incarnation voted against), as of the record's version. (Votes against strangers have
 /// no place and count for nothing.)
@@ -604,10 +620,7 @@ impl PlacedVotes {
             let mut place = 0;
             votes
                 .iter()
-                .filter_map(|(peer, inc)| {
-                    place += by_name[place..].partition_point(|n| n < peer);
-                    (by_name.get(place) == Some(peer)).then_some((place, *inc))
-                })
+                .filter_map(|(peer, inc)| seek(by_name, &mut place, peer).then_some((place, *inc)))
                 .collect()
         };
         PlacedVotes {

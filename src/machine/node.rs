@@ -293,8 +293,9 @@ mod tests {
     use crate::event::Event;
     use crate::membership::Status;
 
-    /// n2 of three, with a value just sent up to its parent n0 (a probe: the first message
-    /// to a new parent), due back by about 535 ms.
+    // `with_a_write("n2", 3, 10)`: n2 of three, with a value just sent up to its parent n0
+    // (a probe: the first message to a new parent), due back by about 535 ms.
+
     #[test]
     fn an_unreachable_peer_fails_the_exchange_in_flight_at_the_next_tick() {
         let mut m = with_a_write("n2", 3, 10);

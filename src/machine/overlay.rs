@@ -1,11 +1,11 @@
 //! The overlay, a forest over the nodes' ranking (`node_ids` order). Laid out as a heap
 //! with `fanout` children per node (node i's place above it is (i - 1) / fanout), a node's
 //! parent is that place's node unless it suspects it or holds it dead (or has never heard
-//! from it and failed an exchange with it); then one of the
-//! lost relay's siblings (the orphans dealt out among them), or the nearest ancestor not
-//! ruled out; when every ancestor is ruled out, the first node of the ranking that is
-//! not, and when that is itself, it is a root. A relay standing in for a lost root hands
-//! its own children to its siblings. Parents rank before their children, so there are no cycles. Up to
+//! from it and failed an exchange with it); then one of the lost relay's siblings (the
+//! orphans dealt out among them), or the nearest ancestor not ruled out; when every
+//! ancestor is ruled out, the first node of the ranking that is not, and when that is
+//! itself, it is a root. A relay standing in for a lost root hands its own children to its
+//! siblings. Parents rank before their children, so there are no cycles. Up to
 //! fanout + 1 nodes it is a star around the first node; beyond, a tree whose relays each
 //! serve at most `fanout` children while all are up, so no node's work grows with the
 //! cluster. Values go up to the parent at once and down to the children in batches; quiet
@@ -149,7 +149,7 @@ impl Overlay {
     /// heard from it and an exchange with it failed. (Not the root: its loss concerns
     /// every node, and the sweep that follows its suspicion finds the next root and
     /// whoever else is gone; passing it over first made pause detection slower,
-    /// docs/failure-detector.md.)
+    /// docs/performance.md.)
     fn unproven(&self, d: &Detector, links: &Links) -> Option<usize> {
         let place = self.rank.checked_sub(1)? / self.fanout;
         if place == 0 {
@@ -161,8 +161,8 @@ impl Overlay {
 
     /// The parent of the node at place `i` of the ranking, as this node's detector sees
     /// it: its place's parent in the heap if not ruled out (and not standing in for a lost
-    /// root, see below); else, when that is a relay
-    /// below the root, one of the relay's siblings not ruled out, the orphans dealt out
+    /// root, see below); else, when that is a relay below the root, one of the relay's
+    /// siblings not ruled out, the orphans dealt out
     /// among them in turn, so no one node takes all of them; else the nearest ancestor not
     /// ruled out, or else the first node before it that is not, or else none (a root).
     /// Every one of these ranks before `i`: views may differ, the forest has no cycles.

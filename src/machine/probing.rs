@@ -120,9 +120,10 @@ impl Probing {
     /// Second half of a tick (after the strikes took effect): probes. `preferred` are the
     /// parents we would rather have, ruled out by suspicions the cluster does not share
     /// (`Overlay::preferred_parents`): one of them, in turn, is probed once a probe period,
-    /// so that we go back to the first that answers soon after a partition heals. (Once an ack timeout, the isolated node of a
-    /// partition is seen alive again about 0.4 s sooner after the heal, for about 0.1
-    /// more messages per op under partitions: `simulate --nemesis partition`.)
+    /// so that we go back to the first that answers soon after a partition heals. (Once an
+    /// ack timeout, the isolated node of a partition is seen alive again about 0.4 s sooner
+    /// after the heal, for about 0.1 more messages per op under partitions: `simulate
+    /// --nemesis partition`.)
     pub fn probe(
         &mut self,
         now: Duration,
@@ -262,7 +263,9 @@ mod tests {
     use crate::membership::Status;
     use crate::wire::Payload;
 
-    /// n2 of three, whose first write (at 10 ms) goes to its parent n0, which never answers.
+    // `with_a_write("n2", 3, 10)`: n2 of three, whose first write (at 10 ms) goes to its
+    // parent n0, which never answers.
+
     #[test]
     fn a_peer_with_a_strike_is_probed_until_it_is_suspected() {
         let mut m = with_a_write("n2", 3, 10);
