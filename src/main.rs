@@ -6,7 +6,20 @@ use clap::Parser;
 use node::cli::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+/// A failure is reported as its chain of causes on one line and exit code 1. Returning it
+/// from `main` would print it with `Debug`, which under `RUST_BACKTRACE=1` symbolises a
+/// backtrace: seconds of startup for a mistyped flag, and noise the user did not ask for.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
