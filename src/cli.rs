@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cluster::client::ClientArgs;
 use crate::cluster::config::ServeArgs;
-use crate::config::{Config, Mode};
+use crate::config::{AckWhen, Config, Mode};
 
 /// Without a command the node speaks Maelstrom's protocol on stdin and stdout.
 #[derive(Clone, Debug, Parser)]
@@ -61,6 +61,12 @@ pub struct Args {
     /// Seed of the node's random choices; default: derived from the node id.
     #[arg(long, env = "NODE_SEED")]
     pub seed: Option<u64>,
+
+    /// When a write is answered: `peer` once another node holds the value (no acknowledged
+    /// value is lost with any one node), `local` at once (lost if this node dies before
+    /// passing it on; fewer messages, since the way up may then batch).
+    #[arg(long, value_enum, env = "NODE_ACK_WHEN", default_value_t = AckWhen::Peer)]
+    pub ack_when: AckWhen,
 
     /// How long a relay gathers values before it forwards them to the nodes below it.
     #[arg(long, env = "NODE_BATCH_MS", default_value_t = ms(Config::DEFAULT.batch))]
@@ -126,6 +132,7 @@ impl From<Args> for Config {
         let config = Config {
             workload: args.workload,
             seed: args.seed,
+            ack_when: args.ack_when,
             batch: Duration::from_millis(args.batch_ms),
             up_batch: Duration::from_millis(args.up_batch_ms),
             fanout: args.fanout,

@@ -18,6 +18,18 @@ pub enum Mode {
     Counter,
 }
 
+/// When a write is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AckWhen {
+    /// Once some peer holds the value (its ack, or the value came from it): every
+    /// acknowledged value survives the loss of any one node (`machine::client`).
+    Peer,
+    /// At once, with the value held here alone, as fly.io's broadcast challenges expect: a
+    /// value is lost if this node dies before it passes it on, and the client's wait no
+    /// longer holds back the way up, which may then batch.
+    Local,
+}
+
 /// Gossip and failure-detector tunables. Timers are checked on ticks, so every period is
 /// in effect rounded up to a multiple of the tick that checks it.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +39,8 @@ pub struct Config {
     pub workload: Option<Mode>,
     /// Seed of the node's random choices; `None`: derived from the node id.
     pub seed: Option<u64>,
+    /// When a write is answered: once a peer holds it, or at once.
+    pub ack_when: AckWhen,
     /// How long a relay gathers values before it forwards them to its children. Zero
     /// forwards on every gossip tick.
     pub batch: Duration,
@@ -74,6 +88,7 @@ impl Config {
     pub const DEFAULT: Config = Config {
         workload: None,
         seed: None,
+        ack_when: AckWhen::Peer,
         batch: Duration::from_millis(200),
         up_batch: Duration::ZERO,
         latency_budget: None,

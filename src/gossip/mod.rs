@@ -83,6 +83,8 @@ pub struct Link {
     pub ack_owed_since: Option<Duration>,
     pub last_sent: Duration,
     pub last_heard: Option<Duration>,
+    /// When the peer's last data message arrived (from a parent: its last batch down).
+    pub data_heard: Option<Duration>,
     /// The peer told us we are its parent in the overlay.
     pub is_child: bool,
     pub rtt: Rtt,
@@ -147,6 +149,7 @@ impl Link {
             ack_owed_since: None,
             last_sent: Duration::ZERO,
             last_heard: None,
+            data_heard: None,
             is_child: false,
             rtt: Rtt::default(),
             failed_data_sent_at: None,
@@ -307,6 +310,9 @@ impl Link {
             self.last_heard = Some(now);
             self.is_child = g.parent;
             if g.seq > 0 {
+                if !g.probe {
+                    self.data_heard = Some(now);
+                }
                 self.received = g.seq;
                 self.received_at = now;
                 self.ack_owed_since.get_or_insert(now);

@@ -320,8 +320,9 @@ fn unknown(held: Held) -> Envelope {
 mod tests {
     use serde_json::json;
 
+    use crate::config::{AckWhen, Config};
     use crate::machine::StateMachine;
-    use crate::machine::testing::{begun, gossip, ms, node, request, run, sent};
+    use crate::machine::testing::{begun, gossip, ms, node, node_with, request, run, sent};
     use crate::wire::{Add, Element, Envelope, Gossip, Payload, ReadOk};
 
     fn reply(out: &[Envelope]) -> &Payload {
@@ -421,6 +422,27 @@ mod tests {
             ms(6),
         );
         assert_eq!(reply(&out), &Payload::BroadcastOk);
+    }
+
+    #[test]
+    fn with_local_acks_a_write_is_answered_at_once_and_read_at_once() {
+        let config = Config {
+            ack_when: AckWhen::Local,
+            ..Config::default()
+        };
+        let mut m = node_with(config, "n1", 3);
+        let out = m.handle(
+            request("n1", 2, Payload::Broadcast { message: 5.into() }),
+            ms(1),
+        );
+        assert_eq!(reply(&out), &Payload::BroadcastOk);
+        // It still goes up: the first message to the parent leaves at once.
+        let (dest, g) = sent(&out)[0];
+        assert_eq!((dest, g.values.clone()), ("n0", vec![Element::Int(5)]));
+        let five = Payload::ReadOk(ReadOk::Messages {
+            messages: vec![Element::Int(5)],
+        });
+        assert_eq!(read(&mut m, 2), five);
     }
 
     #[test]

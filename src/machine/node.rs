@@ -9,7 +9,7 @@ use super::client::{Client, Served};
 use super::links::Links;
 use super::overlay::Overlay;
 use super::probing::Probing;
-use crate::config::Config;
+use crate::config::{AckWhen, Config};
 use crate::crdt::{Crdt, Data};
 use crate::event::Trigger;
 use crate::gossip::{self, Kind, Life};
@@ -23,6 +23,7 @@ pub(super) struct Node {
     detector: Detector,
     overlay: Overlay,
     probing: Probing,
+    ack_when: AckWhen,
     /// Gossip starts with the workload (topology or a client request), never before:
     /// right after `init`, peers may not be registered yet
     /// (docs/maelstrom-compatibility.md 9, note 6). Since when: peers never heard from
@@ -42,6 +43,7 @@ impl Node {
             detector,
             overlay,
             probing: Probing::new(config, seed),
+            ack_when: config.ack_when,
             active_since: None,
         }
     }
@@ -99,9 +101,10 @@ impl Node {
                 self.begin(now);
                 self.links.offer(&new, None);
                 let reply = env.reply(reply);
-                let elsewhere =
-                    self.links.iter().next().is_none() || self.links.held_elsewhere(&written);
-                if elsewhere {
+                let answer_now = self.ack_when == AckWhen::Local
+                    || self.links.iter().next().is_none()
+                    || self.links.held_elsewhere(&written);
+                if answer_now {
                     self.spread(&new, false, now, out);
                     out.push(reply);
                 } else {

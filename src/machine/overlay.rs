@@ -79,10 +79,17 @@ impl Overlay {
             waits: Waits {
                 down: config.batch,
                 up: config.up_batch,
+                lead: None,
             },
-            budget: config
-                .latency_budget
-                .map(|total| Budget::new(total, nodes.len(), config.fanout, config.gossip_tick)),
+            budget: config.latency_budget.map(|total| {
+                Budget::new(
+                    total,
+                    nodes.len(),
+                    config.fanout,
+                    config.gossip_tick,
+                    config.ack_when,
+                )
+            }),
             heartbeat: config.heartbeat,
             records_urgent: false,
             next_batch_at: Duration::ZERO,
@@ -364,7 +371,7 @@ impl Overlay {
     ) {
         let waits = self.waits(links);
         let flush_down = self.flush_due(now, waits.down);
-        self.tend_neighbours(now, flush_down, waits.up, links, detector, out);
+        self.tend_neighbours(now, flush_down, &waits, links, detector, out);
         self.watch_wards(now, begun, links, detector, out);
     }
 
@@ -380,13 +387,7 @@ impl Overlay {
         // As `due` decides: a dirty child waits for the batch; the parent gets what it
         // lacks after its up wait; a quiet neighbour is probed.
         let due_at = |link: &Link| {
-            let up = (link.parent && link.dirty).then(|| {
-                let wait = match link.pending.is_empty() {
-                    true => URGENT_GAP,
-                    false => waits.up,
-                };
-                link.last_sent + wait
-            });
+            let up = (link.parent && link.dirty).then(|| up_at(link, &waits));
             let quiet_for = if link.parent {
                 self.heartbeat * 3 / 2
             } else {
@@ -442,7 +443,7 @@ impl Overlay {
         &self,
         now: Duration,
         flush_down: bool,
-        up_wait: Duration,
+        waits: &Waits,
         links: &mut Links,
         detector: &Detector,
         out: &mut Vec<Envelope>,
@@ -451,29 +452,26 @@ impl Overlay {
         let records = detector.records();
         links.send_each_child(records, now, out, |peer, link| {
             if live_child(peer, link) {
-                self.due(link, flush_down, up_wait, now)
+                self.due(link, flush_down, waits, now)
             } else {
                 None
             }
         });
         if let Some(parent) = self.parent()
             && !live_child(parent, links.get(parent))
-            && let Some(kind) = self.due(links.get(parent), flush_down, up_wait, now)
+            && let Some(kind) = self.due(links.get(parent), flush_down, waits, now)
         {
             links.send(parent, kind, records, now, out);
         }
     }
 
     /// What a neighbour is due: what it lacks, or a heartbeat when it has been quiet.
-    fn due(&self, link: &Link, flush_down: bool, up_wait: Duration, now: Duration) -> Option<Kind> {
-        // Values go up once the up wait since the last message is over (at once, by
-        // default); news of records alone waits out URGENT_GAP.
-        let wait = match link.pending.is_empty() {
-            true => URGENT_GAP,
-            false => up_wait,
-        };
-        let up_now = link.parent && now >= link.last_sent + wait;
-        if link.dirty && (up_now || flush_down) {
+    fn due(&self, link: &Link, flush_down: bool, waits: &Waits, now: Duration) -> Option<Kind> {
+        let up_now = link.parent && now >= up_at(link, waits);
+        // A batch down takes the parent what it lacks too, unless values going up are
+        // timed to its batches.
+        let batch = flush_down && !(link.parent && waits.lead.is_some());
+        if link.dirty && (up_now || batch) {
             return Some(Kind::Data);
         }
         // Parents check on quiet children; children give the parent half as long again
@@ -525,6 +523,32 @@ impl Overlay {
     }
 }
 
+/// When what the parent lacks goes up: values once the up wait since the last message is
+/// over (at once, by default), or timed to reach the parent just before its next batch
+/// down (`Waits::lead`); news of records alone after `URGENT_GAP`.
+fn up_at(link: &Link, waits: &Waits) -> Duration {
+    if link.pending.is_empty() {
+        return link.last_sent + URGENT_GAP;
+    }
+    match (waits.lead, link.data_heard) {
+        (Some(lead), Some(heard)) if !waits.down.is_zero() => {
+            // The parent's batches leave `down` apart: aim at the first one not already
+            // aimed at (by a message sent at or before `last_sent`).
+            let aim = (heard + waits.down).saturating_sub(lead);
+            if aim > link.last_sent {
+                return aim;
+            }
+            let period = waits.down.as_nanos();
+            let past = (link.last_sent - aim).as_nanos() % period;
+            link.last_sent + Duration::from_nanos((period - past) as u64)
+        }
+        // No batch from the parent yet to time by: a wait here would come on top of a
+        // whole one there.
+        (Some(_), None) => link.last_sent,
+        _ => link.last_sent + waits.up,
+    }
+}
+
 /// What the overlay depends on in the detector's view (`Overlay::chosen_from`).
 fn view(d: &Detector) -> (u64, Vec<String>) {
     let suspected = d.suspected().map(str::to_string).collect();
@@ -536,8 +560,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::{Config, Detector, Links, Overlay};
+    use crate::config::AckWhen;
+    use crate::machine::StateMachine;
     use crate::machine::testing::{
-        begun, gossip, ms, node, probes_to, request, run, run_while_parent_is, sent, with_a_write,
+        begun, begun_with, gossip, ms, node, probes_to, request, run, run_while_parent_is, sent,
+        with_a_write,
     };
     use crate::membership::Status;
     use crate::wire::{Element, Gossip, Payload, Record};
@@ -775,6 +802,59 @@ mod tests {
             out.iter().all(|(_, e)| e.dest != "n1"),
             "n1 has both values: {out:?}"
         );
+    }
+
+    #[test]
+    fn answered_at_once_values_go_up_timed_to_reach_the_parent_before_its_batch() {
+        // Budget 1000 ms, 3 nodes: waits of 680 ms, sent up 220 ms before the parent's
+        // next batch is due to leave (machine/budget.rs).
+        let config = Config {
+            ack_when: AckWhen::Local,
+            ..Config::default()
+        }
+        .with_budget(ms(1000));
+        let mut m = begun_with(config, "n2", 3);
+        let write = |m: &mut StateMachine, id, value: i64, at| {
+            m.handle(
+                request(
+                    "n2",
+                    id,
+                    Payload::Broadcast {
+                        message: value.into(),
+                    },
+                ),
+                ms(at),
+            );
+        };
+        let up_with = |out: &[(u64, crate::wire::Envelope)], value: i64| -> Vec<u64> {
+            out.iter()
+                .filter(|(_, e)| e.dest == "n0")
+                .filter(|(_, e)| {
+                    matches!(&e.body.payload, Payload::Gossip(g)
+                        if g.values.contains(&Element::Int(value)))
+                })
+                .map(|(t, _)| *t)
+                .collect()
+        };
+        // No batch from the parent yet to time by: up on the next tick.
+        write(&mut m, 3, 1, 15);
+        assert_eq!(up_with(&run(&mut m, 15, 300), 1), [20]);
+        // The parent's batch arrives at 300 ms (acknowledging seq 1 so that the round
+        // trip comes out at the 200 ms guessed); its next is due at about 980 ms.
+        let batch = |seq, held| Gossip {
+            seq,
+            ack: seq,
+            ack_delay: held,
+            values: vec![Element::Int(100 + seq as i64)],
+            ..Gossip::default()
+        };
+        m.handle(gossip("n0", "n2", batch(1, 80)), ms(300));
+        write(&mut m, 4, 2, 310);
+        assert_eq!(up_with(&run(&mut m, 300, 980), 2), [760]);
+        // And so on, one period later.
+        m.handle(gossip("n0", "n2", batch(2, 20)), ms(980));
+        write(&mut m, 5, 3, 990);
+        assert_eq!(up_with(&run(&mut m, 980, 1700), 3), [1440]);
     }
 
     #[test]

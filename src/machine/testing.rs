@@ -35,7 +35,12 @@ pub fn gossip(src: &str, dest: &str, g: Gossip) -> Event {
 
 /// Node `id` of n0..n{n-1}, initialised at 0 ms.
 pub fn node(id: &str, n: usize) -> StateMachine {
-    let mut m = StateMachine::new(Config::default());
+    node_with(Config::default(), id, n)
+}
+
+/// Node `id` of n0..n{n-1} with `config`, initialised at 0 ms.
+pub fn node_with(config: Config, id: &str, n: usize) -> StateMachine {
+    let mut m = StateMachine::new(config);
     let node_ids = (0..n).map(|i| format!("n{i}")).collect();
     let init = Payload::Init {
         node_id: id.into(),
@@ -48,7 +53,12 @@ pub fn node(id: &str, n: usize) -> StateMachine {
 
 /// Node `id` of n0..n{n-1}, with the workload begun by `topology` at 0 ms.
 pub fn begun(id: &str, n: usize) -> StateMachine {
-    let mut m = node(id, n);
+    begun_with(Config::default(), id, n)
+}
+
+/// Node `id` of n0..n{n-1} with `config`, begun by `topology` at 0 ms.
+pub fn begun_with(config: Config, id: &str, n: usize) -> StateMachine {
+    let mut m = node_with(config, id, n);
     let topology = Payload::Topology {
         topology: Default::default(),
     };
