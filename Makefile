@@ -114,12 +114,14 @@ fd-bench: $(SIMULATE)
 # The latency budget against messages: the efficiency configuration at each budget, in
 # simulation (SEEDS seeds) and through the runner (one run).
 BUDGETS ?= 250 400 600 1000 2000
+# When writes are answered: once a peer holds the value (the default), or at once.
+ACKS    ?= peer local
 frontier: $(SIMULATE)
 	@$(RUNNER) summarize --header
-	@for b in $(BUDGETS); do \
-	  $(SIMULATE) --nodes 25 --seeds $(SEEDS) --node="--latency-budget-ms $$b" --table | tail -n 1 | sed "s/^/budget $$b ms, simulation: /"; \
-	  NODE_LATENCY_BUDGET_MS=$$b $(BROADCAST) $(EFFICIENCY) > /dev/null 2>&1; \
-	  $(RUNNER) summarize --row "budget $$b ms, runner" store/latest; done
+	@for a in $(ACKS); do for b in $(BUDGETS); do \
+	  $(SIMULATE) --nodes 25 --seeds $(SEEDS) --node="--ack-when $$a --latency-budget-ms $$b" --table | tail -n 1 | sed "s/^/budget $$b ms, ack $$a, simulation: /"; \
+	  NODE_ACK_WHEN=$$a NODE_LATENCY_BUDGET_MS=$$b $(BROADCAST) $(EFFICIENCY) > /dev/null 2>&1; \
+	  $(RUNNER) summarize --row "budget $$b ms, ack $$a, runner" store/latest; done; done
 
 # The soak: SEEDS seeds, each a test drawn from every fault alone and together, 5 and 25
 # nodes, every CRDT workload and latency distribution (1000 unless SEEDS is given, e.g.

@@ -106,12 +106,18 @@ impl Config {
 
 impl Config {
     /// Aims for `budget` from a write to every node: acks may wait three quarters of it to
-    /// ride on data (at least the default), and quiet neighbours are checked on after as
+    /// ride on data (all of it when writes are answered at once; at least the default), and quiet neighbours are checked on after as
     /// long as the budget (at least the default), so that fewer messages are pure acks and
     /// heartbeats. The batching waits follow at run time (`machine::budget`).
     pub fn with_budget(mut self, budget: Duration) -> Config {
         self.latency_budget = Some(budget);
-        self.ack_delay = (budget * 3 / 4).max(Config::DEFAULT.ack_delay);
+        // With writes answered at once, values go up a wait apart, and the wait may come
+        // close to the budget: the acks of the parent's batches ride on them.
+        let ack_share = match self.ack_when {
+            AckWhen::Peer => budget * 3 / 4,
+            AckWhen::Local => budget,
+        };
+        self.ack_delay = ack_share.max(Config::DEFAULT.ack_delay);
         self.heartbeat = budget.max(Config::DEFAULT.heartbeat);
         self
     }

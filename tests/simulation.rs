@@ -165,6 +165,34 @@ fn efficiency_target_at_the_fly_io_configuration() {
     assert_eq!(all.len(), 50);
 }
 
+/// Writes answered at once, under a latency budget: values go up timed to the parent's
+/// batches, and every value still reaches every node within the budget (constant latency,
+/// as at fly.io's configuration; asserted as Maelstrom measures it, from the answer).
+#[test]
+fn with_local_acks_every_value_reaches_every_node_within_the_budget() {
+    let budget = Duration::from_millis(2000);
+    let config = Config {
+        ack_when: node::config::AckWhen::Local,
+        ..Config::default()
+    }
+    .with_budget(budget);
+    let mut opts = options(25, 20, 100.0, 100, &[]);
+    for seed in 0..20 {
+        opts.seed = seed;
+        let f = node::sim::figures::run(&opts, &config);
+        let why = format!(
+            "seed {seed}: {}\n  replay: {} --node=\"--ack-when local --latency-budget-ms 2000\"",
+            f.to_json(),
+            opts.replay_command()
+        );
+        assert!(f.passed(), "{why}");
+        assert!(f.stable_max_ms <= budget.as_millis() as i64, "{why}");
+        // Fewer messages than answering once a peer holds the value could ever take (about
+        // one per op: docs/performance.md), with margin.
+        assert!(f.msgs_per_op < 0.8, "{why}");
+    }
+}
+
 #[test]
 fn other_crdt_workloads_lose_nothing_under_partitions() {
     for workload in [Workload::GSet, Workload::GCounter, Workload::PnCounter] {

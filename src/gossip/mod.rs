@@ -82,9 +82,13 @@ pub struct Link {
     ack_heard: u64,
     pub ack_owed_since: Option<Duration>,
     pub last_sent: Duration,
+    /// When the last data message went.
+    pub data_sent: Duration,
     pub last_heard: Option<Duration>,
-    /// When the peer's last data message arrived (from a parent: its last batch down).
+    /// When the peer's last data message arrived (from a parent: its last batch down), and
+    /// how long after the one before.
     pub data_heard: Option<Duration>,
+    pub data_gap: Option<Duration>,
     /// The peer told us we are its parent in the overlay.
     pub is_child: bool,
     pub rtt: Rtt,
@@ -148,8 +152,10 @@ impl Link {
             ack_heard: 0,
             ack_owed_since: None,
             last_sent: Duration::ZERO,
+            data_sent: Duration::ZERO,
             last_heard: None,
             data_heard: None,
+            data_gap: None,
             is_child: false,
             rtt: Rtt::default(),
             failed_data_sent_at: None,
@@ -265,6 +271,7 @@ impl Link {
             g.ack_delay = (now - self.received_at).as_millis() as u64;
         }
         let carried = if kind == Kind::Data {
+            self.data_sent = now;
             let chunk = self.next_chunk();
             g.values = chunk.set.0.iter().cloned().collect();
             g.counts = chunk.counter.0.clone();
@@ -311,6 +318,7 @@ impl Link {
             self.is_child = g.parent;
             if g.seq > 0 {
                 if !g.probe {
+                    self.data_gap = self.data_heard.map(|before| now - before);
                     self.data_heard = Some(now);
                 }
                 self.received = g.seq;

@@ -532,15 +532,24 @@ fn up_at(link: &Link, waits: &Waits) -> Duration {
     }
     match (waits.lead, link.data_heard) {
         (Some(lead), Some(heard)) if !waits.down.is_zero() => {
-            // The parent's batches leave `down` apart: aim at the first one not already
-            // aimed at (by a message sent at or before `last_sent`).
-            let aim = (heard + waits.down).saturating_sub(lead);
+            // The parent's batches leave about `down` apart, or as far apart as its last two
+            // came if that is sooner (its wait follows its own round trips): aim at the
+            // first one not already aimed at (by a message sent at or before `last_sent`).
+            let period = match link.data_gap {
+                Some(gap) if gap >= waits.down / 2 => gap.min(waits.down),
+                _ => waits.down,
+            };
+            let aim = (heard + period).saturating_sub(lead);
             if aim > link.last_sent {
-                return aim;
+                return aim.min(link.data_sent + waits.up);
             }
-            let period = waits.down.as_nanos();
+            let period = period.as_nanos();
             let past = (link.last_sent - aim).as_nanos() % period;
-            link.last_sent + Duration::from_nanos((period - past) as u64)
+            let aim = link.last_sent + Duration::from_nanos((period - past) as u64);
+            // Never more than a wait after the last values went up: a parent whose
+            // batches come sooner than we reckon (its round trips differ from ours) would
+            // move the aim past each arrival.
+            aim.min(link.data_sent + waits.up)
         }
         // No batch from the parent yet to time by: a wait here would come on top of a
         // whole one there.
@@ -839,8 +848,9 @@ mod tests {
         // No batch from the parent yet to time by: up on the next tick.
         write(&mut m, 3, 1, 15);
         assert_eq!(up_with(&run(&mut m, 15, 300), 1), [20]);
-        // The parent's batch arrives at 300 ms (acknowledging seq 1 so that the round
-        // trip comes out at the 200 ms guessed); its next is due at about 980 ms.
+        // The parent's batch arrives at 220 ms (acknowledging seq 1: a round trip of the
+        // 200 ms guessed); its next is due to leave at about 900 - 100 ms, so values go
+        // up at 680 ms.
         let batch = |seq, held| Gossip {
             seq,
             ack: seq,
@@ -848,13 +858,14 @@ mod tests {
             values: vec![Element::Int(100 + seq as i64)],
             ..Gossip::default()
         };
-        m.handle(gossip("n0", "n2", batch(1, 80)), ms(300));
-        write(&mut m, 4, 2, 310);
-        assert_eq!(up_with(&run(&mut m, 300, 980), 2), [760]);
-        // And so on, one period later.
-        m.handle(gossip("n0", "n2", batch(2, 20)), ms(980));
-        write(&mut m, 5, 3, 990);
-        assert_eq!(up_with(&run(&mut m, 980, 1700), 3), [1440]);
+        m.handle(gossip("n0", "n2", batch(1, 0)), ms(220));
+        write(&mut m, 4, 2, 230);
+        assert_eq!(up_with(&run(&mut m, 220, 900), 2), [680]);
+        // The next batch comes 660 ms later, sooner than our wait: the parent's own pace
+        // is aimed at.
+        m.handle(gossip("n0", "n2", batch(2, 0)), ms(880));
+        write(&mut m, 5, 3, 890);
+        assert_eq!(up_with(&run(&mut m, 880, 1700), 3), [1320]);
     }
 
     #[test]
