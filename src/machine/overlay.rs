@@ -866,6 +866,11 @@ mod tests {
         m.handle(gossip("n0", "n2", batch(2, 0)), ms(880));
         write(&mut m, 5, 3, 890);
         assert_eq!(up_with(&run(&mut m, 880, 1700), 3), [1320]);
+        // A batch later than reckoned (at 1700 ms, where 1540 was due) would put the next
+        // aim at 2160 ms; values go no later than a period after the last went up.
+        m.handle(gossip("n0", "n2", batch(3, 180)), ms(1700));
+        write(&mut m, 6, 4, 1710);
+        assert_eq!(up_with(&run(&mut m, 1700, 2300), 4), [2000]);
     }
 
     #[test]
