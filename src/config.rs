@@ -106,9 +106,10 @@ impl Config {
 
 impl Config {
     /// Aims for `budget` from a write to every node: acks may wait three quarters of it to
-    /// ride on data (all of it when writes are answered at once; at least the default), and quiet neighbours are checked on after as
-    /// long as the budget (at least the default), so that fewer messages are pure acks and
-    /// heartbeats. The batching waits follow at run time (`machine::budget`).
+    /// ride on data (all of it when writes are answered at once; at least the default),
+    /// and quiet neighbours are checked on after as long as the budget (at least the
+    /// default), so that fewer messages are pure acks and heartbeats. The batching waits
+    /// follow at run time (`machine::budget`). Set `ack_when` first.
     pub fn with_budget(mut self, budget: Duration) -> Config {
         self.latency_budget = Some(budget);
         // With writes answered at once, values go up a wait apart, and the wait may come

@@ -1,6 +1,7 @@
 //! The client API: requests become replies and writes. Owns the replicated data, the
 //! workload it is read as, and the replies to writes (set elements and counter adds) held
-//! until another node holds what they wrote.
+//! until another node holds what they wrote (unless the node answers writes at once:
+//! `AckWhen::Local`, which gives up what follows).
 //!
 //! Why held: a value acknowledged by this node alone is lost if this node dies before it
 //! passes the value on (a kill, with its link to its parent cut or its parent dead). A
