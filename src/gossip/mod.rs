@@ -86,9 +86,9 @@ pub struct Link {
     pub data_sent: Duration,
     pub last_heard: Option<Duration>,
     /// When the peer's last data message arrived (from a parent: its last batch down), and
-    /// how long after the one before.
+    /// the last two gaps between such arrivals, latest first.
     pub data_heard: Option<Duration>,
-    pub data_gap: Option<Duration>,
+    pub data_gaps: [Option<Duration>; 2],
     /// The peer told us we are its parent in the overlay.
     pub is_child: bool,
     pub rtt: Rtt,
@@ -155,7 +155,7 @@ impl Link {
             data_sent: Duration::ZERO,
             last_heard: None,
             data_heard: None,
-            data_gap: None,
+            data_gaps: [None; 2],
             is_child: false,
             rtt: Rtt::default(),
             failed_data_sent_at: None,
@@ -318,7 +318,10 @@ impl Link {
             self.is_child = g.parent;
             if g.seq > 0 {
                 if !g.probe {
-                    self.data_gap = self.data_heard.map(|before| now - before);
+                    self.data_gaps = [
+                        self.data_heard.map(|before| now - before),
+                        self.data_gaps[0],
+                    ];
                     self.data_heard = Some(now);
                 }
                 self.received = g.seq;

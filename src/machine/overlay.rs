@@ -532,13 +532,11 @@ fn up_at(link: &Link, waits: &Waits) -> Duration {
     }
     match (waits.lead, link.data_heard) {
         (Some(lead), Some(heard)) if !waits.down.is_zero() => {
-            // The parent's batches leave about `down` apart, or as far apart as its last two
-            // came if that is sooner (its wait follows its own round trips): aim at the
-            // first one not already aimed at (by a message sent at or before `last_sent`).
-            let period = match link.data_gap {
-                Some(gap) if gap >= waits.down / 2 => gap.min(waits.down),
-                _ => waits.down,
-            };
+            // The parent's batches leave about `down` apart; its wait follows its own round
+            // trips, so its pace is taken from the last two gaps between its batches when
+            // they agree, or from the last alone if it is sooner than our wait. Aim at the
+            // first batch not already aimed at (by a message sent at or before `last_sent`).
+            let period = parent_period(link.data_gaps, waits.down);
             let aim = (heard + period).saturating_sub(lead);
             if aim > link.last_sent {
                 return aim.min(link.data_sent + waits.up);
@@ -558,6 +556,23 @@ fn up_at(link: &Link, waits: &Waits) -> Duration {
     }
 }
 
+/// How far apart the parent's batches leave, from the last two gaps between their arrivals
+/// (latest first): both, when they agree within a twentieth of our wait (a gap that is
+/// twice the pace, a batch with nothing for us, or one thrown off by a message between
+/// batches does not agree); else the last, if it is within our wait and at least half of it;
+/// else our wait.
+fn parent_period(gaps: [Option<Duration>; 2], wait: Duration) -> Duration {
+    match gaps {
+        [Some(last), Some(before)]
+            if last.abs_diff(before) <= wait / 20 && last >= wait / 2 && last <= wait * 3 / 2 =>
+        {
+            (last + before) / 2
+        }
+        [Some(last), _] if last >= wait / 2 => last.min(wait),
+        _ => wait,
+    }
+}
+
 /// What the overlay depends on in the detector's view (`Overlay::chosen_from`).
 fn view(d: &Detector) -> (u64, Vec<String>) {
     let suspected = d.suspected().map(str::to_string).collect();
@@ -568,7 +583,7 @@ fn view(d: &Detector) -> (u64, Vec<String>) {
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::{Config, Detector, Links, Overlay};
+    use super::{Config, Detector, Links, Overlay, parent_period};
     use crate::config::AckWhen;
     use crate::machine::StateMachine;
     use crate::machine::testing::{
@@ -871,6 +886,25 @@ mod tests {
         m.handle(gossip("n0", "n2", batch(3, 180)), ms(1700));
         write(&mut m, 6, 4, 1710);
         assert_eq!(up_with(&run(&mut m, 1700, 2300), 4), [2000]);
+    }
+
+    #[test]
+    fn the_parents_pace_comes_from_two_agreeing_gaps_between_its_batches() {
+        let wait = ms(1000);
+        // Two gaps that agree: the parent's own pace, slower or faster than our wait.
+        assert_eq!(
+            parent_period([Some(ms(1200)), Some(ms(1210))], wait),
+            ms(1205)
+        );
+        assert_eq!(parent_period([Some(ms(900)), Some(ms(890))], wait), ms(895));
+        // One gap alone, or two that disagree: the last if sooner than our wait.
+        assert_eq!(parent_period([Some(ms(900)), None], wait), ms(900));
+        assert_eq!(parent_period([Some(ms(1200)), None], wait), wait);
+        assert_eq!(parent_period([Some(ms(1200)), Some(ms(700))], wait), wait);
+        // A batch with nothing for us (twice the pace), or a message between batches.
+        assert_eq!(parent_period([Some(ms(2000)), Some(ms(2000))], wait), wait);
+        assert_eq!(parent_period([Some(ms(300)), Some(ms(300))], wait), wait);
+        assert_eq!(parent_period([None, None], wait), wait);
     }
 
     #[test]
