@@ -537,16 +537,14 @@ fn up_at(link: &Link, waits: &Waits) -> Duration {
             // they agree, or from the last alone if it is sooner than our wait. Aim at the
             // first batch not already aimed at (by a message sent at or before `last_sent`).
             let period = parent_period(link.data_gaps, waits.down);
-            let aim = (heard + period).saturating_sub(lead);
-            if aim > link.last_sent {
-                return aim.min(link.data_sent + waits.up);
+            let mut aim = (heard + period).saturating_sub(lead);
+            if aim <= link.last_sent {
+                let step = period.as_nanos();
+                let past = (link.last_sent - aim).as_nanos() % step;
+                aim = link.last_sent + Duration::from_nanos((step - past) as u64);
             }
-            let period = period.as_nanos();
-            let past = (link.last_sent - aim).as_nanos() % period;
-            let aim = link.last_sent + Duration::from_nanos((period - past) as u64);
-            // Never more than a wait after the last values went up: a parent whose
-            // batches come sooner than we reckon (its round trips differ from ours) would
-            // move the aim past each arrival.
+            // Never more than a wait after the last values went up: a batch that comes
+            // later than reckoned would move the aim past each arrival.
             aim.min(link.data_sent + waits.up)
         }
         // No batch from the parent yet to time by: a wait here would come on top of a
