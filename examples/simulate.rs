@@ -296,8 +296,10 @@ struct Sweep {
     stable_max: Option<i64>,
     detection: Spread,
     undetected: usize,
+    missed: usize,
     revival: Spread,
     not_revived: usize,
+    revival_cut_short: usize,
     false_suspicions: usize,
     false_deaths: usize,
     msgs_to_dead_per_s: Option<f64>,
@@ -361,8 +363,10 @@ impl Sweep {
             stable_max: all.iter().map(|f| f.stable_max_ms).max(),
             detection: Spread::of(all.iter().flat_map(|f| f.detection_ms.iter().copied())),
             undetected: all.iter().map(|f| f.undetected).sum(),
+            missed: all.iter().map(|f| f.missed).sum(),
             revival: Spread::of(all.iter().flat_map(|f| f.revival_ms.iter().copied())),
             not_revived: all.iter().map(|f| f.not_revived).sum(),
+            revival_cut_short: all.iter().map(|f| f.revival_cut_short).sum(),
             false_suspicions: all.iter().map(|f| f.false_suspicions).sum(),
             false_deaths: all.iter().map(|f| f.false_deaths).sum(),
             msgs_to_dead_per_s: all
@@ -391,8 +395,10 @@ impl Sweep {
             "stable_latency_ms": {"median_max": self.stable_median_max, "max": self.stable_max},
             "detection_ms": self.detection.to_json(),
             "undetected": self.undetected,
+            "missed": self.missed,
             "revival_ms": self.revival.to_json(),
             "not_revived": self.not_revived,
+            "revival_cut_short": self.revival_cut_short,
             "false_suspicions": self.false_suspicions,
             "false_deaths": self.false_deaths,
             "msgs_to_dead_per_s": self.msgs_to_dead_per_s,
@@ -422,16 +428,22 @@ impl Sweep {
     }
 
     fn fd_row(&self, label: &str) -> String {
-        let undetected = match self.undetected {
+        let undetected = match (self.undetected - self.missed, self.missed) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(", {n} ended first"),
+            (0, m) => format!(", {m} missed"),
+            (n, m) => format!(", {n} ended first, {m} missed"),
+        };
+        let cut_short = match self.revival_cut_short {
             0 => String::new(),
-            n => format!(", {n} ended first"),
+            n => format!(", {n} cut short"),
         };
         let to_dead = match self.msgs_to_dead_per_s {
             Some(rate) => format!("{rate:.1} msgs/s, {} not probes", self.non_probes_to_dead),
             None => "-".to_string(),
         };
         format!(
-            "| {label} | {} | {} ({} lost) | {:.2} | {}{undetected} | {} | {} / {} | {to_dead} |",
+            "| {label} | {} | {} ({} lost) | {:.2} | {}{undetected} | {}{cut_short} | {} / {} | {to_dead} |",
             self.seeds,
             self.valid,
             self.lost_total,

@@ -243,6 +243,21 @@ impl Detector {
         self.own_record().suspects.contains_key(peer) || self.unconfirmed.contains(peer)
     }
 
+    /// Our suspicion of `peer` still says what we know: it names the peer's current
+    /// incarnation, or awaits confirmation. One the peer has refuted since says only that
+    /// we have not heard from it, and is worth a probe: a node paused again soon after it
+    /// came back, with everyone still holding the old suspicion, was otherwise not judged
+    /// again for as long as the pause lasted (no one probed it, and no vote named its new
+    /// incarnation).
+    pub fn suspicion_stands(&self, peer: &str) -> bool {
+        self.unconfirmed.contains(peer)
+            || self
+                .own_record()
+                .suspects
+                .get(peer)
+                .is_some_and(|inc| self.is_current(&self.me, peer, *inc))
+    }
+
     /// Every peer this node suspects (`suspects`), in order. (Merged as it is walked,
     /// nothing collected: the overlay compares it on every change of the records.)
     pub fn suspected(&self) -> impl Iterator<Item = &str> {
@@ -464,15 +479,15 @@ impl Detector {
             doubts.clear();
             for peer in standing(&placed.suspects, author, &incs) {
                 votes[peer] += 1;
-                doubts.push(peer);
+            }
+            if placed.cut_off(author, peers) {
+                continue; // most likely cut off itself: see `doubted`
             }
             // Each author counts once per peer, whether it doubts or suspects it.
+            doubts.extend(standing(&placed.suspects, author, &incs));
             doubts.extend(standing(&placed.doubts, author, &incs));
             doubts.sort_unstable();
             doubts.dedup();
-            if doubts.len() > 1 && doubts.len() * 2 > peers {
-                continue; // most likely cut off itself: see `doubted`
-            }
             for &peer in &doubts {
                 doubters[peer] += 1;
             }
@@ -614,6 +629,24 @@ struct PlacedVotes {
 }
 
 impl PlacedVotes {
+    /// The author doubts or suspects more than one peer and more than half of them
+    /// (`peers`), refuted or not: it is most likely cut off itself. Refuted votes count
+    /// too: the peers an author could not reach refute one by one once a partition heals,
+    /// and counting only the rest, its last few doubts (of peers it has not reached
+    /// again yet) would send every node probing them.
+    fn cut_off(&self, author: usize, peers: usize) -> bool {
+        let mut named: Vec<usize> = self
+            .suspects
+            .iter()
+            .chain(&self.doubts)
+            .map(|&(peer, _)| peer)
+            .filter(|&peer| peer != author)
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        named.len() > 1 && named.len() * 2 > peers
+    }
+
     fn of(r: &Record, by_name: &[String]) -> Self {
         // Both in name order: one walk through each.
         let placed = |votes: &BTreeMap<String, u64>| {
@@ -844,6 +877,10 @@ mod tests {
             "our vote named incarnation 0"
         );
         assert!(d.suspects("n2"), "we still have no answer from it");
+        assert!(
+            !d.suspicion_stands("n2"),
+            "but it no longer names n2's incarnation"
+        );
         let _ = d.strike("n2");
         assert_eq!(
             d.voters("n2"),

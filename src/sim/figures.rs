@@ -29,12 +29,17 @@ pub struct Figures {
     pub wall_ms: u128,
     /// Per fault that lasted until detection: fault start → dead everywhere it should be.
     pub detection_ms: Vec<u64>,
-    /// Faults that ended before they were detected.
+    /// Faults that ended before they were detected (a crash never ends: never detected).
     pub undetected: usize,
+    /// Of those, the ones that lasted `DETECTION_TARGET` or longer: not detected in time,
+    /// where the others merely ended first.
+    pub missed: usize,
     /// Per fault end: heal/resume → alive again everywhere.
     pub revival_ms: Vec<u64>,
     /// Faults after which the node never came back alive everywhere.
     pub not_revived: usize,
+    /// Revivals cut short: the node came under a new fault before everyone saw it back.
+    pub revival_cut_short: usize,
     /// Status changes to suspected / dead of a node that was under no fault, while the
     /// network was whole (no partition, lost links or lossy window): the detector's
     /// mistakes.
@@ -82,8 +87,10 @@ impl Figures {
             "wall_ms": self.wall_ms,
             "detection_ms": self.detection_ms,
             "undetected": self.undetected,
+            "missed": self.missed,
             "revival_ms": self.revival_ms,
             "not_revived": self.not_revived,
+            "revival_cut_short": self.revival_cut_short,
             "false_suspicions": self.false_suspicions,
             "false_deaths": self.false_deaths,
             "msgs_to_dead_per_s": self.msgs_to_dead_per_s.map(|v| (v * 100.0).round() / 100.0),
@@ -104,6 +111,10 @@ pub fn by_kind_json(by_kind: &[f64; 5]) -> Value {
         .collect::<serde_json::Map<_, _>>()
         .into()
 }
+
+/// The failure detector's maximum detection time (docs/failure-detector.md, Targets): a
+/// fault that lasts this long undetected was missed.
+const DETECTION_TARGET: Duration = Duration::from_secs(6);
 
 /// How long after a fault its consequences may still be arriving (the revival bound).
 const SETTLE: Duration = Duration::from_secs(5);
@@ -325,8 +336,10 @@ pub fn run_keeping_outcome(
         wall_ms,
         detection_ms: Vec::new(),
         undetected: 0,
+        missed: 0,
         revival_ms: Vec::new(),
         not_revived: 0,
+        revival_cut_short: 0,
         false_suspicions: watch.false_changes(Status::Suspected),
         false_deaths: watch.false_changes(Status::Dead),
         timeline: watch.changes.clone(),
@@ -523,7 +536,13 @@ fn measure_faults(
             Some(t) if fault.end.is_none_or(|e| t <= e) => figures
                 .detection_ms
                 .push((t - fault.start).as_millis() as u64),
-            _ => figures.undetected += 1,
+            _ => {
+                figures.undetected += 1;
+                let lasted = fault.end.unwrap_or(end).saturating_sub(fault.start);
+                if lasted >= DETECTION_TARGET {
+                    figures.missed += 1;
+                }
+            }
         }
         if fault.cause == Cause::Crash
             && let Some(dead_at) = detected
@@ -560,9 +579,20 @@ fn measure_faults(
                 .filter(|(_, _, senders)| senders.contains(&fault.node))
                 .map(|(t, o, _)| (*t, o.as_str()))
                 .collect();
+            // A node paused or cut off again before everyone saw it back cannot come back
+            // meanwhile: that revival was cut short, neither slow nor missing.
+            let next_fault = watch
+                .faults
+                .iter()
+                .filter(|f| f.node == fault.node && f.start > back)
+                .map(|f| f.start)
+                .min();
             match all_see(watch, &everyone, &fault.node, Status::Alive, back, &cut_off) {
-                Some(t) => figures.revival_ms.push((t - back).as_millis() as u64),
-                None => figures.not_revived += 1,
+                Some(t) if next_fault.is_none_or(|next| t <= next) => {
+                    figures.revival_ms.push((t - back).as_millis() as u64)
+                }
+                _ if next_fault.is_some() => figures.revival_cut_short += 1,
+                _ => figures.not_revived += 1,
             }
         }
     }
@@ -605,5 +635,68 @@ mod tests {
             all_see(&watch, &observers, "x", Status::Alive, back, &late_cut),
             Some(ms(1_300))
         );
+    }
+
+    fn blank() -> Figures {
+        Figures {
+            seed: 0,
+            valid: Validity::True,
+            lost_count: 0,
+            msgs_per_op: 0.0,
+            stable_median_ms: 0,
+            stable_max_ms: 0,
+            wall_ms: 0,
+            detection_ms: Vec::new(),
+            undetected: 0,
+            missed: 0,
+            revival_ms: Vec::new(),
+            not_revived: 0,
+            revival_cut_short: 0,
+            false_suspicions: 0,
+            false_deaths: 0,
+            timeline: Vec::new(),
+            msgs_to_dead_per_s: None,
+            non_probes_to_dead: 0,
+            idle_msgs_per_s: None,
+            history_digest: None,
+            max_values_bytes: 0,
+            busiest_msgs_per_s: 0.0,
+            busiest: String::new(),
+            msgs_per_op_by_kind: [0.0; 5],
+            handled: 0,
+        }
+    }
+
+    #[test]
+    fn a_long_fault_never_detected_is_missed_and_a_revival_cut_short_is_neither() {
+        let ms = Duration::from_millis;
+        let mut watch = Watch {
+            nodes: ["a", "b", "x"].map(String::from).to_vec(),
+            ..Watch::default()
+        };
+        let pause = |start, end| Fault {
+            node: "x".to_string(),
+            start: ms(start),
+            end: Some(ms(end)),
+            cause: Cause::Pause,
+        };
+        // Paused 7 s, never judged: missed. Paused 1 s, never judged: it ended first.
+        watch.faults.push(pause(0, 7_000));
+        watch.faults.push(pause(8_000, 9_000));
+        // Judged, resumed, and paused again before anyone saw it back.
+        watch.faults.push(pause(20_000, 21_000));
+        watch.faults.push(pause(21_100, 22_000));
+        let mut see = |t, o: &str, s| watch.changes.push((ms(t), o.to_string(), "x".into(), s));
+        see(20_500, "a", Status::Dead);
+        see(20_500, "b", Status::Dead);
+        see(22_300, "a", Status::Alive);
+        see(22_400, "b", Status::Alive);
+        let mut figures = blank();
+        measure_faults(&watch, &BTreeMap::new(), ms(30_000), &mut figures);
+        assert_eq!((figures.undetected, figures.missed), (2, 1));
+        assert_eq!(figures.detection_ms, [500, 0]);
+        assert_eq!(figures.revival_cut_short, 1);
+        assert_eq!(figures.revival_ms, [0, 0, 400]);
+        assert_eq!(figures.not_revived, 0);
     }
 }
