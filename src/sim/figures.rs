@@ -326,6 +326,7 @@ pub fn run_keeping_outcome(
         opts.nodes.iter().cloned().zip(collector.sent).collect();
     let wall_ms = started.elapsed().as_millis();
     let results = check_all(opts.workload, &outcome.history, &outcome.net, None);
+    let faults = measure_faults(&watch, &sent, outcome.end);
     let mut figures = Figures {
         seed: opts.seed,
         valid: results.valid,
@@ -334,17 +335,17 @@ pub fn run_keeping_outcome(
         stable_median_ms: results.stable_latency_ms.map_or(0, |q| q.median),
         stable_max_ms: results.stable_latency_ms.map_or(0, |q| q.max),
         wall_ms,
-        detection_ms: Vec::new(),
-        undetected: 0,
-        missed: 0,
-        revival_ms: Vec::new(),
-        not_revived: 0,
-        revival_cut_short: 0,
+        detection_ms: faults.detection_ms,
+        undetected: faults.undetected,
+        missed: faults.missed,
+        revival_ms: faults.revival_ms,
+        not_revived: faults.not_revived,
+        revival_cut_short: faults.revival_cut_short,
         false_suspicions: watch.false_changes(Status::Suspected),
         false_deaths: watch.false_changes(Status::Dead),
         timeline: watch.changes.clone(),
-        msgs_to_dead_per_s: None,
-        non_probes_to_dead: 0,
+        msgs_to_dead_per_s: faults.msgs_to_dead_per_s,
+        non_probes_to_dead: faults.non_probes_to_dead,
         idle_msgs_per_s: opts
             .workload
             .has_final()
@@ -374,7 +375,6 @@ pub fn run_keeping_outcome(
         .map(|s| s.values_bytes)
         .max()
         .unwrap_or(0);
-    measure_faults(&watch, &sent, outcome.end, &mut figures);
     (figures, outcome)
 }
 
@@ -492,12 +492,25 @@ fn all_see(
     None
 }
 
+/// The figures of the faults of a run (as the fields of `Figures` of the same names).
+#[derive(Debug, Default)]
+struct FaultFigures {
+    detection_ms: Vec<u64>,
+    undetected: usize,
+    missed: usize,
+    revival_ms: Vec<u64>,
+    not_revived: usize,
+    revival_cut_short: usize,
+    msgs_to_dead_per_s: Option<f64>,
+    non_probes_to_dead: usize,
+}
+
 fn measure_faults(
     watch: &Watch,
     sent: &BTreeMap<String, Vec<Sent>>,
     end: Duration,
-    figures: &mut Figures,
-) {
+) -> FaultFigures {
+    let mut figures = FaultFigures::default();
     // Crashed for good (a restarted node watches and is watched again).
     let crashed: BTreeSet<&str> = watch
         .faults
@@ -596,6 +609,7 @@ fn measure_faults(
             }
         }
     }
+    figures
 }
 
 #[cfg(test)]
@@ -637,36 +651,6 @@ mod tests {
         );
     }
 
-    fn blank() -> Figures {
-        Figures {
-            seed: 0,
-            valid: Validity::True,
-            lost_count: 0,
-            msgs_per_op: 0.0,
-            stable_median_ms: 0,
-            stable_max_ms: 0,
-            wall_ms: 0,
-            detection_ms: Vec::new(),
-            undetected: 0,
-            missed: 0,
-            revival_ms: Vec::new(),
-            not_revived: 0,
-            revival_cut_short: 0,
-            false_suspicions: 0,
-            false_deaths: 0,
-            timeline: Vec::new(),
-            msgs_to_dead_per_s: None,
-            non_probes_to_dead: 0,
-            idle_msgs_per_s: None,
-            history_digest: None,
-            max_values_bytes: 0,
-            busiest_msgs_per_s: 0.0,
-            busiest: String::new(),
-            msgs_per_op_by_kind: [0.0; 5],
-            handled: 0,
-        }
-    }
-
     #[test]
     fn a_long_fault_never_detected_is_missed_and_a_revival_cut_short_is_neither() {
         let ms = Duration::from_millis;
@@ -691,8 +675,7 @@ mod tests {
         see(20_500, "b", Status::Dead);
         see(22_300, "a", Status::Alive);
         see(22_400, "b", Status::Alive);
-        let mut figures = blank();
-        measure_faults(&watch, &BTreeMap::new(), ms(30_000), &mut figures);
+        let figures = measure_faults(&watch, &BTreeMap::new(), ms(30_000));
         assert_eq!((figures.undetected, figures.missed), (2, 1));
         assert_eq!(figures.detection_ms, [500, 0]);
         assert_eq!(figures.revival_cut_short, 1);
