@@ -105,8 +105,8 @@ fn paused_nodes_are_detected_like_crashes_and_revived_when_they_resume() {
         // successors) is the hard case: it must not stall detection. Over 100 seeds of 20 s
         // (`make fd-bench`): constant 2.15 s / 4.94 s, uniform 2.54 s / 4.14 s, exponential
         // 2.80 s / 4.99 s; before the parent sweep the maxima were 10-11 s. A pause that
-        // outlasts 6 s undetected is missed: the check of a refuted suspicion
-        // (`Probing`) is what keeps a node paused again soon after a resume from it.
+        // lasts 6 s undetected is missed: without the check of a refuted suspicion
+        // (`Probing`), a node paused again soon after it resumed was.
         assert_spread(
             &format!("{dist:?} pause detection"),
             &all,
