@@ -479,12 +479,12 @@ impl Detector {
             doubts.clear();
             for peer in standing(&placed.suspects, author, &incs) {
                 votes[peer] += 1;
+                doubts.push(peer);
             }
             if placed.cut_off(author, peers) {
                 continue; // most likely cut off itself: see `doubted`
             }
             // Each author counts once per peer, whether it doubts or suspects it.
-            doubts.extend(standing(&placed.suspects, author, &incs));
             doubts.extend(standing(&placed.doubts, author, &incs));
             doubts.sort_unstable();
             doubts.dedup();
@@ -635,16 +635,30 @@ impl PlacedVotes {
     /// and counting only the rest, its last few doubts (of peers it has not reached
     /// again yet) would send every node probing them.
     fn cut_off(&self, author: usize, peers: usize) -> bool {
-        let mut named: Vec<usize> = self
-            .suspects
-            .iter()
-            .chain(&self.doubts)
-            .map(|&(peer, _)| peer)
-            .filter(|&peer| peer != author)
-            .collect();
-        named.sort_unstable();
-        named.dedup();
-        named.len() > 1 && named.len() * 2 > peers
+        // Both lists are in place order: their union is counted in one merge, without
+        // collecting it (this runs for every record at every change of the records).
+        let (mut s, mut d) = (
+            self.suspects.iter().peekable(),
+            self.doubts.iter().peekable(),
+        );
+        let mut named = 0;
+        loop {
+            let peer = match (s.peek(), d.peek()) {
+                (Some(&&(a, _)), Some(&&(b, _))) if a == b => {
+                    d.next();
+                    s.next().map(|v| v.0)
+                }
+                (Some(&&(a, _)), Some(&&(b, _))) if b < a => d.next().map(|v| v.0),
+                (Some(_), _) => s.next().map(|v| v.0),
+                (None, _) => d.next().map(|v| v.0),
+            };
+            match peer {
+                Some(peer) if peer != author => named += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        named > 1 && named * 2 > peers
     }
 
     fn of(r: &Record, by_name: &[String]) -> Self {
@@ -685,6 +699,18 @@ mod tests {
         for _ in 0..STRIKES_TO_SUSPECT {
             let _ = d.strike(peer);
         }
+    }
+
+    #[test]
+    fn cut_off_counts_each_peer_named_once_and_never_the_author() {
+        let votes = PlacedVotes {
+            version: 1,
+            suspects: vec![(1, 0), (3, 0)],
+            doubts: vec![(1, 0), (2, 0), (5, 0)],
+        };
+        // Named: 1, 2 and 3 (5 is the author itself).
+        assert!(votes.cut_off(5, 5), "3 of 5 peers");
+        assert!(!votes.cut_off(5, 6), "3 of 6 peers is half, not more");
     }
 
     #[test]
