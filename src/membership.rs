@@ -243,21 +243,6 @@ impl Detector {
         self.own_record().suspects.contains_key(peer) || self.unconfirmed.contains(peer)
     }
 
-    /// Our suspicion of `peer` still says what we know: it names the peer's current
-    /// incarnation, or awaits confirmation. One the peer has refuted since says only that
-    /// we have not heard from it, and is worth a probe: a node paused again soon after it
-    /// came back, with everyone still holding the old suspicion, was otherwise not judged
-    /// again for as long as the pause lasted (no one probed it, and no vote named its new
-    /// incarnation).
-    pub fn suspicion_stands(&self, peer: &str) -> bool {
-        self.unconfirmed.contains(peer)
-            || self
-                .own_record()
-                .suspects
-                .get(peer)
-                .is_some_and(|inc| self.is_current(&self.me, peer, *inc))
-    }
-
     /// Every peer this node suspects (`suspects`), in order. (Merged as it is walked,
     /// nothing collected: the overlay compares it on every change of the records.)
     pub fn suspected(&self) -> impl Iterator<Item = &str> {
@@ -481,13 +466,13 @@ impl Detector {
                 votes[peer] += 1;
                 doubts.push(peer);
             }
-            if placed.cut_off(author, peers) {
-                continue; // most likely cut off itself: see `doubted`
-            }
             // Each author counts once per peer, whether it doubts or suspects it.
             doubts.extend(standing(&placed.doubts, author, &incs));
             doubts.sort_unstable();
             doubts.dedup();
+            if doubts.len() > 1 && doubts.len() * 2 > peers {
+                continue; // most likely cut off itself: see `doubted`
+            }
             for &peer in &doubts {
                 doubters[peer] += 1;
             }
@@ -629,38 +614,6 @@ struct PlacedVotes {
 }
 
 impl PlacedVotes {
-    /// The author doubts or suspects more than one peer and more than half of them
-    /// (`peers`), refuted or not: it is most likely cut off itself. Refuted votes count
-    /// too: the peers an author could not reach refute one by one once a partition heals,
-    /// and counting only the rest, its last few doubts (of peers it has not reached
-    /// again yet) would send every node probing them.
-    fn cut_off(&self, author: usize, peers: usize) -> bool {
-        // Both lists are in place order: their union is counted in one merge, without
-        // collecting it (this runs for every record at every change of the records).
-        let (mut s, mut d) = (
-            self.suspects.iter().peekable(),
-            self.doubts.iter().peekable(),
-        );
-        let mut named = 0;
-        loop {
-            let peer = match (s.peek(), d.peek()) {
-                (Some(&&(a, _)), Some(&&(b, _))) if a == b => {
-                    d.next();
-                    s.next().map(|v| v.0)
-                }
-                (Some(&&(a, _)), Some(&&(b, _))) if b < a => d.next().map(|v| v.0),
-                (Some(_), _) => s.next().map(|v| v.0),
-                (None, _) => d.next().map(|v| v.0),
-            };
-            match peer {
-                Some(peer) if peer != author => named += 1,
-                Some(_) => {}
-                None => break,
-            }
-        }
-        named > 1 && named * 2 > peers
-    }
-
     fn of(r: &Record, by_name: &[String]) -> Self {
         // Both in name order: one walk through each.
         let placed = |votes: &BTreeMap<String, u64>| {
@@ -699,18 +652,6 @@ mod tests {
         for _ in 0..STRIKES_TO_SUSPECT {
             let _ = d.strike(peer);
         }
-    }
-
-    #[test]
-    fn cut_off_counts_each_peer_named_once_and_never_the_author() {
-        let votes = PlacedVotes {
-            version: 1,
-            suspects: vec![(1, 0), (3, 0)],
-            doubts: vec![(1, 0), (2, 0), (5, 0)],
-        };
-        // Named: 1, 2 and 3 (5 is the author itself).
-        assert!(votes.cut_off(5, 5), "3 of 5 peers");
-        assert!(!votes.cut_off(5, 6), "3 of 6 peers is half, not more");
     }
 
     #[test]
@@ -903,10 +844,6 @@ mod tests {
             "our vote named incarnation 0"
         );
         assert!(d.suspects("n2"), "we still have no answer from it");
-        assert!(
-            !d.suspicion_stands("n2"),
-            "but it no longer names n2's incarnation"
-        );
         let _ = d.strike("n2");
         assert_eq!(
             d.voters("n2"),
