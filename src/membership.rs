@@ -243,6 +243,21 @@ impl Detector {
         self.own_record().suspects.contains_key(peer) || self.unconfirmed.contains(peer)
     }
 
+    /// Our suspicion of `peer` still says what we know: it names the peer's current
+    /// incarnation, or awaits confirmation. One the peer has refuted since says only that
+    /// we have not heard from it, and is worth a probe: a node paused again soon after it
+    /// came back, with everyone still holding the old suspicion, was otherwise not judged
+    /// again for as long as the pause lasted (no one probed it, and no vote named its new
+    /// incarnation).
+    pub fn suspicion_stands(&self, peer: &str) -> bool {
+        self.unconfirmed.contains(peer)
+            || self
+                .own_record()
+                .suspects
+                .get(peer)
+                .is_some_and(|inc| self.is_current(&self.me, peer, *inc))
+    }
+
     /// Every peer this node suspects (`suspects`), in order. (Merged as it is walked,
     /// nothing collected: the overlay compares it on every change of the records.)
     pub fn suspected(&self) -> impl Iterator<Item = &str> {
@@ -844,6 +859,10 @@ mod tests {
             "our vote named incarnation 0"
         );
         assert!(d.suspects("n2"), "we still have no answer from it");
+        assert!(
+            !d.suspicion_stands("n2"),
+            "but it no longer names n2's incarnation"
+        );
         let _ = d.strike("n2");
         assert_eq!(
             d.voters("n2"),

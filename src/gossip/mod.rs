@@ -107,6 +107,8 @@ pub struct Link {
     own_record_owed: bool,
     /// The latest probes that timed out: (seq, sent at, deadline). See `receive`.
     expired: VecDeque<(u64, Duration, Duration)>,
+    /// When a late ack last counted as a round trip: see `receive`.
+    late_sampled_at: Option<Duration>,
 }
 
 /// Timed-out messages remembered per link, for the round trip of their late acks.
@@ -165,6 +167,7 @@ impl Link {
             max_values_bytes: MAX_VALUES_BYTES,
             own_record_owed: false,
             expired: VecDeque::new(),
+            late_sampled_at: None,
         }
     }
 
@@ -375,9 +378,13 @@ impl Link {
             // measured at), and without a sample it could never grow again. The sample
             // counts as the timeout itself, so timeouts grow step by step: acks held up by
             // a pause (of the peer or this node) say nothing of the round trip and must
-            // not inflate every timeout at once.
+            // not inflate every timeout at once. One step per timeout: a peer back from a
+            // pause answers every probe it missed at once, and a sample from each would
+            // multiply the timeout with every pause.
             let timeout = deadline - sent_at;
-            if now <= deadline + timeout {
+            let stepped = self.late_sampled_at.is_some_and(|at| now < at + timeout);
+            if now <= deadline + timeout && !stepped {
+                self.late_sampled_at = Some(now);
                 let held = Duration::from_millis(g.ack_delay);
                 let sample = (now - sent_at).saturating_sub(held).min(timeout);
                 self.rtt.sample(sample);
@@ -657,6 +664,32 @@ mod tests {
         // Later than that: the peer (or we) stopped.
         let outcome = link.receive(&ack(second.seq), ms(1700));
         assert_eq!(outcome.sample, None);
+    }
+
+    #[test]
+    fn late_acks_arriving_together_raise_the_round_trip_once() {
+        let records = BTreeMap::new();
+        let ack = |seq| Gossip {
+            ack: seq,
+            ..Gossip::default()
+        };
+        let mut link = Link::new("n1");
+        // Three probes to a peer that stopped, each timing out; it comes back and answers
+        // them all at once.
+        let probes: Vec<u64> = [0, 100, 200]
+            .map(|t| link.build(Kind::Probe, &records, ms(t), ms(300)).seq)
+            .to_vec();
+        assert_eq!(link.expire(ms(500), ms(0)).timed_out, 3);
+        let samples: Vec<_> = probes
+            .iter()
+            .map(|&seq| link.receive(&ack(seq), ms(550)).sample)
+            .collect();
+        assert_eq!(samples, [Some(ms(300)), None, None]);
+        // One timeout later, a late ack counts again: latency that keeps growing still
+        // raises the timeout, a step at a time.
+        let next = link.build(Kind::Probe, &records, ms(600), ms(300));
+        assert_eq!(link.expire(ms(900), ms(0)).timed_out, 1);
+        assert_eq!(link.receive(&ack(next.seq), ms(1000)).sample, Some(ms(300)));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub(super) struct Probing {
     /// Peers someone else doubts, since when we know, and by how many nodes then: hearing
     /// from a peer after that answers the doubt for us, until more nodes doubt it.
     doubted_since: BTreeMap<String, (Duration, usize)>,
+    /// Peers that refuted our suspicion and that we have probed once since, for as long
+    /// as we suspect them: see `probe_doubted`.
+    rechecked: BTreeSet<String>,
 }
 
 impl Probing {
@@ -61,6 +64,7 @@ impl Probing {
             next_recheck_at: Duration::ZERO,
             recheck_turn: 0,
             doubted_since: BTreeMap::new(),
+            rechecked: BTreeSet::new(),
         }
     }
 
@@ -170,7 +174,13 @@ impl Probing {
             }
             *known = doubters;
         }
-        probe_doubted(now, links, detector, &self.sweep, &self.doubted_since, out);
+        self.rechecked.retain(|peer| detector.suspects(peer));
+        let asked = Asked {
+            sweep: &self.sweep,
+            doubted_since: &self.doubted_since,
+            rechecked: &mut self.rechecked,
+        };
+        probe_doubted(now, links, detector, asked, out);
         if now >= self.next_probe_at {
             self.next_probe_at = now + self.period;
             self.probe_ruled_out(now, links, detector, out);
@@ -207,14 +217,25 @@ impl Probing {
 /// else's doubt is checked unless we heard from the peer since we learned of it, and
 /// lately: otherwise we know the answer, and under a partition, where some node always doubts it, we would keep
 /// asking.
+/// What prompts probes beyond our own strikes (`Probing`'s fields of the same names).
+struct Asked<'a> {
+    sweep: &'a BTreeMap<String, Duration>,
+    doubted_since: &'a BTreeMap<String, (Duration, usize)>,
+    rechecked: &'a mut BTreeSet<String>,
+}
+
 fn probe_doubted(
     now: Duration,
     links: &mut Links,
     d: &Detector,
-    sweep: &BTreeMap<String, Duration>,
-    doubted_since: &BTreeMap<String, (Duration, usize)>,
+    asked: Asked,
     out: &mut Vec<Envelope>,
 ) {
+    let Asked {
+        sweep,
+        doubted_since,
+        rechecked,
+    } = asked;
     let timeouts = links.timeouts();
     let doubted = d.doubted();
     // Only these can be watched: a pass over every link each tick costs more.
@@ -236,7 +257,12 @@ fn probe_doubted(
             .is_some_and(|(since, _)| !answered(since));
         let prompted = doubt_open || sweep.contains_key(peer);
         let watched = strikes > 0 || prompted;
-        if !watched || d.suspects(peer) || d.is_dead(peer) {
+        // Our own suspicion settles it, unless the peer refuted it since: then one probe
+        // checks whether it is back (see `Detector::suspicion_stands`). Once per
+        // suspicion: under a partition a peer refutes again and again, and a check at each
+        // refutation had everyone who cannot reach it voting again, and it refuting again.
+        let recheck = d.suspects(peer) && !d.suspicion_stands(peer) && !rechecked.contains(peer);
+        if !watched || (d.suspects(peer) && !recheck) || d.is_dead(peer) {
             return None;
         }
         // Data in flight does not count: its acks may come late and together.
@@ -251,8 +277,11 @@ fn probe_doubted(
         let spacing = timeouts.rto(link) / spread;
         let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
         let (probes, last_probe) = link.probes_in_flight();
-        (probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing))
-            .then_some(Kind::Probe)
+        let go = probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing);
+        if go && recheck {
+            rechecked.insert(peer.to_string());
+        }
+        go.then_some(Kind::Probe)
     });
 }
 
@@ -351,6 +380,67 @@ mod tests {
         assert_eq!(probes_after_a_second_doubt(850), Vec::<u64>::new());
         // 700 ms before: n3 may have stopped since; it is checked again, three deep.
         assert_eq!(probes_after_a_second_doubt(1_500).len(), 3);
+    }
+
+    /// n0 of three, on its own: it suspects n2 (three failed exchanges), then hears that
+    /// n2 refuted, at incarnation `inc`. The probes it sends n2 from `at` ms to `at` + 300.
+    fn probes_after_refutation(
+        probing: &mut super::Probing,
+        links: &mut super::Links,
+        detector: &mut super::Detector,
+        inc: u64,
+        at: u64,
+    ) -> usize {
+        use std::collections::BTreeMap;
+        use std::sync::Arc;
+
+        use crate::wire::Record;
+
+        while !detector.suspicion_stands("n2") {
+            let _ = detector.strike("n2");
+        }
+        let refuted = Record {
+            version: inc,
+            inc,
+            ..Record::default()
+        };
+        let _ = detector.merge(&BTreeMap::from([("n2".to_string(), Arc::new(refuted))]));
+        assert!(detector.suspects("n2") && !detector.suspicion_stands("n2"));
+        let mut out = Vec::new();
+        for t in (at..at + 300).step_by(25) {
+            let _ = probing.expire(ms(t), links, detector);
+            probing.probe(ms(t), links, detector, &[], &mut out);
+        }
+        out.iter().filter(|e| e.dest == "n2").count()
+    }
+
+    #[test]
+    fn a_refuted_suspicion_is_checked_once() {
+        use crate::config::Config;
+
+        let nodes: Vec<String> = ["n0", "n1", "n2"].map(String::from).to_vec();
+        let config = Config::default();
+        let mut probing = super::Probing::new(&config, 0);
+        let mut links = super::Links::new("n0", &nodes, &config);
+        let mut detector = super::Detector::new("n0", &nodes);
+        // Low-rate probes of ruled-out peers go at 0 (no one to probe yet), 1 000, 2 000
+        // ...: the windows looked at leave them out, and the one of 2 000 has failed by
+        // 2 600.
+        let mut out = Vec::new();
+        probing.probe(ms(0), &mut links, &detector, &[], &mut out);
+        assert!(out.is_empty());
+        let (p, l, d) = (&mut probing, &mut links, &mut detector);
+        assert_eq!(probes_after_refutation(p, l, d, 1, 100), 1, "one check");
+        for t in (400..2_600).step_by(25) {
+            let _ = probing.expire(ms(t), &mut links, &mut detector);
+            probing.probe(ms(t), &mut links, &detector, &[], &mut out);
+        }
+        // Unanswered, it was one more failed exchange: we suspect the new incarnation.
+        assert!(detector.suspicion_stands("n2"));
+        // n2 refutes again, as under a partition it does over and over: no more checks
+        // while our suspicion lasts.
+        let (p, l, d) = (&mut probing, &mut links, &mut detector);
+        assert_eq!(probes_after_refutation(p, l, d, 2, 2_600), 0);
     }
 
     #[test]
