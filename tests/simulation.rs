@@ -273,6 +273,39 @@ fn same_seed_same_run() {
     );
 }
 
+/// The nemesis draws apart from the clients: nodes that answer at other moments (here,
+/// batching ten times longer), and so clients that draw their ops at other moments, meet
+/// the same faults at the same times, to the end of the workload. So a run through
+/// processes faults what the simulation of the same seed faults.
+#[test]
+fn the_faults_depend_on_the_seed_alone() {
+    use maelstrom::history::{Op, Process};
+
+    let mut opts = options(5, 10, 20.0, 50, &Fault::ALL);
+    opts.nemesis_interval = Duration::from_secs(1);
+    opts.seed = 7;
+    let nemesis_ops = |config: &Config| {
+        let run = simulate(&opts, &mut NodeSim::factory(config, Wire::Native));
+        let faults: Vec<(u64, String, String)> = run
+            .history
+            .iter()
+            // (Not the heal of everything once the clients are done: that waits for them.)
+            .filter(|op: &&Op| op.process == Process::Nemesis && op.time < 10_000_000_000)
+            .map(|op| (op.time, op.f.clone(), format!("{:?}", op.value)))
+            .collect();
+        (faults, run.history)
+    };
+    let (faults, history) = nemesis_ops(&Config::default());
+    let slow = Config {
+        batch: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let (faults_slow, history_slow) = nemesis_ops(&slow);
+    assert!(faults.len() >= 10, "{} nemesis ops", faults.len());
+    assert_ne!(history, history_slow, "the clients' draws differ");
+    assert_eq!(faults, faults_slow);
+}
+
 /// A long partition at a high write rate builds a backlog far bigger than one message may
 /// carry: it goes in capped messages, and everything converges after the heal.
 #[test]

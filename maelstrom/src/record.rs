@@ -70,7 +70,7 @@ pub struct Record {
 pub struct Env {
     pub now: Duration,
     pub net: Network,
-    /// Every random choice of the test but the network's own draws.
+    /// Every random choice of the clients (the network and the nemesis draw their own).
     pub rng: ChaCha8Rng,
     pub record: Record,
 }

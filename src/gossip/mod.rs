@@ -30,6 +30,9 @@ struct InFlight {
     deadline: Duration,
     /// Answered at once (a probe), rather than by an ack the peer may hold and share.
     probe: bool,
+    /// Its ack measures a round trip: not once this node was stopped while it was in
+    /// flight (`postpone`).
+    timed: bool,
     data: Data,
     /// Record versions the message carried: author → version.
     members: Vec<(String, u64)>,
@@ -290,6 +293,7 @@ impl Link {
                 sent_at: now,
                 deadline: now + timeout,
                 probe: g.probe,
+                timed: true,
                 data: carried,
                 members: g
                     .members
@@ -347,10 +351,15 @@ impl Link {
             }
             self.failed_data_sent_at = None;
             let last = acked.last().expect("drained at least one");
+            // Held longer than the round trip took: the peer was stopped, and read the
+            // message late (`backdate_receipt`); that is no round trip either.
             let held = Duration::from_millis(g.ack_delay);
-            let sample = (now - last.sent_at).saturating_sub(held);
-            self.rtt.sample(sample);
-            outcome.sample = Some(sample);
+            let elapsed = now - last.sent_at;
+            if last.timed && held <= elapsed {
+                let sample = elapsed - held;
+                self.rtt.sample(sample);
+                outcome.sample = Some(sample);
+            }
             self.pending.forget(&last.data);
             if !last.data.counter.is_empty() {
                 self.counts_held.absorb(&last.data.counter);
@@ -383,10 +392,11 @@ impl Link {
             // multiply the timeout with every pause.
             let timeout = deadline - sent_at;
             let stepped = self.late_sampled_at.is_some_and(|at| now < at + timeout);
-            if now <= deadline + timeout && !stepped {
+            let held = Duration::from_millis(g.ack_delay);
+            let elapsed = now - sent_at;
+            if now <= deadline + timeout && !stepped && held <= elapsed {
                 self.late_sampled_at = Some(now);
-                let held = Duration::from_millis(g.ack_delay);
-                let sample = (now - sent_at).saturating_sub(held).min(timeout);
+                let sample = (elapsed - held).min(timeout);
                 self.rtt.sample(sample);
                 outcome.sample = Some(sample);
             }
@@ -430,6 +440,14 @@ impl Link {
             }
         }
         outcome
+    }
+
+    /// The message we owe an ack for may have waited, unread, since `arrived`: this node
+    /// was stopped (`machine::probing`). The ack's hold runs from then.
+    pub fn backdate_receipt(&mut self, arrived: Duration) {
+        if self.ack_owed_since.is_some() {
+            self.received_at = self.received_at.min(arrived);
+        }
     }
 
     /// Our life and the most bytes of values a message may carry (`Config`).
@@ -522,6 +540,7 @@ impl Link {
 
     /// Moves every outstanding deadline `by` later: this node was not running for that long
     /// (stopped, starved of CPU), so the peer's answers could not be read in time.
+    /// Their acks, read late, say nothing of the round trip either: they are not sampled.
     pub fn postpone(&mut self, by: Duration, sent_before: Duration) {
         for m in self
             .in_flight
@@ -529,7 +548,10 @@ impl Link {
             .filter(|m| m.sent_at <= sent_before)
         {
             m.deadline += by;
+            m.timed = false;
         }
+        self.expired
+            .retain(|(_, sent_at, _)| *sent_at > sent_before);
     }
 
     /// Forgets every outstanding exchange (the peer was refuted or declared dead: old
@@ -664,6 +686,40 @@ mod tests {
         // Later than that: the peer (or we) stopped.
         let outcome = link.receive(&ack(second.seq), ms(1700));
         assert_eq!(outcome.sample, None);
+    }
+
+    #[test]
+    fn an_ack_held_longer_than_its_round_trip_is_no_sample() {
+        let records = BTreeMap::new();
+        let mut link = Link::new("n1");
+        let sent = link.build(Kind::Probe, &records, ms(0), ms(300));
+        // The peer was stopped when it arrived, and says it held it since: 250 ms, in a
+        // round trip of 200.
+        let ack = Gossip {
+            ack: sent.seq,
+            ack_delay: 250,
+            ..Gossip::default()
+        };
+        let outcome = link.receive(&ack, ms(200));
+        assert_eq!(outcome.acked, 1, "the exchange succeeded");
+        assert_eq!(outcome.sample, None);
+        assert_eq!(link.rtt.srtt(), None);
+    }
+
+    #[test]
+    fn answers_sent_before_this_node_stopped_are_no_samples() {
+        let records = BTreeMap::new();
+        let mut link = Link::new("n1");
+        let sent = link.build(Kind::Probe, &records, ms(0), ms(300));
+        // Stopped from 10 ms to 5 s: the deadline moves, and the ack read on waking says
+        // nothing of the round trip.
+        link.postpone(ms(4_990), ms(10));
+        let ack = Gossip {
+            ack: sent.seq,
+            ..Gossip::default()
+        };
+        let outcome = link.receive(&ack, ms(5_000));
+        assert_eq!((outcome.acked, outcome.sample), (1, None));
     }
 
     #[test]

@@ -69,6 +69,7 @@ impl Node {
 
     /// A message addressed to this node.
     pub fn on_message(&mut self, env: &Envelope, now: Duration, out: &mut Vec<Envelope>) {
+        self.ran(now);
         match &env.body.payload {
             Payload::Gossip(g) if self.links.contains(&env.src) => {
                 self.on_gossip(&env.src, g, now, out);
@@ -117,6 +118,7 @@ impl Node {
     }
 
     pub fn on_trigger(&mut self, trigger: Trigger, now: Duration, out: &mut Vec<Envelope>) {
+        self.ran(now);
         let Some(begun) = self.active_since else {
             return;
         };
@@ -140,6 +142,13 @@ impl Node {
         }
     }
 
+    /// This node is running at `now`: if it was stopped since it last ran, what it sent
+    /// before is not held against its peers (`Probing::forgive_stall`).
+    fn ran(&mut self, now: Duration) {
+        self.probing
+            .forgive_stall(now, &mut self.links, &mut self.detector);
+    }
+
     /// A time before which a gossip tick does nothing (`Overlay::quiet_until`), or `None`
     /// if it may act at any time. (Not the detector's tick: it also watches for stalls.)
     pub fn gossip_quiet_until(&self) -> Option<Duration> {
@@ -161,6 +170,7 @@ impl Node {
     /// only from an exchange that was in flight, and a new connection clears nothing:
     /// only an ack does.
     pub fn on_unreachable(&mut self, peer: &str, now: Duration) {
+        self.ran(now);
         if !self.links.contains(peer) {
             return;
         }
@@ -239,6 +249,10 @@ impl Node {
         self.begin(now);
         let delta = gossip::data_of(g);
         let outcome = self.links.hear(peer, g, &delta, now);
+        let arrived = self.probing.arrived_at(now);
+        if arrived < now {
+            self.links.get_mut(peer).backdate_receipt(arrived);
+        }
         let link = self.links.get(peer);
         self.client.release(link, out);
         let mut changed = Changed::default();

@@ -34,8 +34,10 @@ pub(super) struct Probing {
     coalesce: Duration,
     period: Duration,
     next_probe_at: Duration,
-    /// When the ticker last ran: a long gap means this node itself was stopped.
-    last_tick_at: Option<Duration>,
+    /// When this node last handled an event: a long gap means it was stopped.
+    last_ran_at: Option<Duration>,
+    /// The last stall: when this node stopped running, and when it ran again.
+    stall: Option<(Duration, Duration)>,
     /// Candidates for parent, probed at once after the parent was ruled out, and since
     /// when: see `sweep`.
     sweep: BTreeMap<String, Duration>,
@@ -59,7 +61,8 @@ impl Probing {
             coalesce: config.ack_delay,
             period: config.probe_period,
             next_probe_at: Duration::ZERO,
-            last_tick_at: None,
+            last_ran_at: None,
+            stall: None,
             sweep: BTreeMap::new(),
             next_recheck_at: Duration::ZERO,
             recheck_turn: 0,
@@ -85,7 +88,6 @@ impl Probing {
 
     /// First half of a tick: exchanges not acknowledged in time are strikes.
     pub fn expire(&mut self, now: Duration, links: &mut Links, detector: &mut Detector) -> Changed {
-        self.forgive_stall(now, links, detector);
         let mut changed = Changed::default();
         links.for_each_busy(|peer, link| {
             let expired = link.expire(now, self.coalesce);
@@ -103,11 +105,14 @@ impl Probing {
         changed
     }
 
-    /// After a gap of many ticks, we were stopped or starved, not our peers: answers that
-    /// came meanwhile are still unread, so the time we lost is not counted against anyone,
-    /// and the strikes from before it are forgotten.
-    fn forgive_stall(&mut self, now: Duration, links: &mut Links, detector: &mut Detector) {
-        let last = self.last_tick_at.replace(now);
+    /// Called first on every event. After a gap of many ticks (the detector's tick comes
+    /// all the time), we were stopped or starved, not our peers: answers that came
+    /// meanwhile are still unread, so the time we lost is not counted against anyone, and
+    /// the strikes from before it are forgotten. On every event, not only on the tick: the
+    /// answers read first after a stop would otherwise be taken for round trips as long
+    /// as the stop.
+    pub fn forgive_stall(&mut self, now: Duration, links: &mut Links, detector: &mut Detector) {
+        let last = self.last_ran_at.replace(now);
         let gap = last.map_or(Duration::ZERO, |last| now.saturating_sub(last));
         if gap > (self.tick * STALLED_TICKS).max(MIN_STALL) {
             info!(
@@ -116,8 +121,22 @@ impl Probing {
             );
             // Only what was in flight when the stall began: what went out after it, once
             // awake, was sent with a fresh deadline.
-            links.postpone(gap - self.tick, last.unwrap_or_default());
+            let stopped = last.unwrap_or_default();
+            links.postpone(gap - self.tick, stopped);
             detector.forgive_strikes();
+            self.stall = Some((stopped, now));
+        }
+    }
+
+    /// When a message read at `now` may have come: while this node was stopped, if it is
+    /// read within a tick of waking (what waited, unread, is read first). The ack then
+    /// says it was held since the stop, and the peer does not take the stop for a round
+    /// trip (`gossip::Link::receive`): answers from a node back from a pause would
+    /// otherwise raise every timeout of every node it answers.
+    pub fn arrived_at(&self, now: Duration) -> Duration {
+        match self.stall {
+            Some((stopped, woke)) if now <= woke + self.tick => stopped,
+            _ => now,
         }
     }
 
@@ -294,6 +313,40 @@ mod tests {
 
     // `with_a_write("n2", 3, 10)`: n2 of three, whose first write (at 10 ms) goes to its
     // parent n0, which never answers.
+
+    /// A probe from n0 to n1 with sequence number `seq`, and n1's ack: the hold it reports.
+    fn held_reported(m: &mut crate::machine::StateMachine, seq: u64, at: u64) -> u64 {
+        use crate::machine::testing::{gossip, sent};
+        use crate::wire::Gossip;
+
+        let probe = Gossip {
+            epoch: 1,
+            seq,
+            probe: true,
+            ..Gossip::default()
+        };
+        let out = m.handle(gossip("n0", "n1", probe), ms(at));
+        let acks: Vec<u64> = sent(&out)
+            .iter()
+            .filter(|(dest, g)| *dest == "n0" && g.ack == seq)
+            .map(|(_, g)| g.ack_delay)
+            .collect();
+        assert_eq!(acks.len(), 1, "one ack: {out:?}");
+        acks[0]
+    }
+
+    #[test]
+    fn a_node_back_from_a_stop_reports_what_it_read_first_as_held_since_the_stop() {
+        let mut m = begun("n1", 3);
+        run(&mut m, 0, 1_000);
+        // Stopped from 975 ms (its last tick) to 5 000: what it reads first was waiting,
+        // unread, for as long as that, and its ack says so (the sender then takes no
+        // round trip from it: `gossip::Link::receive`).
+        assert!(held_reported(&mut m, 1, 5_000) >= 4_000);
+        // Read a tick after waking, a message is new: answered at once.
+        run(&mut m, 5_000, 5_100);
+        assert_eq!(held_reported(&mut m, 2, 5_100), 0);
+    }
 
     #[test]
     fn a_peer_with_a_strike_is_probed_until_it_is_suspected() {

@@ -93,7 +93,7 @@ impl Harness {
         }
         let mut h = Harness {
             clients: Clients::new(opts),
-            nemesis: Nemesis::new(&opts.nemesis, &opts.nodes)
+            nemesis: Nemesis::new(&opts.nemesis, &opts.nodes, opts.seed)
                 .with_crash_target(opts.crash_target.clone()),
             opts: opts.clone(),
             env: Env {

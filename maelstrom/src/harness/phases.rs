@@ -123,7 +123,7 @@ impl Harness {
     fn main_step(&mut self) {
         while self.schedule.nemesis_due(self.env.now) {
             self.nemesis.op(&mut self.env);
-            self.schedule.nemesis_done(&mut self.env.rng);
+            self.schedule.nemesis_done(self.nemesis.rng());
         }
         while self.schedule.client_due(self.env.now) {
             if !self.clients.start_next(&mut self.env) {

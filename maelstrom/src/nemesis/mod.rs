@@ -12,8 +12,9 @@ use std::fmt;
 
 use std::time::Duration;
 
-use rand::Rng;
 use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::edn::Edn;
 use crate::history::{OpType, Process};
@@ -113,6 +114,9 @@ impl fmt::Display for Faults {
 /// How long a starved node is stopped, then let run, each time: a uniform draw in these
 /// ranges. It runs about a tenth of the time, in slices of a few ms, and many of its stops
 /// are long enough (over 100 ms) for its failure detector to notice (src/machine/probing.rs).
+/// Mixed into the test's seed for the nemesis's draws (the network's are mixed likewise,
+/// `harness`).
+const NEMESIS_STREAM: u64 = 0x6e65_6d65;
 const STARVE_STOPPED_MS: std::ops::Range<u64> = 20..300;
 const STARVE_RUNNING_MS: std::ops::Range<u64> = 5..30;
 
@@ -127,6 +131,11 @@ struct Starving {
 /// The nemesis of one test: its faults, and the nodes it paused or crashed.
 #[derive(Clone, Debug)]
 pub struct Nemesis {
+    /// The nemesis's own draws (which fault, shape, node, when next), apart from the
+    /// clients': they depend on the seed alone, so the simulation and a run through
+    /// processes, whose clients draw at different moments, fault the same nodes at the
+    /// same times.
+    rng: ChaCha8Rng,
     faults: Vec<Fault>,
     nodes: Vec<String>,
     paused: BTreeSet<String>,
@@ -143,8 +152,9 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
-    pub fn new(faults: &[Fault], nodes: &[String]) -> Self {
+    pub fn new(faults: &[Fault], nodes: &[String], seed: u64) -> Self {
         Nemesis {
+            rng: ChaCha8Rng::seed_from_u64(seed ^ NEMESIS_STREAM),
             faults: faults.to_vec(),
             nodes: nodes.to_vec(),
             paused: BTreeSet::new(),
@@ -155,6 +165,11 @@ impl Nemesis {
             starving: None,
             stalled: None,
         }
+    }
+
+    /// The nemesis's draws, which also space its ops (`Schedule::nemesis_done`).
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
     }
 
     /// Crashes kill `node` rather than a random live node (while it is live).
@@ -198,7 +213,7 @@ impl Nemesis {
             true => STARVE_STOPPED_MS,
             false => STARVE_RUNNING_MS,
         };
-        s.next = env.now + Duration::from_millis(env.rng.random_range(ms));
+        s.next = env.now + Duration::from_millis(self.rng.random_range(ms));
         if !self.paused.contains(&s.node) {
             let target = vec![s.node.clone()];
             env.act(match s.stopped {
@@ -216,7 +231,7 @@ impl Nemesis {
         }
         let fault = *self
             .faults
-            .choose(&mut env.rng)
+            .choose(&mut self.rng)
             .expect("nemesis has faults");
         let live: Vec<String> = self
             .nodes
@@ -227,8 +242,8 @@ impl Nemesis {
         match fault {
             Fault::Partition if env.net.is_partitioned() => heal(env),
             Fault::Partition => {
-                let spec = PartitionSpec::random(&mut env.rng);
-                let grudge = shapes::grudge(spec, &self.nodes, &mut env.rng);
+                let spec = PartitionSpec::random(&mut self.rng);
+                let grudge = shapes::grudge(spec, &self.nodes, &mut self.rng);
                 env.net.partition(&grudge);
                 env.act(Action::Partition(grudge.clone()));
                 record(
@@ -240,7 +255,7 @@ impl Nemesis {
             }
             Fault::LinkLoss if env.net.links_lost() => restore_links(env),
             Fault::LinkLoss => {
-                let lost = shapes::lost_links(&self.nodes, &mut env.rng);
+                let lost = shapes::lost_links(&self.nodes, &mut self.rng);
                 env.net.lose_links(&lost);
                 env.act(Action::LoseLinks(lost.clone()));
                 record(
@@ -257,7 +272,7 @@ impl Nemesis {
             }
             Fault::Starve if self.starving.is_some() => self.stop_starving(env),
             Fault::Starve => {
-                let Some(node) = self.free_node(&live, env) else {
+                let Some(node) = self.free_node(&live) else {
                     return;
                 };
                 let target = [node.clone()];
@@ -277,7 +292,7 @@ impl Nemesis {
             }
             Fault::StallOutput if self.stalled.is_some() => self.stop_stall(env),
             Fault::StallOutput => {
-                let Some(node) = self.free_node(&live, env) else {
+                let Some(node) = self.free_node(&live) else {
                     return;
                 };
                 let target = [node.clone()];
@@ -295,7 +310,7 @@ impl Nemesis {
             Fault::Pause if !self.paused.is_empty() => self.resume_all(env),
             Fault::Pause if live.is_empty() => {}
             Fault::Pause => {
-                let targets = shapes::pause_targets(&live, &mut env.rng);
+                let targets = shapes::pause_targets(&live, &mut self.rng);
                 record(
                     env,
                     "pause",
@@ -311,7 +326,7 @@ impl Nemesis {
             Fault::Crash | Fault::CrashRestart => {
                 let node = match &self.crash_target {
                     Some(t) if live.contains(t) => t.clone(),
-                    _ => live.choose(&mut env.rng).expect("non-empty").clone(),
+                    _ => live.choose(&mut self.rng).expect("non-empty").clone(),
                 };
                 let target = [node.clone()];
                 record(
@@ -355,7 +370,7 @@ impl Nemesis {
     }
 
     /// A random live node that no pause, starvation or stall holds.
-    fn free_node(&self, live: &[String], env: &mut Env) -> Option<String> {
+    fn free_node(&mut self, live: &[String]) -> Option<String> {
         let free: Vec<&String> = live
             .iter()
             .filter(|n| {
@@ -364,7 +379,7 @@ impl Nemesis {
                     && self.starving.as_ref().is_none_or(|s| s.node != **n)
             })
             .collect();
-        free.choose(&mut env.rng).map(|n| (*n).clone())
+        free.choose(&mut self.rng).map(|n| (*n).clone())
     }
 
     fn stop_starving(&mut self, env: &mut Env) {
@@ -517,7 +532,7 @@ mod tests {
     #[test]
     fn each_op_starts_a_fault_or_stops_it() {
         let (mut env, nodes) = world(5);
-        let mut nemesis = Nemesis::new(&[Fault::Partition], &nodes);
+        let mut nemesis = Nemesis::new(&[Fault::Partition], &nodes, 0);
         nemesis.op(&mut env);
         assert!(env.net.is_partitioned());
         assert!(matches!(take_actions(&mut env)[..], [Action::Partition(_)]));
@@ -533,7 +548,7 @@ mod tests {
     fn a_partition_that_cuts_nothing_is_in_force_all_the_same() {
         // A third of 3 nodes is nobody: the minority-third grudge is empty.
         let (mut env, nodes) = world(3);
-        let mut nemesis = Nemesis::new(&[Fault::Partition], &nodes);
+        let mut nemesis = Nemesis::new(&[Fault::Partition], &nodes, 0);
         let mut cut_nothing = 0;
         for _ in 0..20 {
             nemesis.op(&mut env);
@@ -552,7 +567,7 @@ mod tests {
     #[test]
     fn stop_all_ends_every_fault_in_force_before_the_final_phase() {
         let (mut env, nodes) = world(5);
-        let mut nemesis = Nemesis::new(&[Fault::Pause, Fault::Partition], &nodes);
+        let mut nemesis = Nemesis::new(&[Fault::Pause, Fault::Partition], &nodes, 0);
         while nemesis.paused_count() == 0 {
             nemesis.op(&mut env);
         }
@@ -586,7 +601,7 @@ mod tests {
     #[test]
     fn a_crash_is_for_good_and_ends_a_pause() {
         let (mut env, nodes) = world(3);
-        let mut pauses = Nemesis::new(&[Fault::Pause], &nodes);
+        let mut pauses = Nemesis::new(&[Fault::Pause], &nodes, 0);
         pauses.op(&mut env);
         let Some(Action::Pause(paused)) = take_actions(&mut env).pop() else {
             panic!("paused")
@@ -610,7 +625,7 @@ mod tests {
     #[test]
     fn crash_restart_starts_the_node_again_at_the_next_op() {
         let (mut env, nodes) = world(3);
-        let mut nemesis = Nemesis::new(&[Fault::CrashRestart], &nodes);
+        let mut nemesis = Nemesis::new(&[Fault::CrashRestart], &nodes, 0);
         nemesis.op(&mut env);
         let Some(Action::Kill(node)) = take_actions(&mut env).pop() else {
             panic!("killed")
@@ -629,7 +644,7 @@ mod tests {
     #[test]
     fn starve_stops_and_resumes_one_node_until_the_next_op() {
         let (mut env, nodes) = world(5);
-        let mut nemesis = Nemesis::new(&[Fault::Starve], &nodes);
+        let mut nemesis = Nemesis::new(&[Fault::Starve], &nodes, 0);
         nemesis.op(&mut env);
         let Some(Action::Pause(target)) = take_actions(&mut env).pop() else {
             panic!("stopped at once")
@@ -659,7 +674,7 @@ mod tests {
     #[test]
     fn stall_output_holds_one_node_until_the_next_op_or_the_end() {
         let (mut env, nodes) = world(3);
-        let mut nemesis = Nemesis::new(&[Fault::StallOutput], &nodes);
+        let mut nemesis = Nemesis::new(&[Fault::StallOutput], &nodes, 0);
         nemesis.op(&mut env);
         let Some(Action::StallOutput(node)) = take_actions(&mut env).pop() else {
             panic!("stalled")
