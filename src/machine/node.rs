@@ -118,7 +118,11 @@ impl Node {
     }
 
     pub fn on_trigger(&mut self, trigger: Trigger, now: Duration, out: &mut Vec<Envelope>) {
-        self.ran(now);
+        // (Not on the gossip tick: a driver may leave out the quiet ones, `quiet_until`,
+        // and the run must not depend on it.)
+        if trigger == Trigger::Detect {
+            self.ran(now);
+        }
         let Some(begun) = self.active_since else {
             return;
         };

@@ -105,12 +105,12 @@ impl Probing {
         changed
     }
 
-    /// Called first on every event. After a gap of many ticks (the detector's tick comes
-    /// all the time), we were stopped or starved, not our peers: answers that came
-    /// meanwhile are still unread, so the time we lost is not counted against anyone, and
-    /// the strikes from before it are forgotten. On every event, not only on the tick: the
-    /// answers read first after a stop would otherwise be taken for round trips as long
-    /// as the stop.
+    /// Called first on every message and detector tick. After a gap of many ticks (the
+    /// detector's tick comes all the time), we were stopped or starved, not our peers:
+    /// answers that came meanwhile are still unread, so the time we lost is not counted
+    /// against anyone, and the strikes from before it are forgotten. On messages too, not
+    /// only on the tick: the answers read first after a stop would otherwise be taken for
+    /// round trips as long as the stop.
     pub fn forgive_stall(&mut self, now: Duration, links: &mut Links, detector: &mut Detector) {
         let last = self.last_ran_at.replace(now);
         let gap = last.map_or(Duration::ZERO, |last| now.saturating_sub(last));
@@ -120,9 +120,10 @@ impl Probing {
                 "this node stalled; ack deadlines postponed"
             );
             // Only what was in flight when the stall began: what went out after it, once
-            // awake, was sent with a fresh deadline.
+            // awake, was sent with a fresh deadline. (A gossip tick, which is not watched
+            // here, may have sent something up to a tick after the last event we saw.)
             let stopped = last.unwrap_or_default();
-            links.postpone(gap - self.tick, stopped);
+            links.postpone(gap - self.tick, stopped + self.tick);
             detector.forgive_strikes();
             self.stall = Some((stopped, now));
         }
