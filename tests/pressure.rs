@@ -118,6 +118,7 @@ fn a_node_starved_of_cpu_declares_no_live_peer_dead() {
     let log =
         std::fs::read_to_string(store.join(format!("node-logs/{starved}.log"))).expect("node log");
     let stalls = log.matches("this node stalled").count();
+    eprintln!("starve: the starved node, {starved}, noticed {stalls} stalls");
     assert!(stalls >= 5, "{starved} noticed {stalls} stalls:\n{log}");
 }
 
