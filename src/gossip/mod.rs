@@ -669,10 +669,6 @@ mod tests {
     #[test]
     fn a_late_ack_within_one_more_timeout_raises_the_round_trip_to_the_timeout() {
         let records = BTreeMap::new();
-        let ack = |seq| Gossip {
-            ack: seq,
-            ..Gossip::default()
-        };
         let mut link = Link::new("n1");
         let first = link.build(Kind::Probe, &records, ms(0), ms(300));
         assert_eq!(link.expire(ms(300), ms(0)).timed_out, 1);
@@ -695,12 +691,11 @@ mod tests {
         let sent = link.build(Kind::Probe, &records, ms(0), ms(300));
         // The peer was stopped when it arrived, and says it held it since: 250 ms, in a
         // round trip of 200.
-        let ack = Gossip {
-            ack: sent.seq,
+        let held = Gossip {
             ack_delay: 250,
-            ..Gossip::default()
+            ..ack(sent.seq)
         };
-        let outcome = link.receive(&ack, ms(200));
+        let outcome = link.receive(&held, ms(200));
         assert_eq!(outcome.acked, 1, "the exchange succeeded");
         assert_eq!(outcome.sample, None);
         assert_eq!(link.rtt.srtt(), None);
@@ -714,21 +709,13 @@ mod tests {
         // Stopped from 10 ms to 5 s: the deadline moves, and the ack read on waking says
         // nothing of the round trip.
         link.postpone(ms(4_990), ms(10));
-        let ack = Gossip {
-            ack: sent.seq,
-            ..Gossip::default()
-        };
-        let outcome = link.receive(&ack, ms(5_000));
+        let outcome = link.receive(&ack(sent.seq), ms(5_000));
         assert_eq!((outcome.acked, outcome.sample), (1, None));
     }
 
     #[test]
     fn late_acks_arriving_together_raise_the_round_trip_once() {
         let records = BTreeMap::new();
-        let ack = |seq| Gossip {
-            ack: seq,
-            ..Gossip::default()
-        };
         let mut link = Link::new("n1");
         // Three probes to a peer that stopped, each timing out; it comes back and answers
         // them all at once.
