@@ -354,9 +354,8 @@ impl Link {
             // Held longer than the round trip took: the peer was stopped, and read the
             // message late (`backdate_receipt`); that is no round trip either.
             let held = Duration::from_millis(g.ack_delay);
-            let elapsed = now - last.sent_at;
-            if last.timed && held <= elapsed {
-                let sample = elapsed - held;
+            let sample = (now - last.sent_at).checked_sub(held);
+            if let Some(sample) = sample.filter(|_| last.timed) {
                 self.rtt.sample(sample);
                 outcome.sample = Some(sample);
             }
@@ -393,10 +392,10 @@ impl Link {
             let timeout = deadline - sent_at;
             let stepped = self.late_sampled_at.is_some_and(|at| now < at + timeout);
             let held = Duration::from_millis(g.ack_delay);
-            let elapsed = now - sent_at;
-            if now <= deadline + timeout && !stepped && held <= elapsed {
+            let sample = (now - sent_at).checked_sub(held);
+            if let Some(sample) = sample.filter(|_| now <= deadline + timeout && !stepped) {
                 self.late_sampled_at = Some(now);
-                let sample = (elapsed - held).min(timeout);
+                let sample = sample.min(timeout);
                 self.rtt.sample(sample);
                 outcome.sample = Some(sample);
             }

@@ -111,12 +111,13 @@ impl fmt::Display for Faults {
     }
 }
 
-/// How long a starved node is stopped, then let run, each time: a uniform draw in these
-/// ranges. It runs about a tenth of the time, in slices of a few ms, and many of its stops
-/// are long enough (over 100 ms) for its failure detector to notice (src/machine/probing.rs).
 /// Mixed into the test's seed for the nemesis's draws (the network's are mixed likewise,
 /// `harness`).
 const NEMESIS_STREAM: u64 = 0x6e65_6d65;
+
+/// How long a starved node is stopped, then let run, each time: a uniform draw in these
+/// ranges. It runs about a tenth of the time, in slices of a few ms, and many of its stops
+/// are long enough (over 100 ms) for its failure detector to notice (src/machine/probing.rs).
 const STARVE_STOPPED_MS: std::ops::Range<u64> = 20..300;
 const STARVE_RUNNING_MS: std::ops::Range<u64> = 5..30;
 
