@@ -258,6 +258,11 @@ impl Detector {
                 .is_some_and(|inc| self.is_current(&self.me, peer, *inc))
     }
 
+    /// Our suspicion of `peer` is not a vote yet: no other node doubts the peer.
+    pub fn awaits_confirmation(&self, peer: &str) -> bool {
+        self.unconfirmed.contains(peer)
+    }
+
     /// Every peer this node suspects (`suspects`), in order. (Merged as it is walked,
     /// nothing collected: the overlay compares it on every change of the records.)
     pub fn suspected(&self) -> impl Iterator<Item = &str> {

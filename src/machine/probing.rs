@@ -281,7 +281,16 @@ fn probe_doubted(
         // checks whether it is back (see `Detector::suspicion_stands`). Once per
         // suspicion: under a partition a peer refutes again and again, and a check at each
         // refutation had everyone who cannot reach it voting again, and it refuting again.
-        let recheck = d.suspects(peer) && !d.suspicion_stands(peer) && !rechecked.contains(peer);
+        let refuted = d.suspects(peer) && !d.suspicion_stands(peer) && !rechecked.contains(peer);
+        // A suspicion no one else confirms is checked again every DOUBT_RECHECK: the doubt
+        // it gossips has every node that does not hear from the peer probing it that often,
+        // and with no one confirming it, most likely it was a moment's loss (or a partition
+        // that has healed), and the peer answers. Left alone, it stood for good: after a
+        // majorities-ring partition healed, 8 such doubts had the whole cluster probing
+        // their peers every 5 s (`simulate --nemesis partition --seed 1`).
+        let unconfirmed =
+            d.awaits_confirmation(peer) && now.saturating_sub(link.last_sent) >= DOUBT_RECHECK;
+        let recheck = refuted || unconfirmed;
         if !watched || (d.suspects(peer) && !recheck) || d.is_dead(peer) {
             return None;
         }
@@ -298,7 +307,7 @@ fn probe_doubted(
         let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
         let (probes, last_probe) = link.probes_in_flight();
         let go = probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing);
-        if go && recheck {
+        if go && refuted {
             rechecked.insert(peer.to_string());
         }
         go.then_some(Kind::Probe)
@@ -495,6 +504,41 @@ mod tests {
         // while our suspicion lasts.
         let (p, l, d) = (&mut probing, &mut links, &mut detector);
         assert_eq!(probes_after_refutation(p, l, d, 2, 2_600), 0);
+    }
+
+    #[test]
+    fn a_suspicion_no_one_confirms_is_checked_every_doubt_recheck() {
+        use std::time::Duration;
+
+        use crate::config::Config;
+
+        // n0 of five (a vote needs confirmation) struck n4 out alone: its suspicion awaits
+        // confirmation, and its doubt has every node that does not hear from n4 probing it.
+        let nodes: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+        // (The low-rate probe of ruled-out peers goes on the first tick only.)
+        let config = Config {
+            probe_period: Duration::from_secs(3_600),
+            ..Config::default()
+        };
+        let mut probing = super::Probing::new(&config, 0);
+        let mut links = super::Links::new("n0", &nodes, &config);
+        let mut detector = super::Detector::new("n0", &nodes);
+        for _ in 0..3 {
+            let _ = detector.strike("n4");
+        }
+        assert!(detector.awaits_confirmation("n4"));
+        let mut checks = Vec::new();
+        for t in (25..12_000).step_by(25) {
+            let _ = probing.expire(ms(t), &mut links, &mut detector);
+            let mut out = Vec::new();
+            probing.probe(ms(t), &mut links, &detector, &[], &mut out);
+            checks.extend(out.iter().filter(|e| e.dest == "n4").map(|_| t));
+        }
+        assert_eq!(checks, [25, 5_025, 10_025]);
+        // Unanswered, the checks changed nothing; an answer withdraws suspicion and doubt.
+        assert!(detector.awaits_confirmation("n4"));
+        let _ = detector.success("n4");
+        assert!(!detector.suspects("n4") && !detector.own_record().doubts.contains_key("n4"));
     }
 
     #[test]
