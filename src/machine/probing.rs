@@ -220,23 +220,34 @@ impl Probing {
         if !self.rng.random_bool((PROBERS / live as f64).min(1.0)) {
             return;
         }
-        let candidates: Vec<&str> = links
-            .iter()
-            .filter(|(p, link)| (d.suspects(p) || d.is_dead(p)) && !link.has_in_flight())
-            .map(|(p, _)| p)
-            .collect();
+        let candidates = ruled_out(links, d);
         if let Some(peer) = candidates.choose(&mut self.rng).map(|p| p.to_string()) {
             links.send(&peer, Kind::Probe, d.records(), now, out);
         }
     }
 }
 
-/// A peer we have a strike against, one someone doubts, or a candidate for parent being
-/// swept, is probed with up to three exchanges in flight, spread over one ack timeout: if
-/// it is gone, the three strikes come in about one timeout instead of three. Someone
-/// else's doubt is checked unless we heard from the peer since we learned of it, and
-/// lately: otherwise we know the answer, and under a partition, where some node always doubts it, we would keep
-/// asking.
+/// The peers the low-rate probes go to: those we suspect and the dead, with nothing in
+/// flight to them. Peers that refuted our suspicion and are not dead go first: we do not
+/// know whether they are back (our one check of the refutation may have failed while they
+/// were still away, and they refuted again), while the dead are known gone. A node falsely
+/// suspected, then paused again while most of its voters held such a suspicion, was
+/// otherwise not declared dead within the pause: the few low-rate probes went mostly to
+/// the dead.
+fn ruled_out<'a>(links: &'a Links, d: &Detector) -> Vec<&'a str> {
+    let ruled_out: Vec<&str> = links
+        .iter()
+        .filter(|(p, link)| (d.suspects(p) || d.is_dead(p)) && !link.has_in_flight())
+        .map(|(p, _)| p)
+        .collect();
+    let unsure: Vec<&str> = ruled_out
+        .iter()
+        .copied()
+        .filter(|p| !d.suspicion_stands(p) && !d.is_dead(p))
+        .collect();
+    if unsure.is_empty() { ruled_out } else { unsure }
+}
+
 /// What prompts probes beyond our own strikes (`Probing`'s fields of the same names).
 struct Asked<'a> {
     sweep: &'a BTreeMap<String, Duration>,
@@ -244,6 +255,12 @@ struct Asked<'a> {
     rechecked: &'a mut BTreeSet<String>,
 }
 
+/// A peer we have a strike against, one someone doubts, or a candidate for parent being
+/// swept, is probed with up to three exchanges in flight, spread over one ack timeout: if
+/// it is gone, the three strikes come in about one timeout instead of three. Someone
+/// else's doubt is checked unless we heard from the peer since we learned of it, and
+/// lately: otherwise we know the answer, and under a partition, where some node always
+/// doubts it, we would keep asking.
 fn probe_doubted(
     now: Duration,
     links: &mut Links,
@@ -539,6 +556,44 @@ mod tests {
         assert!(detector.awaits_confirmation("n4"));
         let _ = detector.success("n4");
         assert!(!detector.suspects("n4") && !detector.own_record().doubts.contains_key("n4"));
+    }
+
+    #[test]
+    fn low_rate_probes_go_first_to_peers_that_refuted_and_are_not_dead() {
+        use std::collections::BTreeMap;
+        use std::sync::Arc;
+
+        use crate::config::Config;
+        use crate::wire::Record;
+
+        // n0 of five, with n1: both suspect n3 and n4, which are dead (two votes each).
+        let nodes: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+        let config = Config::default();
+        let links = super::Links::new("n0", &nodes, &config);
+        let mut detector = super::Detector::new("n0", &nodes);
+        let record = |version, inc, suspects: &[&str]| {
+            let suspects = suspects.iter().map(|p| (p.to_string(), 0)).collect();
+            Arc::new(Record {
+                version,
+                inc,
+                suspects,
+                ..Record::default()
+            })
+        };
+        let n1 = record(1, 0, &["n3", "n4"]);
+        let _ = detector.merge(&BTreeMap::from([("n1".to_string(), n1)]));
+        for peer in ["n3", "n4"] {
+            for _ in 0..3 {
+                let _ = detector.strike(peer);
+            }
+        }
+        assert!(detector.is_dead("n3") && detector.is_dead("n4"));
+        assert_eq!(super::ruled_out(&links, &detector), ["n3", "n4"]);
+        // n4 refutes: it is alive again, and whether it is back is what we do not know.
+        let n4 = record(1, 1, &[]);
+        let _ = detector.merge(&BTreeMap::from([("n4".to_string(), n4)]));
+        assert!(!detector.is_dead("n4") && detector.suspects("n4"));
+        assert_eq!(super::ruled_out(&links, &detector), ["n4"]);
     }
 
     #[test]
