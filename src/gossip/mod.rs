@@ -242,6 +242,24 @@ impl Link {
         self.records_to_send(records).next().is_some()
     }
 
+    /// Some pending data is carried by no message in flight.
+    pub fn has_unsent(&self) -> bool {
+        let carried = |f: &dyn Fn(&Data) -> bool| self.in_flight.iter().any(|m| f(&m.data));
+        self.pending
+            .set
+            .0
+            .iter()
+            .any(|v| !carried(&|d| d.set.0.contains(v)))
+            || self.pending.counter.0.iter().any(|(node, mine)| {
+                !carried(&|d| {
+                    d.counter
+                        .0
+                        .get(node)
+                        .is_some_and(|theirs| theirs[0] >= mine[0] && theirs[1] >= mine[1])
+                })
+            })
+    }
+
     pub fn has_in_flight(&self) -> bool {
         !self.in_flight.is_empty()
     }

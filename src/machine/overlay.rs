@@ -18,14 +18,11 @@ use tracing::info;
 
 use super::budget::{Budget, Waits};
 use super::links::Links;
+use super::urgency::{URGENT_GAP, Urgency};
 use crate::config::Config;
-use crate::crdt::Crdt;
 use crate::gossip::{Kind, Link};
 use crate::membership::Detector;
 use crate::wire::Envelope;
-
-/// The shortest gap between two flushes to the children.
-const URGENT_GAP: Duration = Duration::from_millis(50);
 
 pub(super) struct Overlay {
     me: String,
@@ -56,6 +53,8 @@ pub(super) struct Overlay {
     next_batch_at: Duration,
     /// When data and records last went down to the children.
     last_flush_at: Duration,
+    /// How soon urgent news may follow the last flush.
+    urgency: Urgency,
 }
 
 impl Overlay {
@@ -94,6 +93,7 @@ impl Overlay {
             records_urgent: false,
             next_batch_at: Duration::ZERO,
             last_flush_at: Duration::ZERO,
+            urgency: Urgency::default(),
         };
         overlay.parent = overlay.choose(detector);
         overlay.by_view = overlay.parent;
@@ -382,12 +382,17 @@ impl Overlay {
         let waits = self.waits(links);
         let mut soonest = self.next_batch_at;
         if self.records_urgent {
+            // (The gap is never shorter than this: early, as allowed.)
             soonest = soonest.min(self.last_flush_at + URGENT_GAP);
         }
         // As `due` decides: a dirty child waits for the batch; the parent gets what it
         // lacks after its up wait; a quiet neighbour is probed.
         let due_at = |link: &Link| {
-            let up = (link.parent && link.dirty).then(|| up_at(link, &waits));
+            // (Records alone: never sooner than URGENT_GAP after the last message.)
+            let up = (link.parent && link.dirty).then(|| match link.has_unsent() {
+                true => up_at(link, &waits),
+                false => link.last_sent + URGENT_GAP,
+            });
             let quiet_for = if link.parent {
                 self.heartbeat * 3 / 2
             } else {
@@ -427,8 +432,11 @@ impl Overlay {
             self.next_batch_at = now + batch;
         }
         // News about failures travels at once: detection time is what it is for.
-        // (At most every URGENT_GAP: under partitions records can change all the time.)
-        let urgent = self.records_urgent && now >= self.last_flush_at + URGENT_GAP;
+        // (Paced by `urgency`: under partitions records can change all the time.)
+        let urgent = self.records_urgent && now >= self.last_flush_at + self.urgency.gap(now);
+        if urgent && !batch_due {
+            self.urgency.spend(now);
+        }
         let flush_down = batch_due || urgent;
         if flush_down {
             self.records_urgent = false;
@@ -471,8 +479,18 @@ impl Overlay {
         // A batch down takes the parent what it lacks too, unless values going up are
         // timed to its batches.
         let batch = flush_down && !(link.parent && waits.lead.is_some());
-        if link.dirty && (up_now || batch) {
-            return Some(Kind::Data);
+        if link.dirty {
+            // Records alone (what is pending is in flight already) go up a gap after the
+            // last message, paced as the urgent flushes are (`urgency`): when a partition
+            // begins they change every few milliseconds, and a message up at each change
+            // re-carried the values in flight.
+            let due = match link.parent && !link.has_unsent() {
+                true => now >= link.last_sent + self.urgency.gap(now),
+                false => up_now || batch,
+            };
+            if due {
+                return Some(Kind::Data);
+            }
         }
         // Parents check on quiet children; children give the parent half as long again
         // before they check themselves, so both rarely do it at once.
@@ -523,13 +541,10 @@ impl Overlay {
     }
 }
 
-/// When what the parent lacks goes up: values once the up wait since the last message is
-/// over (at once, by default), or timed to reach the parent just before its next batch
-/// down (`Waits::lead`); news of records alone after `URGENT_GAP`.
+/// When values the parent lacks go up: once the up wait since the last message is over
+/// (at once, by default), or timed to reach the parent just before its next batch down
+/// (`Waits::lead`). (News of records alone: see `due`.)
 fn up_at(link: &Link, waits: &Waits) -> Duration {
-    if link.pending.is_empty() {
-        return link.last_sent + URGENT_GAP;
-    }
     match (waits.lead, link.data_heard) {
         (Some(lead), Some(heard)) if !waits.down.is_zero() => {
             // The parent's batches leave about `down` apart; its wait follows its own round
@@ -797,6 +812,57 @@ mod tests {
         let t = run_while_parent_is(&mut m, "n0");
         assert_eq!(m.parent(), Some("n1"), "after {t} ms");
         assert!(t > 1000, "three strikes, not one: {t} ms");
+    }
+
+    #[test]
+    fn news_of_records_alone_goes_up_paced_not_at_each_change() {
+        use std::collections::BTreeMap;
+        use std::sync::Arc;
+
+        use crate::wire::Record;
+
+        // n2 of five (its parent is n0) hears n3's record change every 10 ms for 4 s, a
+        // doubt of n4 in every other version (news that goes at once); n0 acks at once.
+        let mut m = begun("n2", 5);
+        let mut up = Vec::new();
+        for step in 0..400u64 {
+            let t = step * 10;
+            let mut out = run(&mut m, t, t + 5);
+            let doubts = match step % 2 {
+                0 => BTreeMap::from([("n4".to_string(), 0)]),
+                _ => BTreeMap::new(),
+            };
+            let record = Record {
+                version: step + 1,
+                doubts,
+                ..Record::default()
+            };
+            let news = Gossip {
+                seq: step + 1,
+                members: BTreeMap::from([("n3".to_string(), Arc::new(record))]),
+                ..Gossip::default()
+            };
+            let sent = m.handle(gossip("n3", "n2", news), ms(t + 5));
+            out.extend(sent.into_iter().map(|e| (t + 5, e)));
+            out.extend(run(&mut m, t + 5, t + 10));
+            for (at, e) in out {
+                if let Payload::Gossip(g) = &e.body.payload
+                    && e.dest == "n0"
+                    && g.seq > 0
+                {
+                    up.push(at);
+                    let ack = Gossip {
+                        ack: g.seq,
+                        ..Gossip::default()
+                    };
+                    m.handle(gossip("n0", "n2", ack), ms(at));
+                }
+            }
+        }
+        // A burst of urgent flushes 50 ms apart, then one per 250 ms (machine/urgency.rs),
+        // plus the batches: not one per change.
+        assert!(up.len() <= 50, "{} messages up: {up:?}", up.len());
+        assert!(up.windows(2).all(|w| w[1] - w[0] >= 40), "{up:?}");
     }
 
     #[test]

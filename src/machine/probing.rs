@@ -19,6 +19,10 @@ use crate::wire::Envelope;
 
 /// Expected number of nodes probing the suspected and dead peers each probe period.
 const PROBERS: f64 = 3.0;
+/// The same for peers that refuted our suspicion and are not dead (`ruled_out`): each
+/// failed probe is a vote against the new incarnation, and a node paused again while its
+/// voters held refuted suspicions is judged only by these probes.
+const PROBERS_UNSURE: f64 = 6.0;
 /// How long hearing from a peer answers other nodes' doubts about it.
 const DOUBT_RECHECK: Duration = Duration::from_secs(5);
 /// A detector tick this many periods late (and at least `MIN_STALL`) means this node was
@@ -217,10 +221,11 @@ impl Probing {
         out: &mut Vec<Envelope>,
     ) {
         let live = links.iter().filter(|(p, _)| !d.is_dead(p)).count().max(1);
-        if !self.rng.random_bool((PROBERS / live as f64).min(1.0)) {
+        let (candidates, unsure) = ruled_out(links, d);
+        let probers = if unsure { PROBERS_UNSURE } else { PROBERS };
+        if !self.rng.random_bool((probers / live as f64).min(1.0)) {
             return;
         }
-        let candidates = ruled_out(links, d);
         if let Some(peer) = candidates.choose(&mut self.rng).map(|p| p.to_string()) {
             links.send(&peer, Kind::Probe, d.records(), now, out);
         }
@@ -234,7 +239,8 @@ impl Probing {
 /// suspected, then paused again while most of its voters held such a suspicion, was
 /// otherwise not declared dead within the pause: the few low-rate probes went mostly to
 /// the dead.
-fn ruled_out<'a>(links: &'a Links, d: &Detector) -> Vec<&'a str> {
+/// Whether they are such peers comes second: they are probed at PROBERS_UNSURE.
+fn ruled_out<'a>(links: &'a Links, d: &Detector) -> (Vec<&'a str>, bool) {
     let ruled_out: Vec<&str> = links
         .iter()
         .filter(|(p, link)| (d.suspects(p) || d.is_dead(p)) && !link.has_in_flight())
@@ -245,7 +251,10 @@ fn ruled_out<'a>(links: &'a Links, d: &Detector) -> Vec<&'a str> {
         .copied()
         .filter(|p| !d.suspicion_stands(p) && !d.is_dead(p))
         .collect();
-    if unsure.is_empty() { ruled_out } else { unsure }
+    match unsure.is_empty() {
+        true => (ruled_out, false),
+        false => (unsure, true),
+    }
 }
 
 /// What prompts probes beyond our own strikes (`Probing`'s fields of the same names).
@@ -588,12 +597,15 @@ mod tests {
             }
         }
         assert!(detector.is_dead("n3") && detector.is_dead("n4"));
-        assert_eq!(super::ruled_out(&links, &detector), ["n3", "n4"]);
+        assert_eq!(
+            super::ruled_out(&links, &detector),
+            (vec!["n3", "n4"], false)
+        );
         // n4 refutes: it is alive again, and whether it is back is what we do not know.
         let n4 = record(1, 1, &[]);
         let _ = detector.merge(&BTreeMap::from([("n4".to_string(), n4)]));
         assert!(!detector.is_dead("n4") && detector.suspects("n4"));
-        assert_eq!(super::ruled_out(&links, &detector), ["n4"]);
+        assert_eq!(super::ruled_out(&links, &detector), (vec!["n4"], true));
     }
 
     #[test]
