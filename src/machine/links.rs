@@ -46,6 +46,7 @@ pub(super) struct Links {
 pub(super) struct Timeouts {
     min_rto: Duration,
     pooled: Option<Duration>,
+    pooled_srtt: Option<Duration>,
     ack_delay: Duration,
     tick: Duration,
 }
@@ -62,6 +63,15 @@ impl Timeouts {
             (Some(own), Some(pooled)) => own.max(pooled),
             (a, b) => a.or(b).unwrap_or(INITIAL_RTO),
         }
+    }
+
+    /// The round trip an answer from the peer is expected in: its own smoothed one, else
+    /// the pooled one (zero before any sample).
+    pub fn srtt(&self, link: &Link) -> Duration {
+        link.rtt
+            .srtt()
+            .or(self.pooled_srtt)
+            .unwrap_or(Duration::ZERO)
     }
 
     fn ack_timeout(&self, link: &Link, kind: Kind) -> Duration {
@@ -187,6 +197,7 @@ impl Links {
         Timeouts {
             min_rto: self.min_rto,
             pooled: self.pooled.rto(self.min_rto),
+            pooled_srtt: self.pooled.srtt(),
             ack_delay: self.ack_delay,
             tick: self.tick,
         }

@@ -329,7 +329,15 @@ fn probe_doubted(
         } else {
             STRIKES_TO_SUSPECT
         };
-        let spacing = timeouts.rto(link) / spread;
+        let mut spacing = timeouts.rto(link) / spread;
+        let heard_lately = link
+            .last_heard
+            .is_some_and(|t| now.saturating_sub(t) < DOUBT_RECHECK);
+        if strikes == 0 && (!doubt_open || heard_lately) {
+            // A candidate for parent no one doubts, or a peer that answered us lately: the
+            // next probe only once the first is overdue by a round trip (most answer).
+            spacing = spacing.max(timeouts.srtt(link));
+        }
         let depth = STRIKES_TO_SUSPECT.saturating_sub(strikes).max(1) as usize;
         let (probes, last_probe) = link.probes_in_flight();
         let go = probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing);
@@ -530,6 +538,76 @@ mod tests {
         // while our suspicion lasts.
         let (p, l, d) = (&mut probing, &mut links, &mut detector);
         assert_eq!(probes_after_refutation(p, l, d, 2, 2_600), 0);
+    }
+
+    #[test]
+    fn a_doubted_peer_that_answered_lately_is_probed_one_round_trip_apart() {
+        use std::collections::BTreeMap;
+        use std::sync::Arc;
+
+        use crate::machine::testing::gossip;
+        use crate::wire::{Gossip, Record};
+
+        // n4 of five: its parent n0 answers its first message in 200 ms (the round trip);
+        // n2 said hello at 300 ms, n3 never did. At 700 ms n1 doubts both.
+        let mut m = begun("n4", 5);
+        let write = Payload::Broadcast { message: 1.into() };
+        let out = m.handle(crate::machine::testing::request("n4", 3, write), ms(1));
+        let (at, seq) = out
+            .iter()
+            .find_map(|e| match &e.body.payload {
+                Payload::Gossip(g) if e.dest == "n0" && g.seq > 0 => Some((1, g.seq)),
+                _ => None,
+            })
+            .expect("the write goes up at once");
+        run(&mut m, at + 1, at + 200);
+        let ack = Gossip {
+            seq: 1,
+            ack: seq,
+            ..Gossip::default()
+        };
+        m.handle(gossip("n0", "n4", ack), ms(at + 200));
+        run(&mut m, at + 200, 300);
+        let hello = Gossip {
+            seq: 1,
+            ..Gossip::default()
+        };
+        m.handle(gossip("n2", "n4", hello), ms(300));
+        run(&mut m, 300, 700);
+        let doubts = Gossip {
+            seq: 1,
+            members: BTreeMap::from([(
+                "n1".to_string(),
+                Arc::new(Record {
+                    version: 1,
+                    doubts: BTreeMap::from([("n2".to_string(), 0), ("n3".to_string(), 0)]),
+                    ..Record::default()
+                }),
+            )]),
+            ..Gossip::default()
+        };
+        m.handle(gossip("n1", "n4", doubts), ms(700));
+        let out = run(&mut m, 700, 1_000);
+        let gaps = |peer| -> Vec<u64> {
+            probes_to(&out, peer)
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .collect()
+        };
+        // n3, never heard from, is struck out fast: three deep within half a timeout.
+        assert_eq!(
+            probes_to(&out, "n3").len(),
+            3,
+            "{:?}",
+            probes_to(&out, "n3")
+        );
+        assert!(gaps("n3").iter().all(|g| *g < 200), "{:?}", gaps("n3"));
+        // n2 most likely answers: its next probe waits out the round trip.
+        assert!(
+            !gaps("n2").is_empty() && gaps("n2").iter().all(|g| *g >= 200),
+            "{:?}",
+            gaps("n2")
+        );
     }
 
     #[test]
