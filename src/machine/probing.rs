@@ -238,8 +238,8 @@ impl Probing {
 /// were still away, and they refuted again), while the dead are known gone. A node falsely
 /// suspected, then paused again while most of its voters held such a suspicion, was
 /// otherwise not declared dead within the pause: the few low-rate probes went mostly to
-/// the dead.
-/// Whether they are such peers comes second: they are probed at PROBERS_UNSURE.
+/// the dead. The second value says whether the peers returned are such peers: they are
+/// probed at PROBERS_UNSURE.
 fn ruled_out<'a>(links: &'a Links, d: &Detector) -> (Vec<&'a str>, bool) {
     let ruled_out: Vec<&str> = links
         .iter()
@@ -552,11 +552,12 @@ mod tests {
         // n2 said hello at 300 ms, n3 never did. At 700 ms n1 doubts both.
         let mut m = begun("n4", 5);
         let write = Payload::Broadcast { message: 1.into() };
-        let out = m.handle(crate::machine::testing::request("n4", 3, write), ms(1));
-        let (at, seq) = out
+        let at = 1;
+        let out = m.handle(crate::machine::testing::request("n4", 3, write), ms(at));
+        let seq = out
             .iter()
             .find_map(|e| match &e.body.payload {
-                Payload::Gossip(g) if e.dest == "n0" && g.seq > 0 => Some((1, g.seq)),
+                Payload::Gossip(g) if e.dest == "n0" && g.seq > 0 => Some(g.seq),
                 _ => None,
             })
             .expect("the write goes up at once");
