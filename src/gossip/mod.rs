@@ -384,11 +384,7 @@ impl Link {
             // A probe carries no data: acknowledging one says nothing of the data messages
             // before it, which may have been lost. What no message still in flight carries
             // must go again.
-            let mut uncovered = self.pending.clone();
-            for m in &self.in_flight {
-                uncovered.forget(&m.data);
-            }
-            if !uncovered.is_empty() {
+            if self.has_unsent() {
                 self.dirty = true;
             }
             for (author, version) in &last.members {
