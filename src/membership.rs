@@ -88,14 +88,16 @@ pub struct Detector {
     status: BTreeMap<String, Status>,
     /// Peers someone doubts or suspects, likewise (see `doubted`).
     doubted: BTreeSet<String>,
-    /// How many nodes doubt or suspect each doubted peer, likewise.
-    doubters: BTreeMap<String, usize>,
+    /// The nodes that doubt or suspect each doubted peer (by place), likewise.
+    doubters: BTreeMap<String, Vec<usize>>,
     /// Peers some node other than this one doubts or suspects, likewise: confirmation.
     doubted_by_others: BTreeSet<String>,
     /// Peers we have struck out whose suspicion awaits confirmation by another node.
     unconfirmed: BTreeSet<String>,
     /// Status changes so far.
     status_changes: u64,
+    /// Changes of the records so far (each is judged once).
+    records_changes: u64,
 }
 
 /// A change of a peer's status, for the log.
@@ -156,6 +158,7 @@ impl Detector {
             doubted_by_others: BTreeSet::new(),
             unconfirmed: BTreeSet::new(),
             status_changes: 0,
+            records_changes: 0,
         }
     }
 
@@ -174,6 +177,12 @@ impl Detector {
 
     pub fn records(&self) -> &Records {
         &self.records
+    }
+
+    /// How many times the records have changed: what follows from them need not be
+    /// looked at again while this stays the same.
+    pub fn records_changes(&self) -> u64 {
+        self.records_changes
     }
 
     /// Counts the status changes so far: observers rescan statuses only when it moves.
@@ -301,7 +310,24 @@ impl Detector {
     /// How many nodes (this one included) currently doubt or suspect `peer`, of those whose
     /// doubts count in `doubted`.
     pub fn doubters(&self, peer: &str) -> usize {
-        self.doubters.get(peer).copied().unwrap_or(0)
+        self.doubters.get(peer).map_or(0, Vec::len)
+    }
+
+    /// Those nodes, by name.
+    pub fn doubters_of(&self, peer: &str) -> impl Iterator<Item = &str> {
+        self.doubters
+            .get(peer)
+            .into_iter()
+            .flatten()
+            .map(|&author| self.by_name[author].as_str())
+    }
+
+    /// `author`'s record still doubts or suspects `peer`, at any incarnation: it has not
+    /// taken its doubt back (it would have, had it heard from the peer since).
+    pub fn still_doubts(&self, author: &str, peer: &str) -> bool {
+        self.records
+            .get(author)
+            .is_some_and(|r| r.doubts.contains_key(peer) || r.suspects.contains_key(peer))
     }
 
     /// The peers with at least one strike, in order.
@@ -467,6 +493,7 @@ impl Detector {
     /// Re-derives every status and the doubted peers after a change to the records (in
     /// one pass: under a partition every record names half the cluster).
     fn rejudge(&mut self, urgent: bool) -> Changed {
+        self.records_changes += 1;
         let (incs, authors) = self.place_records();
         let confirmed = self.confirm(&incs, &authors);
         // (Votes it cast are in our record's new version: placed again.)
@@ -476,7 +503,7 @@ impl Detector {
         };
         let places = self.by_name.len();
         let mut votes = vec![0usize; places];
-        let mut doubters = vec![0usize; places];
+        let mut doubters: Vec<Vec<usize>> = vec![Vec::new(); places];
         let mut doubts: Vec<usize> = Vec::new();
         let peers = self.nodes.len() - 1;
         for &author in &authors {
@@ -494,21 +521,29 @@ impl Detector {
                 continue; // most likely cut off itself: see `doubted`
             }
             for &peer in &doubts {
-                doubters[peer] += 1;
+                doubters[peer].push(author);
             }
         }
-        let doubters = doubters
-            .iter()
+        let doubters: Vec<(usize, Vec<usize>)> = doubters
+            .into_iter()
             .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(peer, n)| (self.by_name[peer].as_str(), *n));
+            .filter(|(_, authors)| !authors.is_empty())
+            .collect();
         // Under a partition most merges leave these as they were: rebuilt only if not.
+        let by_name = &self.by_name;
         if !doubters
-            .clone()
-            .eq(self.doubters.iter().map(|(p, n)| (p.as_str(), *n)))
+            .iter()
+            .map(|(peer, authors)| (by_name[*peer].as_str(), authors))
+            .eq(self.doubters.iter().map(|(p, a)| (p.as_str(), a)))
         {
-            self.doubted = doubters.clone().map(|(p, _)| p.to_string()).collect();
-            self.doubters = doubters.map(|(p, n)| (p.to_string(), n)).collect();
+            self.doubted = doubters
+                .iter()
+                .map(|(peer, _)| by_name[*peer].clone())
+                .collect();
+            self.doubters = doubters
+                .into_iter()
+                .map(|(peer, authors)| (by_name[peer].clone(), authors))
+                .collect();
         }
         let threshold = self.death_threshold();
         let mut changes = Vec::new();

@@ -51,6 +51,8 @@ pub struct Outcome {
     /// The message was a duplicate, or overtaken by a newer one: its data still counts,
     /// but it says nothing of the peer's present state.
     pub stale: bool,
+    /// The ack of a probe that already timed out: the peer is there, only slow.
+    pub late: bool,
 }
 
 /// Our side of the exchange with one peer.
@@ -395,6 +397,7 @@ impl Link {
         } else if let Some(&(_, sent_at, deadline)) =
             self.expired.iter().find(|(seq, _, _)| *seq == g.ack)
         {
+            outcome.late = true;
             // The ack of a probe that timed out, arriving within one more timeout: the
             // timeout may be too short for this link (latency grew past what it was
             // measured at), and without a sample it could never grow again. The sample
@@ -690,6 +693,7 @@ mod tests {
         let outcome = link.receive(&ack(first.seq), ms(450));
         assert_eq!(outcome.sample, Some(ms(300)));
         assert_eq!(outcome.acked, 0, "no exchange in flight is acknowledged");
+        assert!(outcome.late, "but the peer answered");
         let second = link.build(Kind::Probe, &records, ms(1000), ms(300));
         assert_eq!(link.expire(ms(1300), ms(0)).timed_out, 1);
         // Later than that: the peer (or we) stopped.

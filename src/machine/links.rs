@@ -66,12 +66,12 @@ impl Timeouts {
     }
 
     /// The round trip an answer from the peer is expected in: its own smoothed one, else
-    /// the pooled one (zero before any sample).
+    /// the pooled one, else half the initial timeout.
     pub fn srtt(&self, link: &Link) -> Duration {
         link.rtt
             .srtt()
             .or(self.pooled_srtt)
-            .unwrap_or(Duration::ZERO)
+            .unwrap_or(INITIAL_RTO / 2)
     }
 
     fn ack_timeout(&self, link: &Link, kind: Kind) -> Duration {

@@ -735,10 +735,10 @@ mod tests {
             request("n2", 3, Payload::Broadcast { message: 1.into() }),
             ms(1),
         );
-        run(&mut m, 2, 2_000);
+        run(&mut m, 2, 3_000);
         assert_eq!(m.parent(), None);
         assert_eq!(m.status("n0"), Some(Status::Alive));
-        let out = run(&mut m, 2_001, 12_000);
+        let out = run(&mut m, 3_001, 13_000);
         let mut probes: Vec<(u64, &str)> = ["n0", "n1"]
             .into_iter()
             .flat_map(|p| probes_to(&out, p).into_iter().map(move |t| (t, p)))
