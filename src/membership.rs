@@ -313,21 +313,25 @@ impl Detector {
         self.doubters.get(peer).map_or(0, Vec::len)
     }
 
-    /// Those nodes, by name.
-    pub fn doubters_of(&self, peer: &str) -> impl Iterator<Item = &str> {
-        self.doubters
-            .get(peer)
-            .into_iter()
-            .flatten()
-            .map(|&author| self.by_name[author].as_str())
+    /// Those nodes, by place in name order (`place`), in order.
+    pub fn doubters_of(&self, peer: &str) -> &[usize] {
+        self.doubters.get(peer).map_or(&[], Vec::as_slice)
     }
 
-    /// `author`'s record still doubts or suspects `peer`, at any incarnation: it has not
-    /// taken its doubt back (it would have, had it heard from the peer since).
-    pub fn still_doubts(&self, author: &str, peer: &str) -> bool {
-        self.records
+    /// A node's place in name order: how `doubters_of` and `still_doubts` name nodes.
+    pub fn place(&self, node: &str) -> Option<usize> {
+        self.by_name.binary_search_by(|n| n.as_str().cmp(node)).ok()
+    }
+
+    /// The record of the node at place `author` still doubts or suspects the node at place
+    /// `peer`, at any incarnation: it has not taken its doubt back (it would have, had it
+    /// heard from the peer since). As of the last judgement of the records.
+    pub fn still_doubts(&self, author: usize, peer: usize) -> bool {
+        let names = |votes: &[(usize, u64)]| votes.binary_search_by_key(&peer, |v| v.0).is_ok();
+        self.placed
             .get(author)
-            .is_some_and(|r| r.doubts.contains_key(peer) || r.suspects.contains_key(peer))
+            .and_then(Option::as_ref)
+            .is_some_and(|p| names(&p.doubts) || names(&p.suspects))
     }
 
     /// The peers with at least one strike, in order.

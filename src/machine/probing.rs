@@ -65,9 +65,9 @@ pub(super) struct Probing {
 struct Doubt {
     /// When the question was last opened: hearing from the peer after that answers it.
     since: Duration,
-    /// The doubters that answer covers: those seen while it stood, for as long as they
-    /// hold their doubt (of any incarnation of the peer).
-    known: BTreeSet<String>,
+    /// The doubters that answer covers (by `Detector::place`): those seen while it stood,
+    /// for as long as they hold their doubt (of any incarnation of the peer).
+    known: BTreeSet<usize>,
     /// When the peer stopped being doubted, if it is not now.
     cleared_at: Option<Duration>,
     /// Known doubters renewed their doubt, and this node is one of the few that ask
@@ -224,9 +224,12 @@ impl Probing {
         // A doubter that took its doubt back (it heard from the peer) is forgotten: its
         // next doubt is news.
         for (peer, doubt) in &mut self.doubted_since {
+            let Some(peer) = detector.place(peer) else {
+                continue;
+            };
             doubt
                 .known
-                .retain(|author| detector.still_doubts(author, peer));
+                .retain(|&author| detector.still_doubts(author, peer));
         }
         let timeouts = links.timeouts();
         let live = links
@@ -255,9 +258,11 @@ impl Probing {
             // doubters of a peer come one by one). It is news once the answer is older:
             // dropped instead, a node that sent a last few messages as it stopped was
             // judged by no one (a paused member of a 5-node TCP cluster).
-            let new: Vec<&str> = detector
+            let new: Vec<usize> = detector
                 .doubters_of(peer)
-                .filter(|author| !doubt.known.contains(*author))
+                .iter()
+                .copied()
+                .filter(|author| !doubt.known.contains(author))
                 .collect();
             // Doubts renewed by known doubters after the peer refuted them: most likely
             // the same cut as before, but perhaps a new one (a partition healed and
@@ -284,7 +289,7 @@ impl Probing {
             }
             doubt.since = now;
             doubt.renewed = false;
-            doubt.known.extend(new.into_iter().map(str::to_string));
+            doubt.known.extend(new);
         }
     }
 
@@ -375,22 +380,28 @@ fn probe_doubted(
                 .get(peer)
                 .is_some_and(|doubt| link.last_heard.is_none_or(|t| t < doubt.since));
         let prompted = doubt_open || sweep.contains_key(peer);
-        let watched = strikes > 0 || prompted;
-        // Our own suspicion settles it, unless the peer refuted it since: then one probe
-        // checks whether it is back (see `Detector::suspicion_stands`). Once per
-        // suspicion: under a partition a peer refutes again and again, and a check at each
-        // refutation had everyone who cannot reach it voting again, and it refuting again.
-        let refuted = d.suspects(peer) && !d.suspicion_stands(peer) && !rechecked.contains(peer);
-        // A suspicion no one else confirms is checked again every DOUBT_RECHECK: with no
-        // one confirming it, most likely it was a moment's loss (or a partition that has
-        // healed), and the peer answers. Left alone, it stood for good, and the doubt it
-        // gossips with it: after a majorities-ring partition healed, 8 such doubts kept the
-        // cluster probing their peers (`simulate --nemesis partition --seed 1`).
-        let unconfirmed =
-            d.awaits_confirmation(peer) && now.saturating_sub(link.last_sent) >= DOUBT_RECHECK;
-        let recheck = refuted || unconfirmed;
-        if !watched || (d.suspects(peer) && !recheck) || d.is_dead(peer) {
-            return None;
+        if !(strikes > 0 || prompted) || d.is_dead(peer) {
+            return None; // (under a partition, most peers on most ticks)
+        }
+        let mut refuted = false;
+        if d.suspects(peer) {
+            // Our own suspicion settles it, unless the peer refuted it since: then one
+            // probe checks whether it is back (see `Detector::suspicion_stands`). Once per
+            // suspicion: under a partition a peer refutes again and again, and a check at
+            // each refutation had everyone who cannot reach it voting again, and it
+            // refuting again.
+            refuted = !d.suspicion_stands(peer) && !rechecked.contains(peer);
+            // A suspicion no one else confirms is checked again every DOUBT_RECHECK: with
+            // no one confirming it, most likely it was a moment's loss (or a partition that
+            // has healed), and the peer answers. Left alone, it stood for good, and the
+            // doubt it gossips with it: after a majorities-ring partition healed, 8 such
+            // doubts kept the cluster probing their peers (`simulate --nemesis partition
+            // --seed 1`).
+            let unconfirmed =
+                d.awaits_confirmation(peer) && now.saturating_sub(link.last_sent) >= DOUBT_RECHECK;
+            if !(refuted || unconfirmed) {
+                return None;
+            }
         }
         // Data in flight does not count: its acks may come late and together.
         // Our own first strike is spread over a whole timeout (a late ack is often one of
