@@ -307,13 +307,8 @@ impl Detector {
         &self.doubted
     }
 
-    /// How many nodes (this one included) currently doubt or suspect `peer`, of those whose
-    /// doubts count in `doubted`.
-    pub fn doubters(&self, peer: &str) -> usize {
-        self.doubters.get(peer).map_or(0, Vec::len)
-    }
-
-    /// Those nodes, by place in name order (`place`), in order.
+    /// The nodes (this one included) that currently doubt or suspect `peer`, of those whose
+    /// doubts count in `doubted`, by place in name order (`place`), in order.
     pub fn doubters_of(&self, peer: &str) -> &[usize] {
         self.doubters.get(peer).map_or(&[], Vec::as_slice)
     }
@@ -979,7 +974,7 @@ mod tests {
         assert_eq!(d.own_record().suspects.get("n3"), Some(&0));
         let _ = d.merge(&BTreeMap::from([("n2".into(), doubting(1, "n3"))]));
         assert_eq!(d.doubted().iter().collect::<Vec<_>>(), ["n3"]);
-        assert_eq!(d.doubters("n3"), 2, "n0 (3 strikes) and n2");
+        assert_eq!(d.doubters_of("n3").len(), 2, "n0 (3 strikes) and n2");
     }
 
     #[test]

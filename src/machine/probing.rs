@@ -232,11 +232,6 @@ impl Probing {
                 .retain(|&author| detector.still_doubts(author, peer));
         }
         let timeouts = links.timeouts();
-        let live = links
-            .iter()
-            .filter(|(p, _)| !detector.is_dead(p))
-            .count()
-            .max(1);
         for peer in doubted {
             let doubt = self
                 .doubted_since
@@ -270,9 +265,8 @@ impl Probing {
             // peers that refuted a suspicion, `ruled_out`), and if it is gone their doubts
             // are news to everyone.
             if doubt.cleared_at.take().is_some() && new.is_empty() {
-                doubt.renewed = self
-                    .rng
-                    .random_bool((PROBERS_UNSURE / live as f64).min(1.0));
+                let share = PROBERS_UNSURE / live_peers(links, detector) as f64;
+                doubt.renewed = self.rng.random_bool(share.min(1.0));
             }
             if (new.is_empty() && !doubt.renewed) || !links.contains(peer) {
                 continue;
@@ -302,16 +296,24 @@ impl Probing {
         d: &Detector,
         out: &mut Vec<Envelope>,
     ) {
-        let live = links.iter().filter(|(p, _)| !d.is_dead(p)).count().max(1);
         let (candidates, unsure) = ruled_out(links, d);
         let probers = if unsure { PROBERS_UNSURE } else { PROBERS };
-        if !self.rng.random_bool((probers / live as f64).min(1.0)) {
+        if !self
+            .rng
+            .random_bool((probers / live_peers(links, d) as f64).min(1.0))
+        {
             return;
         }
         if let Some(peer) = candidates.choose(&mut self.rng).map(|p| p.to_string()) {
             links.send(&peer, Kind::Probe, d.records(), now, out);
         }
     }
+}
+
+/// How many peers are not dead (at least one): a share of the cluster's probes is a
+/// chance per node of one in this many.
+fn live_peers(links: &Links, d: &Detector) -> usize {
+    links.iter().filter(|(p, _)| !d.is_dead(p)).count().max(1)
 }
 
 /// The peers the low-rate probes go to: those we suspect and the dead, with nothing in
