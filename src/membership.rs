@@ -81,19 +81,28 @@ pub struct Detector {
     /// place: judging walks these instead of looking every vote up by name (under a
     /// partition every record names half the cluster, and records change all the time).
     placed: Vec<Option<PlacedVotes>>,
+    /// This node's place.
+    me_place: usize,
     /// The latest record of every node known here, this node's own included.
     records: Records,
-    strikes: BTreeMap<String, u32>,
-    /// Every peer's status as of the last change to the records.
-    status: BTreeMap<String, Status>,
-    /// Peers someone doubts or suspects, likewise (see `doubted`).
+    /// The places of the records' authors, in name order, while `records` holds as many.
+    authors: Vec<usize>,
+    /// Below, everything is by place: the failure detector's tick asks about many peers
+    /// many times, and lookups by name cost it a quarter of a simulated partition.
+    ///
+    /// Every node's incarnation as of the last change to the records.
+    incs: Vec<u64>,
+    strikes: Vec<u32>,
+    /// Every node's status (this node's: alive), likewise.
+    status: Vec<Status>,
+    /// Peers someone doubts or suspects, likewise (see `doubted`), by name.
     doubted: BTreeSet<String>,
-    /// The nodes that doubt or suspect each doubted peer (by place), likewise.
-    doubters: BTreeMap<String, Vec<usize>>,
+    /// The same peers in order, each with the nodes that doubt or suspect it.
+    doubters: Vec<(usize, Vec<usize>)>,
     /// Peers some node other than this one doubts or suspects, likewise: confirmation.
-    doubted_by_others: BTreeSet<String>,
+    doubted_by_others: Vec<bool>,
     /// Peers we have struck out whose suspicion awaits confirmation by another node.
-    unconfirmed: BTreeSet<String>,
+    unconfirmed: Vec<bool>,
     /// Status changes so far.
     status_changes: u64,
     /// Changes of the records so far (each is judged once).
@@ -137,29 +146,35 @@ impl Changed {
 impl Detector {
     pub fn new(me: &str, nodes: &[String]) -> Self {
         let mut records = Records::new();
-        records.insert(me.to_string(), Arc::new(Record::default()));
+        records.insert(me.into(), Arc::new(Record::default()));
         let mut by_name = nodes.to_vec();
+        by_name.push(me.to_string()); // (a node always has a place, if only its own)
         by_name.sort();
         by_name.dedup();
-        Detector {
+        let places = by_name.len();
+        let me_place = by_name
+            .binary_search_by(|n| n.as_str().cmp(me))
+            .expect("placed");
+        let mut detector = Detector {
             me: me.to_string(),
+            me_place,
             nodes: nodes.to_vec(),
             placed: by_name.iter().map(|_| None).collect(),
             by_name,
             records,
-            strikes: BTreeMap::new(),
-            status: nodes
-                .iter()
-                .filter(|n| *n != me)
-                .map(|n| (n.clone(), Status::Alive))
-                .collect(),
+            authors: vec![me_place],
+            incs: vec![0; places],
+            strikes: vec![0; places],
+            status: vec![Status::Alive; places],
             doubted: BTreeSet::new(),
-            doubters: BTreeMap::new(),
-            doubted_by_others: BTreeSet::new(),
-            unconfirmed: BTreeSet::new(),
+            doubters: Vec::new(),
+            doubted_by_others: vec![false; places],
+            unconfirmed: vec![false; places],
             status_changes: 0,
             records_changes: 0,
-        }
+        };
+        detector.place_records();
+        detector
     }
 
     /// Votes needed to declare a node dead: ceil((N-1)/2), at least 1.
@@ -172,7 +187,7 @@ impl Detector {
     }
 
     pub fn own_record(&self) -> &Record {
-        &self.records[&self.me]
+        &self.records[self.me.as_str()]
     }
 
     pub fn records(&self) -> &Records {
@@ -192,36 +207,36 @@ impl Detector {
 
     /// The nodes whose current vote says `peer` is suspected.
     pub fn voters(&self, peer: &str) -> Vec<String> {
-        self.records
-            .iter()
-            .filter(|(author, r)| {
-                r.suspects
-                    .get(peer)
-                    .is_some_and(|inc| self.is_current(author, peer, *inc))
-            })
-            .map(|(author, _)| author.clone())
+        let Some(peer) = self.place(peer) else {
+            return Vec::new(); // (a vote against a stranger counts for nothing)
+        };
+        let stands = |author: usize| {
+            let vote = self.placed[author].as_ref()?.suspicion_of(peer)?;
+            (author != peer && vote >= self.incs[peer]).then_some(author)
+        };
+        (self.authors.iter())
+            .filter_map(|&author| stands(author))
+            .map(|author| self.by_name[author].clone())
             .collect()
     }
 
-    /// Every node's incarnation by place, and the places of the records' authors (in name
-    /// order), with `placed` brought up to date for every record.
-    fn place_records(&mut self) -> (Vec<u64>, Vec<usize>) {
+    /// Brings `incs`, `authors` and `placed` up to date with the records.
+    fn place_records(&mut self) {
         let by_name = &self.by_name;
-        let mut incs = vec![0; by_name.len()];
-        let mut authors = Vec::with_capacity(self.records.len());
-        let mut place = 0;
-        for (author, r) in &self.records {
-            if !seek(by_name, &mut place, author) {
-                continue; // (records come only from the cluster's nodes)
-            }
-            incs[place] = r.inc;
-            authors.push(place);
+        if self.authors.len() != self.records.len() {
+            // (Records come only from the cluster's nodes: every author has a place.)
+            let mut place = 0;
+            self.authors = (self.records.keys())
+                .filter_map(|author| seek(by_name, &mut place, author).then_some(place))
+                .collect();
+        }
+        for (&place, r) in self.authors.iter().zip(self.records.values()) {
+            self.incs[place] = r.inc;
             let placed = &mut self.placed[place];
             if placed.as_ref().is_none_or(|p| p.version != r.version) {
                 *placed = Some(PlacedVotes::of(r, by_name));
             }
         }
-        (incs, authors)
     }
 
     /// A doubt or suspicion by `author` of `peer` at incarnation `inc` still stands: it is
@@ -233,11 +248,16 @@ impl Detector {
     /// How this node sees `peer` now. (Kept up to date by every change to the records: it
     /// is asked about every peer many times per tick.)
     pub fn status(&self, peer: &str) -> Status {
-        self.status.get(peer).copied().unwrap_or(Status::Alive)
+        self.place(peer).map_or(Status::Alive, |p| self.status[p])
     }
 
     pub fn is_dead(&self, peer: &str) -> bool {
         self.status(peer) == Status::Dead
+    }
+
+    /// `is_dead` by place.
+    pub fn is_dead_at(&self, peer: usize) -> bool {
+        self.status[peer] == Status::Dead
     }
 
     /// Every peer is dead here: no one is left to hold what this node holds.
@@ -249,7 +269,23 @@ impl Detector {
     /// it is a vote yet or awaits confirmation. (A vote counts only while it names the
     /// peer's current incarnation: see `votes_against`.)
     pub fn suspects(&self, peer: &str) -> bool {
-        self.own_record().suspects.contains_key(peer) || self.unconfirmed.contains(peer)
+        self.place(peer).is_some_and(|p| self.suspects_at(p))
+    }
+
+    /// We suspect `peer`, or it is dead: it is no parent of ours.
+    pub fn ruled_out(&self, peer: &str) -> bool {
+        self.place(peer)
+            .is_some_and(|p| self.suspects_at(p) || self.is_dead_at(p))
+    }
+
+    /// `suspects` by place.
+    pub fn suspects_at(&self, peer: usize) -> bool {
+        self.unconfirmed[peer] || self.own_vote(peer).is_some()
+    }
+
+    /// The incarnation our own record suspects the peer at `place` at, if it does.
+    fn own_vote(&self, peer: usize) -> Option<u64> {
+        self.placed[self.me_place].as_ref()?.suspicion_of(peer)
     }
 
     /// Our suspicion of `peer` still says what we know: it names the peer's current
@@ -259,17 +295,22 @@ impl Detector {
     /// again for as long as the pause lasted (no one probed it, and no vote named its new
     /// incarnation).
     pub fn suspicion_stands(&self, peer: &str) -> bool {
-        self.unconfirmed.contains(peer)
-            || self
-                .own_record()
-                .suspects
-                .get(peer)
-                .is_some_and(|inc| self.is_current(&self.me, peer, *inc))
+        self.place(peer)
+            .is_some_and(|p| self.suspicion_stands_at(p))
     }
 
-    /// Our suspicion of `peer` is not a vote yet: no other node doubts the peer.
-    pub fn awaits_confirmation(&self, peer: &str) -> bool {
-        self.unconfirmed.contains(peer)
+    /// `suspicion_stands` by place.
+    pub fn suspicion_stands_at(&self, peer: usize) -> bool {
+        self.unconfirmed[peer]
+            || (peer != self.me_place
+                && self
+                    .own_vote(peer)
+                    .is_some_and(|inc| inc >= self.incs[peer]))
+    }
+
+    /// Our suspicion of `peer` (by place) is not a vote yet: no other node doubts the peer.
+    pub fn awaits_confirmation_at(&self, peer: usize) -> bool {
+        self.unconfirmed[peer]
     }
 
     /// Every peer this node suspects (`suspects`), in order. (Merged as it is walked,
@@ -281,7 +322,10 @@ impl Detector {
             .keys()
             .map(String::as_str)
             .peekable();
-        let mut unconfirmed = self.unconfirmed.iter().map(String::as_str).peekable();
+        let mut unconfirmed = (0..self.by_name.len())
+            .filter(|&p| self.unconfirmed[p])
+            .map(|p| self.by_name[p].as_str())
+            .peekable();
         std::iter::from_fn(move || match (own.peek(), unconfirmed.peek()) {
             (Some(a), Some(b)) if a == b => {
                 unconfirmed.next();
@@ -310,12 +354,31 @@ impl Detector {
     /// The nodes (this one included) that currently doubt or suspect `peer`, of those whose
     /// doubts count in `doubted`, by place in name order (`place`), in order.
     pub fn doubters_of(&self, peer: &str) -> &[usize] {
-        self.doubters.get(peer).map_or(&[], Vec::as_slice)
+        self.place(peer).map_or(&[], |p| self.doubters_at(p))
     }
 
-    /// A node's place in name order: how `doubters_of` and `still_doubts` name nodes.
+    /// `doubters_of` by place.
+    pub fn doubters_at(&self, peer: usize) -> &[usize] {
+        match self.doubters.binary_search_by_key(&peer, |d| d.0) {
+            Ok(i) => &self.doubters[i].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// The places of the `doubted` peers, in order.
+    pub fn doubted_places(&self) -> impl Iterator<Item = usize> + '_ {
+        self.doubters.iter().map(|d| d.0)
+    }
+
+    /// A node's place in name order: how the methods named `_at` and `_places` name
+    /// nodes.
     pub fn place(&self, node: &str) -> Option<usize> {
         self.by_name.binary_search_by(|n| n.as_str().cmp(node)).ok()
+    }
+
+    /// The node at `place`.
+    pub fn name(&self, place: usize) -> &str {
+        &self.by_name[place]
     }
 
     /// The record of the node at place `author` still doubts or suspects the node at place
@@ -329,27 +392,31 @@ impl Detector {
             .is_some_and(|p| names(&p.doubts) || names(&p.suspects))
     }
 
-    /// The peers with at least one strike, in order.
-    pub fn struck(&self) -> impl Iterator<Item = &str> {
-        self.strikes
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(p, _)| p.as_str())
+    /// The places of the peers with at least one strike, in order.
+    pub fn struck_places(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.strikes.len()).filter(|&p| self.strikes[p] > 0)
     }
 
     /// Consecutive failed exchanges with `peer`.
     pub fn strikes(&self, peer: &str) -> u32 {
-        self.strikes.get(peer).copied().unwrap_or(0)
+        self.place(peer).map_or(0, |p| self.strikes[p])
+    }
+
+    /// `strikes` by place.
+    pub fn strikes_at(&self, peer: usize) -> u32 {
+        self.strikes[peer]
     }
 
     /// An exchange with `peer` failed.
     pub fn strike(&mut self, peer: &str) -> Changed {
-        let strikes = self.strikes.entry(peer.to_string()).or_default();
-        *strikes += 1;
-        let strikes = *strikes;
+        let Some(place) = self.place(peer).filter(|&p| p != self.me_place) else {
+            return Changed::default(); // (only the cluster's nodes are struck)
+        };
+        self.strikes[place] += 1;
+        let strikes = self.strikes[place];
         let inc = self.incarnation(peer);
-        let confirmed = !self.needs_confirmation() || self.doubted_by_others.contains(peer);
-        let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
+        let confirmed = !self.needs_confirmation() || self.doubted_by_others[place];
+        let own = Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
         let mut changed = false;
         if strikes >= STRIKES_TO_DOUBT && own.doubts.get(peer) != Some(&inc) {
             own.doubts.insert(peer.to_string(), inc);
@@ -358,10 +425,10 @@ impl Detector {
         if strikes >= STRIKES_TO_SUSPECT && own.suspects.get(peer) != Some(&inc) {
             if confirmed {
                 own.suspects.insert(peer.to_string(), inc);
-                self.unconfirmed.remove(peer);
+                self.unconfirmed[place] = false;
                 changed = true;
             } else {
-                self.unconfirmed.insert(peer.to_string());
+                self.unconfirmed[place] = true;
             }
         }
         if !changed {
@@ -375,23 +442,26 @@ impl Detector {
     /// broken by a stall is stale (the network may have healed meanwhile), so they start
     /// again. What was already gossiped stands until answered or refuted.
     pub fn forgive_strikes(&mut self) {
-        self.strikes.clear();
-        self.unconfirmed.clear();
+        self.strikes.fill(0);
+        self.unconfirmed.fill(false);
     }
 
     /// An exchange with `peer` was acknowledged.
     pub fn success(&mut self, peer: &str) -> Changed {
-        self.strikes.remove(peer);
-        if !self.withdraw(peer) {
+        let Some(place) = self.place(peer) else {
+            return Changed::default();
+        };
+        self.strikes[place] = 0;
+        if !self.withdraw(peer, place) {
             return Changed::default();
         }
         self.rejudge(false)
     }
 
-    /// Takes back our doubt and suspicion of `peer`; false if we had neither.
-    fn withdraw(&mut self, peer: &str) -> bool {
-        self.unconfirmed.remove(peer);
-        let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
+    /// Takes back our doubt and suspicion of `peer` (at `place`); false if we had neither.
+    fn withdraw(&mut self, peer: &str, place: usize) -> bool {
+        self.unconfirmed[place] = false;
+        let own = Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
         let had = own.doubts.remove(peer).is_some() | own.suspects.remove(peer).is_some();
         if had {
             own.version += 1;
@@ -406,18 +476,18 @@ impl Detector {
         for (author, record) in incoming {
             if !plausible(record) {
                 warn!(
-                    author,
+                    author = &**author,
                     "ignoring a record with an implausible version or incarnation"
                 );
                 continue;
             }
-            if *author == self.me {
+            if **author == *self.me {
                 let resumed = self.resume(record);
                 updated |= resumed;
                 urgent |= resumed;
                 continue;
             }
-            if !self.status.contains_key(author) {
+            if self.place(author).is_none() {
                 continue; // strangers are ignored
             }
             let known = self.records.get(author).map_or(0, |r| r.version);
@@ -433,11 +503,12 @@ impl Detector {
             urgent |= self.adds_news(author, old.as_deref(), record);
             updated = true;
         }
-        // (`|`, not `||`: we refute what we already had too.)
-        let refuted = self.refute();
-        if !(updated | refuted) {
+        if !updated {
+            // (What we already had was refuted when it came: our incarnation only rises.)
             return Changed::default();
         }
+        self.place_records();
+        let refuted = self.refute();
         self.rejudge(urgent | refuted)
     }
 
@@ -460,7 +531,7 @@ impl Detector {
     /// at the same version, was written by an earlier life of this node (it restarted
     /// empty). Carry on above it: peers ignore records older than what they hold.
     fn resume(&mut self, past: &Record) -> bool {
-        let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
+        let own = Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
         if past.version < own.version || (past.version == own.version && past == own) {
             return false;
         }
@@ -469,18 +540,18 @@ impl Detector {
         true
     }
 
+    /// (From the placed votes: `place_records` first.)
     fn refute(&mut self) -> bool {
-        let mine = self.incarnation(&self.me);
-        let highest = self
-            .records
-            .iter()
-            .filter(|(author, _)| **author != self.me)
-            .filter_map(|(_, r)| r.suspects.get(&self.me))
-            .copied()
+        let me = self.me_place;
+        let mine = self.incs[me];
+        let highest = (self.authors.iter())
+            .filter(|&&author| author != me)
+            .filter_map(|&author| self.placed[author].as_ref()?.suspicion_of(me))
             .max();
         match highest {
             Some(voted) if voted >= mine => {
-                let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
+                let own =
+                    Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
                 own.inc = voted.saturating_add(1);
                 own.version = own.version.saturating_add(1);
                 true
@@ -493,27 +564,26 @@ impl Detector {
     /// one pass: under a partition every record names half the cluster).
     fn rejudge(&mut self, urgent: bool) -> Changed {
         self.records_changes += 1;
-        let (incs, authors) = self.place_records();
-        let confirmed = self.confirm(&incs, &authors);
-        // (Votes it cast are in our record's new version: placed again.)
-        let (incs, authors) = match confirmed {
-            true => self.place_records(),
-            false => (incs, authors),
-        };
+        self.place_records();
+        let confirmed = self.confirm();
+        if confirmed {
+            self.place_records(); // (the votes it cast are in our record's new version)
+        }
         let places = self.by_name.len();
         let mut votes = vec![0usize; places];
         let mut doubters: Vec<Vec<usize>> = vec![Vec::new(); places];
         let mut doubts: Vec<usize> = Vec::new();
         let peers = self.nodes.len() - 1;
-        for &author in &authors {
+        let incs = &self.incs;
+        for &author in &self.authors {
             let placed = self.placed[author].as_ref().expect("placed above");
             doubts.clear();
-            for peer in standing(&placed.suspects, author, &incs) {
+            for peer in standing(&placed.suspects, author, incs) {
                 votes[peer] += 1;
                 doubts.push(peer);
             }
             // Each author counts once per peer, whether it doubts or suspects it.
-            doubts.extend(standing(&placed.doubts, author, &incs));
+            doubts.extend(standing(&placed.doubts, author, incs));
             doubts.sort_unstable();
             doubts.dedup();
             if doubts.len() > 1 && doubts.len() * 2 > peers {
@@ -523,37 +593,28 @@ impl Detector {
                 doubters[peer].push(author);
             }
         }
-        let doubters: Vec<(usize, Vec<usize>)> = doubters
+        let doubters = doubters
             .into_iter()
             .enumerate()
-            .filter(|(_, authors)| !authors.is_empty())
-            .collect();
+            .filter(|(_, authors)| !authors.is_empty());
         // Under a partition most merges leave these as they were: rebuilt only if not.
-        let by_name = &self.by_name;
-        if !doubters
-            .iter()
-            .map(|(peer, authors)| (by_name[*peer].as_str(), authors))
-            .eq(self.doubters.iter().map(|(p, a)| (p.as_str(), a)))
-        {
-            self.doubted = doubters
-                .iter()
+        if !doubters.clone().eq(self.doubters.iter().cloned()) {
+            self.doubters = doubters.collect();
+            let by_name = &self.by_name;
+            self.doubted = (self.doubters.iter())
                 .map(|(peer, _)| by_name[*peer].clone())
-                .collect();
-            self.doubters = doubters
-                .into_iter()
-                .map(|(peer, authors)| (by_name[peer].clone(), authors))
                 .collect();
         }
         let threshold = self.death_threshold();
         let mut changes = Vec::new();
-        let mut place = 0;
-        for (peer, status) in &mut self.status {
-            // (Every peer has a place; both are in name order.)
-            seek(&self.by_name, &mut place, peer);
+        for (place, status) in self.status.iter_mut().enumerate() {
+            if place == self.me_place {
+                continue;
+            }
             let to = Status::judge(votes[place], threshold);
             if *status != to {
                 changes.push(Change {
-                    peer: peer.clone(),
+                    peer: self.by_name[place].clone(),
                     from: std::mem::replace(status, to),
                     to,
                     voters: Vec::new(),
@@ -573,43 +634,32 @@ impl Detector {
 
     /// Finds who else doubts or suspects whom, and casts the votes it confirms (true if
     /// any).
-    fn confirm(&mut self, incs: &[u64], authors: &[usize]) -> bool {
-        let mut others = vec![false; self.by_name.len()];
-        for &author in authors {
-            if self.by_name[author] == self.me {
+    fn confirm(&mut self) -> bool {
+        let others = &mut self.doubted_by_others;
+        others.fill(false);
+        for &author in &self.authors {
+            if author == self.me_place {
                 continue;
             }
             let placed = self.placed[author].as_ref().expect("placed");
             for votes in [&placed.suspects, &placed.doubts] {
-                for peer in standing(votes, author, incs) {
+                for peer in standing(votes, author, &self.incs) {
                     others[peer] = true;
                 }
             }
         }
-        let others = (0..others.len())
-            .filter(|&peer| others[peer])
-            .map(|peer| self.by_name[peer].as_str());
-        if !others
-            .clone()
-            .eq(self.doubted_by_others.iter().map(String::as_str))
-        {
-            self.doubted_by_others = others.map(str::to_string).collect();
-        }
-        let confirmed: Vec<String> = self
-            .unconfirmed
-            .iter()
-            .filter(|p| self.doubted_by_others.contains(*p))
-            .cloned()
+        let confirmed: Vec<usize> = (0..others.len())
+            .filter(|&p| self.unconfirmed[p] && others[p])
             .collect();
-        let any = !confirmed.is_empty();
-        for peer in confirmed {
-            self.unconfirmed.remove(&peer);
+        for &place in &confirmed {
+            self.unconfirmed[place] = false;
+            let peer = self.by_name[place].clone();
             let inc = self.incarnation(&peer);
-            let own = Arc::make_mut(self.records.get_mut(&self.me).expect("own record"));
+            let own = Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
             own.suspects.insert(peer, inc);
             own.version += 1;
         }
-        any
+        !confirmed.is_empty()
     }
 
     pub fn view(&self) -> MembershipView {
@@ -682,6 +732,12 @@ impl PlacedVotes {
             suspects: placed(&r.suspects),
             doubts: placed(&r.doubts),
         }
+    }
+
+    /// The incarnation this record suspects the node at place `peer` at, if it does.
+    fn suspicion_of(&self, peer: usize) -> Option<u64> {
+        let i = self.suspects.binary_search_by_key(&peer, |v| v.0).ok()?;
+        Some(self.suspects[i].1)
     }
 }
 
@@ -816,9 +872,9 @@ mod tests {
         let all = nodes(25);
         let mut d = Detector::new("n0", &all);
         strike_out(&mut d, "n24");
-        let mut incoming = BTreeMap::new();
+        let mut incoming = Records::new();
         for i in 1..11 {
-            incoming.insert(format!("n{i}"), record(1, 0, &[("n24", 0)]));
+            incoming.insert(format!("n{i}").into(), record(1, 0, &[("n24", 0)]));
         }
         // The suspect's own opinion of itself never counts.
         incoming.insert("n24".into(), record(1, 0, &[("n24", 0)]));
@@ -1006,7 +1062,7 @@ mod tests {
     fn a_restarted_node_resumes_above_its_past_record() {
         let mut d = Detector::new("n0", &nodes(3));
         // A peer holds our record from before we restarted: version 9, incarnation 2.
-        let past: Records = [("n0".to_string(), record(9, 2, &[("n1", 0)]))].into();
+        let past: Records = [("n0".into(), record(9, 2, &[("n1", 0)]))].into();
         let changed = d.merge(&past);
         assert!(changed.records, "our new record is news");
         assert_eq!(d.own_record().version, 10);
@@ -1014,17 +1070,17 @@ mod tests {
         // Our past suspicion of n1 is not taken back up: the new life has its own evidence.
         assert!(d.own_record().suspects.is_empty());
         // Our own record coming back unchanged is no news.
-        let echo: Records = [("n0".to_string(), Arc::new(d.own_record().clone()))].into();
+        let echo: Records = [("n0".into(), Arc::new(d.own_record().clone()))].into();
         assert_eq!(d.merge(&echo), Changed::default());
     }
 
     #[test]
     fn records_with_implausible_numbers_are_ignored() {
         let mut d = Detector::new("n0", &nodes(3));
-        let forged: Records = [("n1".to_string(), record(u64::MAX, 0, &[("n2", u64::MAX)]))].into();
+        let forged: Records = [("n1".into(), record(u64::MAX, 0, &[("n2", u64::MAX)]))].into();
         assert_eq!(d.merge(&forged), Changed::default());
         assert_eq!(d.status("n2"), Status::Alive);
-        let against_us: Records = [("n1".to_string(), record(5, 0, &[("n0", MAX_COUNTER)]))].into();
+        let against_us: Records = [("n1".into(), record(5, 0, &[("n0", MAX_COUNTER)]))].into();
         assert_eq!(d.merge(&against_us), Changed::default());
         assert_eq!(d.own_record().inc, 0);
     }

@@ -35,7 +35,7 @@ struct InFlight {
     timed: bool,
     data: Data,
     /// Record versions the message carried: author → version.
-    members: Vec<(String, u64)>,
+    members: Vec<(Arc<str>, u64)>,
 }
 
 /// What an acknowledgement or a timeout meant.
@@ -75,7 +75,7 @@ pub struct Link {
     /// that a parent that is gone is noticed without waiting out the ack delay.
     pub ack_now: bool,
     /// The record version of each author the peer is known to have.
-    members_known: BTreeMap<String, u64>,
+    members_known: BTreeMap<Arc<str>, u64>,
     next_seq: u64,
     in_flight: VecDeque<InFlight>,
     /// Highest sequence number received from the peer, when it arrived, and since when we
@@ -230,12 +230,12 @@ impl Link {
     fn records_to_send<'a>(
         &'a self,
         records: &'a Records,
-    ) -> impl Iterator<Item = (&'a String, &'a Arc<Record>)> {
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Arc<Record>)> {
         records.iter().filter(|(author, r)| {
-            if **author == self.peer {
+            if ***author == *self.peer {
                 return self.own_record_owed;
             }
-            r.version > self.members_known.get(*author).copied().unwrap_or(0)
+            r.version > self.members_known.get(&**author).copied().unwrap_or(0)
         })
     }
 
@@ -365,7 +365,7 @@ impl Link {
             let acked: Vec<InFlight> = self.in_flight.drain(..=pos).collect();
             if acked
                 .iter()
-                .any(|m| m.members.iter().any(|(author, _)| *author == self.peer))
+                .any(|m| m.members.iter().any(|(author, _)| **author == *self.peer))
             {
                 self.own_record_owed = false;
             }
@@ -863,16 +863,16 @@ mod tests {
 
     #[test]
     fn records_are_sent_until_the_peer_has_them() {
-        let mut records = BTreeMap::new();
+        let mut records = Records::new();
         records.insert(
-            "n0".to_string(),
+            "n0".into(),
             Arc::new(Record {
                 version: 2,
                 ..Record::default()
             }),
         );
         records.insert(
-            "n1".to_string(),
+            "n1".into(),
             Arc::new(Record {
                 version: 1,
                 ..Record::default()
@@ -882,7 +882,7 @@ mod tests {
         assert!(link.records_stale(&records));
         let m = link.build(Kind::Probe, &records, ms(0), ms(100));
         assert_eq!(
-            m.members.keys().collect::<Vec<_>>(),
+            m.members.keys().map(|a| &**a).collect::<Vec<_>>(),
             vec!["n0"],
             "never echo a peer's own record"
         );

@@ -20,6 +20,9 @@ pub(super) struct Links {
     names: Vec<String>,
     links: Vec<Link>,
     index: BTreeMap<String, usize>,
+    /// Where this node falls among its peers in name order: a peer's place among all
+    /// nodes (`Detector::place`) is its link's index, plus one from here on.
+    me_place: usize,
     /// Small sets that spare each tick a pass over every link (hundreds, in a large
     /// cluster): links that may owe an ack, may have messages in flight, may lead to a
     /// child (each a superset, pruned as it is walked), and the link to the parent.
@@ -90,6 +93,7 @@ impl Links {
         peers.dedup();
         Links {
             me: me.to_string(),
+            me_place: peers.partition_point(|n| n.as_str() < me),
             names: peers.iter().map(|n| (*n).clone()).collect(),
             links: peers
                 .iter()
@@ -120,6 +124,25 @@ impl Links {
         *self.index.get(peer).expect("a peer")
     }
 
+    /// The index of the link to the node at `place` among all nodes, unless it is us.
+    fn link_of(&self, place: usize) -> Option<usize> {
+        match place.cmp(&self.me_place) {
+            std::cmp::Ordering::Less => Some(place),
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => Some(place - 1).filter(|&i| i < self.links.len()),
+        }
+    }
+
+    /// Some peer is at `place` among all nodes (it is not us).
+    pub fn contains_place(&self, place: usize) -> bool {
+        self.link_of(place).is_some()
+    }
+
+    /// The link to the peer at `place` among all nodes.
+    pub fn at_place(&self, place: usize) -> &Link {
+        &self.links[self.link_of(place).expect("a peer")]
+    }
+
     pub fn get(&self, peer: &str) -> &Link {
         &self.links[self.at(peer)]
     }
@@ -148,6 +171,12 @@ impl Links {
     /// Every link, in peer order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Link)> {
         self.names.iter().map(String::as_str).zip(&self.links)
+    }
+
+    /// Every link with its peer's place among all nodes (`Detector::place`), in order.
+    pub fn iter_places(&self) -> impl Iterator<Item = (usize, &Link)> {
+        let me = self.me_place;
+        (self.links.iter().enumerate()).map(move |(i, link)| (if i < me { i } else { i + 1 }, link))
     }
 
     /// Calls `f` on each link that has messages in flight, in peer order (for their
@@ -300,20 +329,25 @@ impl Links {
         self.send_among(&all, records, now, out, choose);
     }
 
-    /// `send_each` over `peers` (given in peer order).
-    pub fn send_each_of<'a>(
+    /// `send_each` over the peers at `places` among all nodes (in order), which `choose`
+    /// is given by place.
+    pub fn send_each_at(
         &mut self,
-        peers: impl IntoIterator<Item = &'a str>,
+        places: &[usize],
         records: &Records,
         now: Duration,
         out: &mut Vec<Envelope>,
-        choose: impl FnMut(&str, &Link) -> Option<Kind>,
+        mut choose: impl FnMut(usize, &Link) -> Option<Kind>,
     ) {
-        let places: Vec<usize> = peers
-            .into_iter()
-            .filter_map(|p| self.index.get(p).copied())
-            .collect();
-        self.send_among(&places, records, now, out, choose);
+        let timeouts = self.timeouts();
+        for &place in places {
+            let Some(i) = self.link_of(place) else {
+                continue;
+            };
+            if let Some(kind) = choose(place, &self.links[i]) {
+                self.send_at(i, kind, records, now, timeouts, out);
+            }
+        }
     }
 
     /// `send_each` over the peers that call us their parent.

@@ -308,7 +308,7 @@ impl Node {
     /// `lost` watched, are probed now (`Probing::sweep`, `Overlay::sweep_targets`).
     fn sweep_after(&mut self, lost: &str, now: Duration) {
         let candidates = self.overlay.sweep_targets(lost, &self.detector);
-        self.probing.sweep(candidates, now);
+        self.probing.sweep(candidates, &self.detector, now);
     }
 }
 
@@ -359,8 +359,8 @@ mod tests {
         let news = Gossip {
             seq: 1,
             members: BTreeMap::from([
-                ("n1".to_string(), suspects_n0.clone()),
-                ("n4".to_string(), suspects_n0),
+                ("n1".into(), suspects_n0.clone()),
+                ("n4".into(), suspects_n0),
             ]),
             ..Gossip::default()
         };

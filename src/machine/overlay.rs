@@ -125,14 +125,14 @@ impl Overlay {
             .into_iter()
             .chain(by_view)
             .map(|i| &self.ranking[i])
-            .filter(|n| d.suspects(n) || d.is_dead(n))
+            .filter(|n| d.ruled_out(n))
             .cloned()
             .collect()
     }
 
     /// Our parent as the detector's view alone decides it (as every node computes ours).
     fn choose(&self, d: &Detector) -> Option<usize> {
-        self.parent_of(self.rank, |n| d.suspects(n) || d.is_dead(n))
+        self.parent_of(self.rank, |n| d.ruled_out(n))
     }
 
     /// Our parent, passing over our place's parent in the heap while it is `unproven`:
@@ -146,9 +146,7 @@ impl Overlay {
             return self.choose(d);
         };
         let passed_over = &self.ranking[unproven];
-        let proven = self.parent_of(self.rank, |n| {
-            d.suspects(n) || d.is_dead(n) || n == passed_over
-        });
+        let proven = self.parent_of(self.rank, |n| d.ruled_out(n) || n == passed_over);
         proven.or_else(|| self.choose(d))
     }
 
@@ -250,7 +248,7 @@ impl Overlay {
     /// instead of waiting to hear someone doubt them (pause detection under exponential
     /// latency: median 3.10 s before, 2.88 s after, docs/failure-detector.md).
     pub fn sweep_targets(&self, lost: &str, d: &Detector) -> Vec<String> {
-        let ruled_out = |n: &String| d.suspects(n) || d.is_dead(n);
+        let ruled_out = |n: &String| d.ruled_out(n);
         let mut live: Vec<String> = self
             .ancestors()
             .map(|i| &self.ranking[i])
@@ -288,12 +286,10 @@ impl Overlay {
         let root = self.choose(d).is_none();
         let mut wards: Vec<String> = (0..self.ranking.len())
             .filter(|&i| i != self.rank)
-            .filter(
-                |&i| match self.parent_of(i, |n| d.suspects(n) || d.is_dead(n)) {
-                    Some(parent) => parent == self.rank,
-                    None => root,
-                },
-            )
+            .filter(|&i| match self.parent_of(i, |n| d.ruled_out(n)) {
+                Some(parent) => parent == self.rank,
+                None => root,
+            })
             .map(|i| self.ranking[i].clone())
             .collect();
         wards.sort();
@@ -515,29 +511,26 @@ impl Overlay {
     ) {
         let heartbeat = self.heartbeat;
         let measured = links.measured();
-        links.send_each_of(
-            self.wards.iter().map(String::as_str),
-            detector.records(),
-            now,
-            out,
-            |peer, link| {
-                let (since, limit) = match link.last_heard {
-                    Some(heard) => (heard, heartbeat),
-                    // Every node announces itself to the root when it starts: one not heard
-                    // of by now is probably down. (Once round trips are measured: the first
-                    // guess at a timeout is long.)
-                    None if measured => (begun, heartbeat / 4),
-                    None => (begun, heartbeat),
-                };
-                // One we suspect already is probed at the low rate of the ruled out.
-                let quiet = !link.is_child
-                    && !link.has_in_flight()
-                    && !detector.is_dead(peer)
-                    && !detector.suspects(peer)
-                    && now.saturating_sub(since) >= limit;
-                quiet.then_some(Kind::Probe)
-            },
-        );
+        let wards: Vec<usize> = (self.wards.iter())
+            .filter_map(|ward| detector.place(ward))
+            .collect();
+        links.send_each_at(&wards, detector.records(), now, out, |peer, link| {
+            let (since, limit) = match link.last_heard {
+                Some(heard) => (heard, heartbeat),
+                // Every node announces itself to the root when it starts: one not heard
+                // of by now is probably down. (Once round trips are measured: the first
+                // guess at a timeout is long.)
+                None if measured => (begun, heartbeat / 4),
+                None => (begun, heartbeat),
+            };
+            // One we suspect already is probed at the low rate of the ruled out.
+            let quiet = !link.is_child
+                && !link.has_in_flight()
+                && !detector.is_dead_at(peer)
+                && !detector.suspects_at(peer)
+                && now.saturating_sub(since) >= limit;
+            quiet.then_some(Kind::Probe)
+        });
     }
 }
 
@@ -663,7 +656,7 @@ mod tests {
         let mut links = Links::new(me, &nodes, &config);
         let overlay = Overlay::new(me, &nodes, &config, &detector, &mut links);
         (0..nodes.len())
-            .map(|i| overlay.parent_of(i, |n| detector.suspects(n) || detector.is_dead(n)))
+            .map(|i| overlay.parent_of(i, |n| detector.ruled_out(n)))
             .collect()
     }
 
@@ -839,7 +832,7 @@ mod tests {
             };
             let news = Gossip {
                 seq: step + 1,
-                members: BTreeMap::from([("n3".to_string(), Arc::new(record))]),
+                members: BTreeMap::from([("n3".into(), Arc::new(record))]),
                 ..Gossip::default()
             };
             let sent = m.handle(gossip("n3", "n2", news), ms(t + 5));
@@ -993,7 +986,7 @@ mod tests {
         };
         let news = Gossip {
             seq: 1,
-            members: BTreeMap::from([("n1".to_string(), record.into())]),
+            members: BTreeMap::from([("n1".into(), record.into())]),
             ..Gossip::default()
         };
         m.handle(gossip("n1", "n2", news), ms(5));

@@ -44,21 +44,23 @@ pub(super) struct Probing {
     last_ran_at: Option<Duration>,
     /// The last stall: when this node stopped running, and when it ran again.
     stall: Option<(Duration, Duration)>,
+    /// Peers below are named by place (`Detector::place`): the tick asks about them often.
+    ///
     /// Candidates for parent, probed at once after the parent was ruled out, and since
     /// when: see `sweep`.
-    sweep: BTreeMap<String, Duration>,
+    sweep: BTreeMap<usize, Duration>,
     /// When we may next probe a parent we would rather have (`Overlay::preferred_parents`),
     /// and which of them, in turn.
     next_recheck_at: Duration,
     recheck_turn: usize,
     /// Peers someone else doubts, and what we know of it: hearing from a peer after the
     /// doubt came answers it for us, until a new doubter comes.
-    doubted_since: BTreeMap<String, Doubt>,
+    doubted_since: BTreeMap<usize, Doubt>,
     /// `Detector::records_changes` when `doubted_since` was last brought up to date.
     doubts_seen: u64,
     /// Peers that refuted our suspicion and that we have probed once since, for as long
     /// as we suspect them: see `probe_doubted`.
-    rechecked: BTreeSet<String>,
+    rechecked: BTreeSet<usize>,
 }
 
 /// Other nodes' doubt of a peer, as this node has answered it.
@@ -98,9 +100,16 @@ impl Probing {
     /// it and us) are all probed at once, three deep, until each answers or is suspected.
     /// When the paused or crashed nodes hold the first places of the ranking, the first
     /// live one is found in one round of probes instead of one gone parent at a time.
-    pub fn sweep(&mut self, candidates: impl IntoIterator<Item = String>, now: Duration) {
+    pub fn sweep(
+        &mut self,
+        candidates: impl IntoIterator<Item = String>,
+        detector: &Detector,
+        now: Duration,
+    ) {
         for peer in candidates {
-            self.sweep.entry(peer).or_insert(now);
+            if let Some(peer) = detector.place(&peer) {
+                self.sweep.entry(peer).or_insert(now);
+            }
         }
     }
 
@@ -187,12 +196,12 @@ impl Probing {
                 links.send(peer, Kind::Probe, detector.records(), now, out);
             }
         }
-        self.sweep.retain(|peer, since| {
-            let answered = links.get(peer).last_heard.is_some_and(|t| t > *since);
-            !answered && !detector.suspects(peer) && !detector.is_dead(peer)
+        self.sweep.retain(|&peer, since| {
+            let answered = links.at_place(peer).last_heard.is_some_and(|t| t > *since);
+            !answered && !detector.suspects_at(peer) && !detector.is_dead_at(peer)
         });
         self.track_doubts(now, links, detector);
-        self.rechecked.retain(|peer| detector.suspects(peer));
+        self.rechecked.retain(|&peer| detector.suspects_at(peer));
         let asked = Asked {
             sweep: &self.sweep,
             doubted_since: &self.doubted_since,
@@ -207,11 +216,10 @@ impl Probing {
 
     /// Brings `doubted_since` up to date with the records: which doubts are news to us.
     fn track_doubts(&mut self, now: Duration, links: &Links, detector: &Detector) {
-        let doubted = detector.doubted();
         // A peer that refutes a doubt leaves `doubted` until the doubters strike it again:
         // what we know of their doubt outlives a short gap.
-        self.doubted_since.retain(|peer, doubt| {
-            if doubted.contains(peer) {
+        self.doubted_since.retain(|&peer, doubt| {
+            if !detector.doubters_at(peer).is_empty() {
                 return true;
             }
             let cleared_at = *doubt.cleared_at.get_or_insert(now);
@@ -223,25 +231,19 @@ impl Probing {
         self.doubts_seen = detector.records_changes();
         // A doubter that took its doubt back (it heard from the peer) is forgotten: its
         // next doubt is news.
-        for (peer, doubt) in &mut self.doubted_since {
-            let Some(peer) = detector.place(peer) else {
-                continue;
-            };
+        for (&peer, doubt) in &mut self.doubted_since {
             doubt
                 .known
                 .retain(|&author| detector.still_doubts(author, peer));
         }
         let timeouts = links.timeouts();
-        for peer in doubted {
-            let doubt = self
-                .doubted_since
-                .entry(peer.clone())
-                .or_insert_with(|| Doubt {
-                    since: now,
-                    known: BTreeSet::new(),
-                    cleared_at: None,
-                    renewed: false,
-                });
+        for peer in detector.doubted_places() {
+            let doubt = self.doubted_since.entry(peer).or_insert_with(|| Doubt {
+                since: now,
+                known: BTreeSet::new(),
+                cleared_at: None,
+                renewed: false,
+            });
             // A new doubter is new evidence (the peer may have stopped since we last
             // heard from it): the question is open again. One we knew, whose doubt we
             // answered, is not, when it renews its doubt against the peer's next
@@ -254,7 +256,7 @@ impl Probing {
             // dropped instead, a node that sent a last few messages as it stopped was
             // judged by no one (a paused member of a 5-node TCP cluster).
             let new: Vec<usize> = detector
-                .doubters_of(peer)
+                .doubters_at(peer)
                 .iter()
                 .copied()
                 .filter(|author| !doubt.known.contains(author))
@@ -268,10 +270,10 @@ impl Probing {
                 let share = PROBERS_UNSURE / live_peers(links, detector) as f64;
                 doubt.renewed = self.rng.random_bool(share.min(1.0));
             }
-            if (new.is_empty() && !doubt.renewed) || !links.contains(peer) {
+            if (new.is_empty() && !doubt.renewed) || !links.contains_place(peer) {
                 continue;
             }
-            let link = links.get(peer);
+            let link = links.at_place(peer);
             if link
                 .last_heard
                 .is_some_and(|t| now.saturating_sub(t) < timeouts.rto(link))
@@ -304,8 +306,8 @@ impl Probing {
         {
             return;
         }
-        if let Some(peer) = candidates.choose(&mut self.rng).map(|p| p.to_string()) {
-            links.send(&peer, Kind::Probe, d.records(), now, out);
+        if let Some(&peer) = candidates.choose(&mut self.rng) {
+            links.send_each_at(&[peer], d.records(), now, out, |_, _| Some(Kind::Probe));
         }
     }
 }
@@ -313,7 +315,10 @@ impl Probing {
 /// How many peers are not dead (at least one): a share of the cluster's probes is a
 /// chance per node of one in this many.
 fn live_peers(links: &Links, d: &Detector) -> usize {
-    links.iter().filter(|(p, _)| !d.is_dead(p)).count().max(1)
+    (links.iter_places())
+        .filter(|&(p, _)| !d.is_dead_at(p))
+        .count()
+        .max(1)
 }
 
 /// The peers the low-rate probes go to: those we suspect and the dead, with nothing in
@@ -324,16 +329,13 @@ fn live_peers(links: &Links, d: &Detector) -> usize {
 /// otherwise not declared dead within the pause: the few low-rate probes went mostly to
 /// the dead. The second value says whether the peers returned are such peers: they are
 /// probed at PROBERS_UNSURE.
-fn ruled_out<'a>(links: &'a Links, d: &Detector) -> (Vec<&'a str>, bool) {
-    let ruled_out: Vec<&str> = links
-        .iter()
-        .filter(|(p, link)| (d.suspects(p) || d.is_dead(p)) && !link.has_in_flight())
+fn ruled_out(links: &Links, d: &Detector) -> (Vec<usize>, bool) {
+    let ruled_out: Vec<usize> = (links.iter_places())
+        .filter(|&(p, link)| (d.suspects_at(p) || d.is_dead_at(p)) && !link.has_in_flight())
         .map(|(p, _)| p)
         .collect();
-    let unsure: Vec<&str> = ruled_out
-        .iter()
-        .copied()
-        .filter(|p| !d.suspicion_stands(p) && !d.is_dead(p))
+    let unsure: Vec<usize> = (ruled_out.iter().copied())
+        .filter(|&p| !d.suspicion_stands_at(p) && !d.is_dead_at(p))
         .collect();
     match unsure.is_empty() {
         true => (ruled_out, false),
@@ -343,9 +345,9 @@ fn ruled_out<'a>(links: &'a Links, d: &Detector) -> (Vec<&'a str>, bool) {
 
 /// What prompts probes beyond our own strikes (`Probing`'s fields of the same names).
 struct Asked<'a> {
-    sweep: &'a BTreeMap<String, Duration>,
-    doubted_since: &'a BTreeMap<String, Doubt>,
-    rechecked: &'a mut BTreeSet<String>,
+    sweep: &'a BTreeMap<usize, Duration>,
+    doubted_since: &'a BTreeMap<usize, Doubt>,
+    rechecked: &'a mut BTreeSet<usize>,
 }
 
 /// A peer we have a strike against, one someone doubts, or a candidate for parent being
@@ -367,40 +369,41 @@ fn probe_doubted(
         rechecked,
     } = asked;
     let timeouts = links.timeouts();
-    let doubted = d.doubted();
     // Only these can be watched: a pass over every link each tick costs more.
-    let mut candidates: BTreeSet<&str> = doubted.iter().map(String::as_str).collect();
-    candidates.extend(d.struck());
-    candidates.extend(sweep.keys().map(String::as_str));
-    links.send_each_of(candidates, d.records(), now, out, |peer, link| {
-        let strikes = d.strikes(peer);
+    let mut candidates: Vec<usize> = d.doubted_places().collect();
+    candidates.extend(d.struck_places());
+    candidates.extend(sweep.keys());
+    candidates.sort_unstable();
+    candidates.dedup();
+    links.send_each_at(&candidates, d.records(), now, out, |peer, link| {
+        let strikes = d.strikes_at(peer);
         // Heard from since the doubt reached us (or a new doubter came): we know the
         // answer. (A new doubt, or a new doubter, is checked even right after we last
         // heard from the peer.)
-        let doubt_open = doubted.contains(peer)
+        let doubt_open = !d.doubters_at(peer).is_empty()
             && doubted_since
-                .get(peer)
+                .get(&peer)
                 .is_some_and(|doubt| link.last_heard.is_none_or(|t| t < doubt.since));
-        let prompted = doubt_open || sweep.contains_key(peer);
-        if !(strikes > 0 || prompted) || d.is_dead(peer) {
+        let prompted = doubt_open || sweep.contains_key(&peer);
+        if !(strikes > 0 || prompted) || d.is_dead_at(peer) {
             return None; // (under a partition, most peers on most ticks)
         }
         let mut refuted = false;
-        if d.suspects(peer) {
+        if d.suspects_at(peer) {
             // Our own suspicion settles it, unless the peer refuted it since: then one
             // probe checks whether it is back (see `Detector::suspicion_stands`). Once per
             // suspicion: under a partition a peer refutes again and again, and a check at
             // each refutation had everyone who cannot reach it voting again, and it
             // refuting again.
-            refuted = !d.suspicion_stands(peer) && !rechecked.contains(peer);
+            refuted = !d.suspicion_stands_at(peer) && !rechecked.contains(&peer);
             // A suspicion no one else confirms is checked again every DOUBT_RECHECK: with
             // no one confirming it, most likely it was a moment's loss (or a partition that
             // has healed), and the peer answers. Left alone, it stood for good, and the
             // doubt it gossips with it: after a majorities-ring partition healed, 8 such
             // doubts kept the cluster probing their peers (`simulate --nemesis partition
             // --seed 1`).
-            let unconfirmed =
-                d.awaits_confirmation(peer) && now.saturating_sub(link.last_sent) >= DOUBT_RECHECK;
+            let unconfirmed = d.awaits_confirmation_at(peer)
+                && now.saturating_sub(link.last_sent) >= DOUBT_RECHECK;
             if !(refuted || unconfirmed) {
                 return None;
             }
@@ -427,7 +430,7 @@ fn probe_doubted(
         let (probes, last_probe) = link.probes_in_flight();
         let go = probes < depth && last_probe.is_none_or(|t| now.saturating_sub(t) >= spacing);
         if go && refuted {
-            rechecked.insert(peer.to_string());
+            rechecked.insert(peer);
         }
         go.then_some(Kind::Probe)
     });
@@ -516,7 +519,7 @@ mod tests {
         let doubt = |author: &str| Gossip {
             seq: 1,
             members: BTreeMap::from([(
-                author.to_string(),
+                author.into(),
                 Arc::new(Record {
                     version: 1,
                     doubts: BTreeMap::from([("n3".to_string(), 0)]),
@@ -590,7 +593,7 @@ mod tests {
             inc,
             ..Record::default()
         };
-        let _ = detector.merge(&BTreeMap::from([("n2".to_string(), Arc::new(refuted))]));
+        let _ = detector.merge(&BTreeMap::from([("n2".into(), Arc::new(refuted))]));
         assert!(detector.suspects("n2") && !detector.suspicion_stands("n2"));
         let mut out = Vec::new();
         for t in (at..at + 300).step_by(25) {
@@ -667,7 +670,7 @@ mod tests {
         let doubts = Gossip {
             seq: 1,
             members: BTreeMap::from([(
-                "n1".to_string(),
+                "n1".into(),
                 Arc::new(Record {
                     version: 1,
                     doubts: BTreeMap::from([("n2".to_string(), 0), ("n3".to_string(), 0)]),
@@ -722,7 +725,7 @@ mod tests {
         let mut links = super::Links::new("n0", &nodes, &config);
         let mut detector = super::Detector::new("n0", &nodes);
         let merge = |detector: &mut super::Detector, author: &str, record: Record| {
-            let _ = detector.merge(&BTreeMap::from([(author.to_string(), Arc::new(record))]));
+            let _ = detector.merge(&BTreeMap::from([(author.into(), Arc::new(record))]));
         };
         let doubts_n3 = |version, inc| Record {
             version,
@@ -805,7 +808,7 @@ mod tests {
         for _ in 0..3 {
             let _ = detector.strike("n4");
         }
-        assert!(detector.awaits_confirmation("n4"));
+        assert!(detector.awaits_confirmation_at(detector.place("n4").unwrap()));
         let mut checks = Vec::new();
         for t in (25..12_000).step_by(25) {
             let _ = probing.expire(ms(t), &mut links, &mut detector);
@@ -815,7 +818,7 @@ mod tests {
         }
         assert_eq!(checks, [25, 5_025, 10_025]);
         // Unanswered, the checks changed nothing; an answer withdraws suspicion and doubt.
-        assert!(detector.awaits_confirmation("n4"));
+        assert!(detector.awaits_confirmation_at(detector.place("n4").unwrap()));
         let _ = detector.success("n4");
         assert!(!detector.suspects("n4") && !detector.own_record().doubts.contains_key("n4"));
     }
@@ -843,22 +846,24 @@ mod tests {
             })
         };
         let n1 = record(1, 0, &["n3", "n4"]);
-        let _ = detector.merge(&BTreeMap::from([("n1".to_string(), n1)]));
+        let _ = detector.merge(&BTreeMap::from([("n1".into(), n1)]));
         for peer in ["n3", "n4"] {
             for _ in 0..3 {
                 let _ = detector.strike(peer);
             }
         }
         assert!(detector.is_dead("n3") && detector.is_dead("n4"));
-        assert_eq!(
-            super::ruled_out(&links, &detector),
-            (vec!["n3", "n4"], false)
-        );
+        let ruled_out = |detector: &super::Detector| {
+            let (places, unsure) = super::ruled_out(&links, detector);
+            let names: Vec<&str> = places.into_iter().map(|p| detector.name(p)).collect();
+            (names.join(" "), unsure)
+        };
+        assert_eq!(ruled_out(&detector), ("n3 n4".to_string(), false));
         // n4 refutes: it is alive again, and whether it is back is what we do not know.
         let n4 = record(1, 1, &[]);
-        let _ = detector.merge(&BTreeMap::from([("n4".to_string(), n4)]));
+        let _ = detector.merge(&BTreeMap::from([("n4".into(), n4)]));
         assert!(!detector.is_dead("n4") && detector.suspects("n4"));
-        assert_eq!(super::ruled_out(&links, &detector), (vec!["n4"], true));
+        assert_eq!(ruled_out(&detector), ("n4".to_string(), true));
     }
 
     #[test]

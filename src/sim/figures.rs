@@ -142,7 +142,8 @@ enum Cause {
 struct Watch {
     /// Per node (by index), its status-change count when last looked at.
     seen: Vec<Option<u64>>,
-    status: BTreeMap<(String, String), Status>,
+    /// Per node (by index), how it saw each of `nodes` when last looked at.
+    status: Vec<Vec<Status>>,
     /// (time, observer, peer, new status)
     changes: Vec<(Duration, String, String, Status)>,
     faults: Vec<Fault>,
@@ -211,18 +212,20 @@ impl Observer for Watch {
         let count = sim.machine.status_changes();
         if self.seen.len() <= index {
             self.seen.resize(index + 1, None);
+            self.status.resize(index + 1, Vec::new());
         }
         if self.seen[index] == Some(count) {
             return;
         }
         self.seen[index] = Some(count);
-        for peer in &self.nodes {
+        let seen = &mut self.status[index];
+        seen.resize(self.nodes.len(), Status::Alive);
+        for (peer, was) in self.nodes.iter().zip(seen) {
             let Some(status) = sim.machine.status(peer) else {
                 continue;
             };
-            let key = (node.to_string(), peer.clone());
-            if self.status.get(&key).copied().unwrap_or(Status::Alive) != status {
-                self.status.insert(key, status);
+            if *was != status {
+                *was = status;
                 self.changes
                     .push((now, node.to_string(), peer.clone(), status));
             }

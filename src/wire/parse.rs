@@ -192,7 +192,7 @@ mod tests {
                 values: vec![1.into(), 5.into(), json!([1]).try_into().unwrap()],
                 counts: [("n0".to_string(), [3, 1])].into(),
                 members: [(
-                    "n2".to_string(),
+                    "n2".into(),
                     std::sync::Arc::new(Record {
                         version: 4,
                         inc: 1,

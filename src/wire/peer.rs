@@ -60,7 +60,7 @@ pub struct Record {
 
 /// Every node's latest record: author → record. Shared, not copied: every message to a
 /// peer that lacks a record carries it, and under partitions records change all the time.
-pub type Records = BTreeMap<String, Arc<Record>>;
+pub type Records = BTreeMap<Arc<str>, Arc<Record>>;
 
 fn is_zero(n: &u64) -> bool {
     *n == 0

@@ -583,13 +583,13 @@ impl Cluster {
 
     fn check_gossip(&mut self, i: usize, g: &Gossip) -> Result<(), String> {
         let node = &mut self.nodes[i];
-        if let Some(own) = g.members.get(&node.id)
+        if let Some(own) = g.members.get(node.id.as_str())
             && (own.suspects.contains_key(&node.id) || own.doubts.contains_key(&node.id))
         {
             return Err(format!("{} votes against itself: {own:?}", node.id));
         }
         for (author, record) in &g.members {
-            let seen = node.records.entry(author.clone()).or_default();
+            let seen = node.records.entry(author.to_string()).or_default();
             if record.inc < seen.0 || record.version < seen.1 {
                 return Err(format!(
                     "{} sent {author}'s record at incarnation {} version {} after {seen:?}",
