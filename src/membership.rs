@@ -274,8 +274,12 @@ impl Detector {
 
     /// We suspect `peer`, or it is dead: it is no parent of ours.
     pub fn ruled_out(&self, peer: &str) -> bool {
-        self.place(peer)
-            .is_some_and(|p| self.suspects_at(p) || self.is_dead_at(p))
+        self.place(peer).is_some_and(|p| self.ruled_out_at(p))
+    }
+
+    /// `ruled_out` by place.
+    pub fn ruled_out_at(&self, peer: usize) -> bool {
+        self.suspects_at(peer) || self.is_dead_at(peer)
     }
 
     /// `suspects` by place.

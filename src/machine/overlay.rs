@@ -28,15 +28,18 @@ pub(super) struct Overlay {
     me: String,
     /// Every node, this one included, in `node_ids` order.
     ranking: Vec<String>,
+    /// The place of each (`Detector::place`): the detector is asked about them by place,
+    /// many times a tick.
+    places: Vec<usize>,
     /// Our place in `ranking`.
     rank: usize,
     fanout: usize,
     /// Our parent, as its place in `ranking`; `None` for a root. Each link knows whether
     /// it leads to the parent, and is told here.
     parent: Option<usize>,
-    /// The peers whose parent, as we see it, is us (in peer order): we watch them.
+    /// The peers whose parent, as we see it, is us, by place (in order): we watch them.
     /// (Recomputed when the detector's view changes.)
-    wards: Vec<String>,
+    wards: Vec<usize>,
     /// What the parent and the wards were chosen from: the detector's count of status
     /// changes and our own suspicions. Unchanged, there is nothing to choose again.
     chosen_from: (u64, Vec<String>),
@@ -68,6 +71,9 @@ impl Overlay {
         let mut overlay = Overlay {
             me: me.to_string(),
             ranking: nodes.to_vec(),
+            places: (nodes.iter())
+                .map(|n| detector.place(n).expect("every node has a place"))
+                .collect(),
             rank: nodes.iter().position(|n| n == me).unwrap_or(0),
             fanout: config.fanout.max(1),
             parent: None,
@@ -124,15 +130,14 @@ impl Overlay {
         parent
             .into_iter()
             .chain(by_view)
-            .map(|i| &self.ranking[i])
-            .filter(|n| d.ruled_out(n))
-            .cloned()
+            .filter(|&i| d.ruled_out_at(self.places[i]))
+            .map(|i| self.ranking[i].clone())
             .collect()
     }
 
     /// Our parent as the detector's view alone decides it (as every node computes ours).
     fn choose(&self, d: &Detector) -> Option<usize> {
-        self.parent_of(self.rank, |n| d.ruled_out(n))
+        self.parent_of(self.rank, |j| d.ruled_out_at(self.places[j]))
     }
 
     /// Our parent, passing over our place's parent in the heap while it is `unproven`:
@@ -145,8 +150,9 @@ impl Overlay {
         let Some(unproven) = unproven else {
             return self.choose(d);
         };
-        let passed_over = &self.ranking[unproven];
-        let proven = self.parent_of(self.rank, |n| d.ruled_out(n) || n == passed_over);
+        let proven = self.parent_of(self.rank, |j| {
+            d.ruled_out_at(self.places[j]) || j == unproven
+        });
         proven.or_else(|| self.choose(d))
     }
 
@@ -171,11 +177,9 @@ impl Overlay {
     /// among them in turn, so no one node takes all of them; else the nearest ancestor not
     /// ruled out, or else the first node before it that is not, or else none (a root).
     /// Every one of these ranks before `i`: views may differ, the forest has no cycles.
-    fn parent_of(&self, i: usize, out: impl Fn(&str) -> bool) -> Option<usize> {
-        let ruled_out = |j: usize| {
-            let n = &self.ranking[j];
-            *n != self.me && out(n)
-        };
+    /// (`out` is asked by place in the ranking.)
+    fn parent_of(&self, i: usize, out: impl Fn(usize) -> bool) -> Option<usize> {
+        let ruled_out = |j: usize| j != self.rank && out(j);
         if i == 0 {
             return None;
         }
@@ -225,14 +229,15 @@ impl Overlay {
     /// under a parent of the partition's making, and values a hop longer, until our
     /// low-rate probes happened on the right one. (A node that was cut off alone holds
     /// everyone suspected and no one dead, the crashed among them.)
-    pub fn preferred_parents(&self, d: &Detector) -> Vec<&str> {
-        let mut preferred: Vec<&str> = Vec::new();
+    /// (By place, `Detector::place`.)
+    pub fn preferred_parents(&self, d: &Detector) -> Vec<usize> {
+        let mut preferred: Vec<usize> = Vec::new();
         for i in self.ancestors().chain(0..self.rank) {
             if Some(i) == self.parent {
                 break;
             }
-            let n = self.ranking[i].as_str();
-            if d.suspects(n) && !d.is_dead(n) && !preferred.contains(&n) {
+            let n = self.places[i];
+            if d.suspects_at(n) && !d.is_dead_at(n) && !preferred.contains(&n) {
                 preferred.push(n);
             }
         }
@@ -282,15 +287,17 @@ impl Overlay {
 
     /// The peers whose parent, as we see it, is us, in peer order; for a root also those
     /// with no parent (ranked before it, all ruled out): in a star, a root watches everyone.
-    fn wards(&self, d: &Detector) -> Vec<String> {
+    fn wards(&self, d: &Detector) -> Vec<usize> {
         let root = self.choose(d).is_none();
-        let mut wards: Vec<String> = (0..self.ranking.len())
+        let mut wards: Vec<usize> = (0..self.ranking.len())
             .filter(|&i| i != self.rank)
-            .filter(|&i| match self.parent_of(i, |n| d.ruled_out(n)) {
-                Some(parent) => parent == self.rank,
-                None => root,
-            })
-            .map(|i| self.ranking[i].clone())
+            .filter(
+                |&i| match self.parent_of(i, |j| d.ruled_out_at(self.places[j])) {
+                    Some(parent) => parent == self.rank,
+                    None => root,
+                },
+            )
+            .map(|i| self.places[i])
             .collect();
         wards.sort();
         wards
@@ -398,7 +405,7 @@ impl Overlay {
                 .then(|| link.last_heard.unwrap_or(Duration::ZERO) + quiet_for);
             up.into_iter().chain(probe).min()
         };
-        let parent = self.parent().map(|p| links.get(p));
+        let parent = self.parent.map(|i| links.at_place(self.places[i]));
         for link in links.maybe_children().filter(|l| l.is_child).chain(parent) {
             if let Some(at) = due_at(link) {
                 soonest = soonest.min(at);
@@ -406,8 +413,8 @@ impl Overlay {
         }
         // As `watch_wards` decides.
         let measured = links.measured();
-        for ward in &self.wards {
-            let link = links.get(ward);
+        for &ward in &self.wards {
+            let link = links.at_place(ward);
             if link.is_child || link.has_in_flight() {
                 continue;
             }
@@ -511,10 +518,7 @@ impl Overlay {
     ) {
         let heartbeat = self.heartbeat;
         let measured = links.measured();
-        let wards: Vec<usize> = (self.wards.iter())
-            .filter_map(|ward| detector.place(ward))
-            .collect();
-        links.send_each_at(&wards, detector.records(), now, out, |peer, link| {
+        links.send_each_at(&self.wards, detector.records(), now, out, |peer, link| {
             let (since, limit) = match link.last_heard {
                 Some(heard) => (heard, heartbeat),
                 // Every node announces itself to the root when it starts: one not heard
@@ -656,7 +660,7 @@ mod tests {
         let mut links = Links::new(me, &nodes, &config);
         let overlay = Overlay::new(me, &nodes, &config, &detector, &mut links);
         (0..nodes.len())
-            .map(|i| overlay.parent_of(i, |n| detector.ruled_out(n)))
+            .map(|i| overlay.parent_of(i, |j| detector.ruled_out_at(overlay.places[j])))
             .collect()
     }
 

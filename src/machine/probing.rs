@@ -185,16 +185,16 @@ impl Probing {
         now: Duration,
         links: &mut Links,
         detector: &Detector,
-        preferred: &[&str],
+        preferred: &[usize],
         out: &mut Vec<Envelope>,
     ) {
         if !preferred.is_empty() && now >= self.next_recheck_at {
             self.next_recheck_at = now + self.period;
             let peer = preferred[self.recheck_turn % preferred.len()];
             self.recheck_turn = self.recheck_turn.wrapping_add(1);
-            if !links.get(peer).has_in_flight() {
-                links.send(peer, Kind::Probe, detector.records(), now, out);
-            }
+            links.send_each_at(&[peer], detector.records(), now, out, |_, link| {
+                (!link.has_in_flight()).then_some(Kind::Probe)
+            });
         }
         self.sweep.retain(|&peer, since| {
             let answered = links.at_place(peer).last_heard.is_some_and(|t| t > *since);
