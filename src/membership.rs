@@ -347,10 +347,11 @@ impl Detector {
     }
 
     /// The peers someone currently doubts or suspects: worth probing ourselves. Only the
-    /// doubts of a node that doubts one peer, or at most half of its peers, count here: one
-    /// that doubts more is most likely cut off itself (alone under a partition, or just back from
-    /// one), and its doubts would send every node probing peers that answer them. (They
-    /// still count as votes and as confirmation.)
+    /// doubts of a node whose record names one peer, or at most half of its peers (doubts
+    /// the peers refuted included), count here: one that names more is most likely cut off
+    /// itself (alone under a partition, or just back from one), and its doubts would send
+    /// every node probing peers that answer them. (They still count as votes and as
+    /// confirmation.)
     pub fn doubted(&self) -> &BTreeSet<String> {
         &self.doubted
     }
@@ -590,7 +591,15 @@ impl Detector {
             doubts.extend(standing(&placed.doubts, author, incs));
             doubts.sort_unstable();
             doubts.dedup();
-            if doubts.len() > 1 && doubts.len() * 2 > peers {
+            // Refuted doubts count here too: the author takes a doubt back only when it
+            // hears from the peer, and until it has heard from most of them it is most
+            // likely still cut off, or just back and not yet in touch. (Counting only the
+            // standing ones, the doubts of a node back from the minority side of a
+            // partition began to count as the peers it doubted refuted them one by one,
+            // and every node probed the rest, which were about to refute too: `simulate
+            // --nemesis partition --seed 17`.)
+            let named = placed.named;
+            if named > 1 && named * 2 > peers {
                 continue; // most likely cut off itself: see `doubted`
             }
             for &peer in &doubts {
@@ -719,6 +728,8 @@ struct PlacedVotes {
     version: u64,
     suspects: Vec<(usize, u64)>,
     doubts: Vec<(usize, u64)>,
+    /// How many peers it doubts or suspects, at any incarnation.
+    named: usize,
 }
 
 impl PlacedVotes {
@@ -731,10 +742,16 @@ impl PlacedVotes {
                 .filter_map(|(peer, inc)| seek(by_name, &mut place, peer).then_some((place, *inc)))
                 .collect()
         };
+        let suspects: Vec<(usize, u64)> = placed(&r.suspects);
+        let doubts: Vec<(usize, u64)> = placed(&r.doubts);
+        let mut named: Vec<usize> = suspects.iter().chain(&doubts).map(|v| v.0).collect();
+        named.sort_unstable();
+        named.dedup();
         PlacedVotes {
             version: r.version,
-            suspects: placed(&r.suspects),
-            doubts: placed(&r.doubts),
+            suspects,
+            doubts,
+            named: named.len(),
         }
     }
 
@@ -1035,6 +1052,25 @@ mod tests {
         let _ = d.merge(&BTreeMap::from([("n2".into(), doubting(1, "n3"))]));
         assert_eq!(d.doubted().iter().collect::<Vec<_>>(), ["n3"]);
         assert_eq!(d.doubters_of("n3").len(), 2, "n0 (3 strikes) and n2");
+    }
+
+    #[test]
+    fn a_node_cut_off_stays_cut_off_as_the_peers_it_doubts_refute() {
+        let mut d = Detector::new("n0", &nodes(25));
+        // n1 is back from the minority side of a partition: it suspects 13 of its 24 peers.
+        let names: Vec<String> = (2..15).map(|i| format!("n{i}")).collect();
+        let votes: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 0)).collect();
+        let back = record(1, 0, &votes);
+        let _ = d.merge(&BTreeMap::from([("n1".into(), back)]));
+        assert!(d.doubted().is_empty());
+        // Five of them see its vote and refute: eight of its suspicions still stand, but it
+        // has heard from none of the thirteen yet, and those eight send no one probing.
+        for i in 2..7 {
+            let refuted = record(1, 1, &[]);
+            let _ = d.merge(&BTreeMap::from([(format!("n{i}").into(), refuted)]));
+        }
+        assert_eq!(d.voters("n7"), ["n1"]);
+        assert!(d.doubted().is_empty(), "{:?}", d.doubted());
     }
 
     #[test]
