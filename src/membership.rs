@@ -87,9 +87,8 @@ pub struct Detector {
     records: Records,
     /// The places of the records' authors, in name order, while `records` holds as many.
     authors: Vec<usize>,
-    /// Below, everything is by place: the failure detector's tick asks about many peers
-    /// many times, and lookups by name cost it a quarter of a simulated partition.
-    ///
+    // Below, everything is by place: the failure detector's tick asks about many peers
+    // many times, and lookups by name cost it a quarter of a simulated partition.
     /// Every node's incarnation as of the last change to the records.
     incs: Vec<u64>,
     strikes: Vec<u32>,
