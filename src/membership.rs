@@ -94,9 +94,8 @@ pub struct Detector {
     strikes: Vec<u32>,
     /// Every node's status (this node's: alive), likewise.
     status: Vec<Status>,
-    /// Peers someone doubts or suspects, likewise (see `doubted`), by name.
-    doubted: BTreeSet<String>,
-    /// The same peers in order, each with the nodes that doubt or suspect it.
+    /// Peers someone doubts or suspects, likewise (see `doubted`), in order, each with the
+    /// nodes that doubt or suspect it.
     doubters: Vec<(usize, Vec<usize>)>,
     /// Peers some node other than this one doubts or suspects, likewise: confirmation.
     doubted_by_others: Vec<bool>,
@@ -165,7 +164,6 @@ impl Detector {
             incs: vec![0; places],
             strikes: vec![0; places],
             status: vec![Status::Alive; places],
-            doubted: BTreeSet::new(),
             doubters: Vec::new(),
             doubted_by_others: vec![false; places],
             unconfirmed: vec![false; places],
@@ -351,8 +349,8 @@ impl Detector {
     /// itself (alone under a partition, or just back from one), and its doubts would send
     /// every node probing peers that answer them. (They still count as votes and as
     /// confirmation.)
-    pub fn doubted(&self) -> &BTreeSet<String> {
-        &self.doubted
+    pub fn doubted(&self) -> BTreeSet<&str> {
+        self.doubted_places().map(|p| self.name(p)).collect()
     }
 
     /// The nodes (this one included) that currently doubt or suspect `peer`, of those whose
@@ -605,18 +603,9 @@ impl Detector {
                 doubters[peer].push(author);
             }
         }
-        let doubters = doubters
-            .into_iter()
-            .enumerate()
-            .filter(|(_, authors)| !authors.is_empty());
-        // Under a partition most merges leave these as they were: rebuilt only if not.
-        if !doubters.clone().eq(self.doubters.iter().cloned()) {
-            self.doubters = doubters.collect();
-            let by_name = &self.by_name;
-            self.doubted = (self.doubters.iter())
-                .map(|(peer, _)| by_name[*peer].clone())
-                .collect();
-        }
+        self.doubters = (doubters.into_iter().enumerate())
+            .filter(|(_, authors)| !authors.is_empty())
+            .collect();
         let threshold = self.death_threshold();
         let mut changes = Vec::new();
         for (place, status) in self.status.iter_mut().enumerate() {
@@ -1049,7 +1038,7 @@ mod tests {
         strike_out(&mut d, "n3");
         assert_eq!(d.own_record().suspects.get("n3"), Some(&0));
         let _ = d.merge(&BTreeMap::from([("n2".into(), doubting(1, "n3"))]));
-        assert_eq!(d.doubted().iter().collect::<Vec<_>>(), ["n3"]);
+        assert_eq!(d.doubted().into_iter().collect::<Vec<_>>(), ["n3"]);
         assert_eq!(d.doubters_of("n3").len(), 2, "n0 (3 strikes) and n2");
     }
 

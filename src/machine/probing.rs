@@ -44,8 +44,7 @@ pub(super) struct Probing {
     last_ran_at: Option<Duration>,
     /// The last stall: when this node stopped running, and when it ran again.
     stall: Option<(Duration, Duration)>,
-    /// Peers below are named by place (`Detector::place`): the tick asks about them often.
-    ///
+    // Peers below are named by place (`Detector::place`): the tick asks about them often.
     /// Candidates for parent, probed at once after the parent was ruled out, and since
     /// when: see `sweep`.
     sweep: BTreeMap<usize, Duration>,
@@ -331,7 +330,7 @@ fn live_peers(links: &Links, d: &Detector) -> usize {
 /// probed at PROBERS_UNSURE.
 fn ruled_out(links: &Links, d: &Detector) -> (Vec<usize>, bool) {
     let ruled_out: Vec<usize> = (links.iter_places())
-        .filter(|&(p, link)| (d.suspects_at(p) || d.is_dead_at(p)) && !link.has_in_flight())
+        .filter(|&(p, link)| d.ruled_out_at(p) && !link.has_in_flight())
         .map(|(p, _)| p)
         .collect();
     let unsure: Vec<usize> = (ruled_out.iter().copied())
