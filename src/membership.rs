@@ -575,28 +575,28 @@ impl Detector {
         let places = self.by_name.len();
         let mut votes = vec![0usize; places];
         let mut doubters: Vec<Vec<usize>> = vec![Vec::new(); places];
-        // Each author's standing doubts and suspicions, once per peer, by author place.
-        let mut doubts: Vec<Vec<usize>> = vec![Vec::new(); places];
-        // Nodes some record names, at any incarnation.
-        let mut named_by_others = vec![false; places];
+        let mut doubts: Vec<usize> = Vec::new();
         let peers = self.nodes.len() - 1;
         let incs = &self.incs;
+        // Nodes some other node's record names, at any incarnation (see `ring` below).
+        let mut named_by_others = vec![false; places];
         for &author in &self.authors {
             let placed = self.placed[author].as_ref().expect("placed above");
-            let own = &mut doubts[author];
-            for peer in standing(&placed.suspects, author, incs) {
-                votes[peer] += 1;
-                own.push(peer);
-            }
-            // Each author counts once per peer, whether it doubts or suspects it.
-            own.extend(standing(&placed.doubts, author, incs));
-            own.sort_unstable();
-            own.dedup();
             for &(peer, _) in placed.suspects.iter().chain(&placed.doubts) {
                 named_by_others[peer] |= peer != author;
             }
         }
         for &author in &self.authors {
+            let placed = self.placed[author].as_ref().expect("placed above");
+            doubts.clear();
+            for peer in standing(&placed.suspects, author, incs) {
+                votes[peer] += 1;
+                doubts.push(peer);
+            }
+            // Each author counts once per peer, whether it doubts or suspects it.
+            doubts.extend(standing(&placed.doubts, author, incs));
+            doubts.sort_unstable();
+            doubts.dedup();
             // Refuted doubts count here too: the author takes a doubt back only when it
             // hears from the peer, and until it has heard from most of them it is most
             // likely still cut off, or just back and not yet in touch. (Counting only the
@@ -604,19 +604,19 @@ impl Detector {
             // partition began to count as the peers it doubted refuted them one by one,
             // and every node probed the rest, which were about to refute too: `simulate
             // --nemesis partition --seed 17`.)
-            let named = self.placed[author].as_ref().expect("placed above").named;
+            let named = placed.named;
             // Half (rounded down), while others name it in turn: a majorities-ring
             // partition, where every node is cut off from half of its peers and reaches
-            // the other half. The peers it doubts answer the half that asks, so asking them is
-            // wasted (`simulate --nemesis partition --seed 13`, a ring: 4.47 against 4.01
-            // msgs-per-op). Named by no one, it is on the larger side of a split in two,
-            // or among the live half of a cluster whose other half stopped: its doubts are
-            // news.
+            // the other half. The peers it doubts answer the half that asks, so asking
+            // them is wasted (`simulate --nemesis partition --seed 13`, a ring: 4.47
+            // against 4.01 msgs-per-op). Named by no one, it is on the larger side of a
+            // split in two, or among the live half of a cluster whose other half stopped:
+            // its doubts are news.
             let ring = named == peers / 2 && named_by_others[author];
             if named > 1 && (named * 2 > peers || ring) {
                 continue; // most likely cut off itself: see `doubted`
             }
-            for &peer in &doubts[author] {
+            for &peer in &doubts {
                 doubters[peer].push(author);
             }
         }
