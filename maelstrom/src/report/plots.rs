@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
 use plotters_backend::{BackendCoord, DrawingErrorKind};
@@ -84,15 +85,14 @@ fn series(points: &[Point]) -> (Groups<'_>, BTreeMap<String, usize>) {
             .or_default()
             .push(p);
     }
-    let shapes = groups
-        .keys()
-        .map(|(f, _)| f.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| (f, i))
-        .collect();
+    let shapes = shape_numbers(groups.keys().map(|(f, _)| f.clone()));
     (groups, shapes)
+}
+
+/// Each f's marker number, in the order of the fs.
+fn shape_numbers(fs: impl Iterator<Item = String>) -> BTreeMap<String, usize> {
+    let fs: std::collections::BTreeSet<String> = fs.collect();
+    fs.into_iter().enumerate().map(|(i, f)| (f, i)).collect()
 }
 
 /// A marker of shape `shape` (one per f: dot, triangle, cross, square) at `at`.
@@ -228,6 +228,65 @@ where
     Ok(())
 }
 
+/// A chart of latencies (ms, on a log axis) against time (0 to `x_max` s), the nemesis's
+/// faults drawn.
+fn latency_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    points: &[Point],
+    marks: &Marks,
+    x_max: f64,
+) -> Result<LatencyChart<'a, 'b>, String> {
+    let (y_min, y_max) = latency_range(points.iter().map(|p| p.latency_ms));
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..x_max, (y_min..y_max).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("Time (s)")
+        .y_desc("Latency (ms)")
+        .y_label_formatter(&|v| short(*v))
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(err)?;
+    let band_low = y_max / (y_max / y_min).powf(0.06);
+    draw_marks(&mut chart, marks, (y_min, band_low, y_max))?;
+    Ok(chart)
+}
+
+type LatencyChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// A line through `line`'s points, a marker at each, and its legend entry.
+fn draw_line<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    line: &[(f64, f64)],
+    label: String,
+    colour: RGBColor,
+    shape: usize,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate<From = (f64, f64)>,
+{
+    chart
+        .draw_series(LineSeries::new(
+            line.iter().copied(),
+            colour.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| marker((x + 6, y), shape, colour));
+    chart
+        .draw_series(line.iter().map(|&at| marker(at, shape, colour)))
+        .map_err(err)?;
+    Ok(())
+}
+
 fn finish<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
 ) -> Result<(), String> {
@@ -251,24 +310,7 @@ pub fn latency_raw(points: &[Point], marks: &Marks, end_s: f64) -> Result<String
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         blank(&root)?;
         let x_max = x_end(points, marks, end_s);
-        let (y_min, y_max) = latency_range(points.iter().map(|p| p.latency_ms));
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Raw latency", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x_max, (y_min..y_max).log_scale())
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("Time (s)")
-            .y_desc("Latency (ms)")
-            .y_label_formatter(&|v| short(*v))
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(err)?;
-        let band_low = y_max / (y_max / y_min).powf(0.06);
-        draw_marks(&mut chart, marks, (y_min, band_low, y_max))?;
+        let mut chart = latency_chart(&root, "Raw latency", points, marks, x_max)?;
         let (groups, shapes) = series(points);
         for ((f, _), ops) in &groups {
             let (shape, outcome) = (shapes[f], ops[0].outcome);
@@ -328,45 +370,17 @@ pub fn latency_quantiles(points: &[Point], marks: &Marks, end_s: f64) -> Result<
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         blank(&root)?;
-        let (y_min, y_max) = latency_range(points.iter().map(|p| p.latency_ms));
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Latency quantiles (30 s windows)", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x_max, (y_min..y_max).log_scale())
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("Time (s)")
-            .y_desc("Latency (ms)")
-            .y_label_formatter(&|v| short(*v))
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(err)?;
-        let band_low = y_max / (y_max / y_min).powf(0.06);
-        draw_marks(&mut chart, marks, (y_min, band_low, y_max))?;
-        let shapes: BTreeMap<&str, usize> = lines
-            .keys()
-            .map(|(f, _)| f.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| (f, i))
-            .collect();
+        let mut chart = latency_chart(
+            &root,
+            "Latency quantiles (30 s windows)",
+            points,
+            marks,
+            x_max,
+        )?;
+        let shapes = shape_numbers(lines.keys().map(|(f, _)| f.clone()));
         for ((f, qi), line) in &lines {
-            let (colour, shape) = (palette[*qi], shapes[f.as_str()]);
-            chart
-                .draw_series(LineSeries::new(
-                    line.iter().copied(),
-                    colour.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(format!("{f} {}", QUANTILES[*qi]))
-                .legend(move |(x, y)| marker((x + 6, y), shape, colour));
-            chart
-                .draw_series(line.iter().map(|&at| marker(at, shape, colour)))
-                .map_err(err)?;
+            let label = format!("{f} {}", QUANTILES[*qi]);
+            draw_line(&mut chart, line, label, palette[*qi], shapes[f])?;
         }
         finish(&mut chart)?;
         root.present().map_err(err)?;
@@ -422,18 +436,8 @@ pub fn rate(points: &[Point], marks: &Marks, end_s: f64) -> Result<String, Strin
             .map_err(err)?;
         draw_marks(&mut chart, marks, (0.0, y_max * 0.94, y_max))?;
         for (f, outcome, shape, line) in &lines {
-            let (colour, shape) = (outcome_colour(*outcome), *shape);
-            chart
-                .draw_series(LineSeries::new(
-                    line.iter().copied(),
-                    colour.stroke_width(2),
-                ))
-                .map_err(err)?
-                .label(series_label(f, *outcome))
-                .legend(move |(x, y)| marker((x + 6, y), shape, colour));
-            chart
-                .draw_series(line.iter().map(|&at| marker(at, shape, colour)))
-                .map_err(err)?;
+            let label = series_label(f, *outcome);
+            draw_line(&mut chart, line, label, outcome_colour(*outcome), *shape)?;
         }
         finish(&mut chart)?;
         root.present().map_err(err)?;
