@@ -11,7 +11,7 @@ use maelstrom::edn::{self, Edn};
 use maelstrom::options::TestOptions;
 use maelstrom::workload::Workload;
 use node::config::Config;
-use node::sim::figures;
+use node::sim::{figures, runner};
 use serde_json::Value;
 
 const NODE: &str = env!("CARGO_BIN_EXE_node");
@@ -31,17 +31,11 @@ const FILES: [&str; 11] = [
 ];
 
 /// Runs `maelstrom test --bin <our node>` and returns the run's folder.
-fn run(name: &str, args: &[&str]) -> PathBuf {
+fn run(name: &str, args: &str) -> PathBuf {
     let store = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-{name}"));
-    let _ = std::fs::remove_dir_all(&store);
-    let mut argv: Vec<String> = ["maelstrom", "test", "--bin", NODE, "--seed", "11"]
-        .map(String::from)
-        .to_vec();
-    argv.extend(["--store", store.to_str().unwrap()].map(String::from));
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let code = maelstrom::cli::main(argv);
-    assert_eq!(code, 0, "{name}: the run is valid");
-    store.join("latest").canonicalize().expect("latest run")
+    let run = runner::test(NODE, &store, &format!("--seed 11 {args}"));
+    assert_eq!(run.code, 0, "{name}: the run is valid");
+    run.dir
 }
 
 /// One op of history.edn: (process, or None for the nemesis; type; f).
@@ -190,19 +184,7 @@ fn check(dir: &Path, nodes: usize) {
 
 #[test]
 fn a_3b_run_writes_every_file() {
-    let dir = run(
-        "3b",
-        &[
-            "-w",
-            "broadcast",
-            "--node-count",
-            "5",
-            "--time-limit",
-            "4",
-            "--rate",
-            "10",
-        ],
-    );
+    let dir = run("3b", "-w broadcast --node-count 5 --time-limit 4 --rate 10");
     check(&dir, 5);
 }
 
@@ -210,22 +192,7 @@ fn a_3b_run_writes_every_file() {
 fn a_partition_run_shades_each_partition_and_draws_the_detector() {
     let dir = run(
         "partition",
-        &[
-            "-w",
-            "broadcast",
-            "--node-count",
-            "5",
-            "--time-limit",
-            "8",
-            "--rate",
-            "10",
-            "--latency",
-            "10",
-            "--nemesis",
-            "partition",
-            "--nemesis-interval",
-            "2",
-        ],
+        "-w broadcast --node-count 5 --time-limit 8 --rate 10 --latency 10 --nemesis partition --nemesis-interval 2",
     );
     check(&dir, 5);
     let ops = history(&dir);

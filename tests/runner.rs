@@ -3,32 +3,19 @@
 
 use std::path::Path;
 
+use node::sim::runner;
 use serde_json::Value;
 
 const NODE: &str = env!("CARGO_BIN_EXE_node");
 
 /// Runs `maelstrom test --bin <our node>` with `args`; returns the exit code and results.
-fn run(name: &str, args: &[&str]) -> (i32, Value) {
+fn run(name: &str, args: &str) -> (i32, Value) {
     let store = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("runner-{name}"));
-    let _ = std::fs::remove_dir_all(&store);
-    let mut argv: Vec<String> = vec![
-        "maelstrom".into(),
-        "test".into(),
-        "--bin".into(),
-        NODE.into(),
-    ];
-    argv.extend(["--store", store.to_str().unwrap()].map(String::from));
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let code = maelstrom::cli::main(argv.clone());
-    let text = std::fs::read_to_string(store.join("latest/results.json"))
-        .unwrap_or_else(|e| panic!("{argv:?} exited {code} without results: {e}"));
-    (
-        code,
-        serde_json::from_str(&text).expect("results.json is JSON"),
-    )
+    let run = runner::test(NODE, &store, args);
+    (run.code, run.results)
 }
 
-fn assert_valid(name: &str, args: &[&str]) -> Value {
+fn assert_valid(name: &str, args: &str) -> Value {
     let (code, results) = run(name, args);
     assert_eq!(code, 0, "{name}: {:#}", results["workload"]);
     assert_eq!(results["valid?"], true);
@@ -37,19 +24,7 @@ fn assert_valid(name: &str, args: &[&str]) -> Value {
 
 #[test]
 fn fly_3a_single_node() {
-    let r = assert_valid(
-        "3a",
-        &[
-            "-w",
-            "broadcast",
-            "--node-count",
-            "1",
-            "--time-limit",
-            "5",
-            "--rate",
-            "10",
-        ],
-    );
+    let r = assert_valid("3a", "-w broadcast --node-count 1 --time-limit 5 --rate 10");
     assert_eq!(
         r["net"]["servers"]["msg-count"], 0,
         "one node talks to no one"
@@ -58,19 +33,7 @@ fn fly_3a_single_node() {
 
 #[test]
 fn fly_3b_five_nodes() {
-    let r = assert_valid(
-        "3b",
-        &[
-            "-w",
-            "broadcast",
-            "--node-count",
-            "5",
-            "--time-limit",
-            "5",
-            "--rate",
-            "10",
-        ],
-    );
+    let r = assert_valid("3b", "-w broadcast --node-count 5 --time-limit 5 --rate 10");
     assert_eq!(r["workload"]["lost-count"], 0);
 }
 
@@ -78,55 +41,17 @@ fn fly_3b_five_nodes() {
 fn fly_3c_five_nodes_with_partitions() {
     let r = assert_valid(
         "3c",
-        &[
-            "-w",
-            "broadcast",
-            "--node-count",
-            "5",
-            "--time-limit",
-            "5",
-            "--rate",
-            "10",
-            "--nemesis",
-            "partition",
-            "--nemesis-interval",
-            "1",
-        ],
+        "-w broadcast --node-count 5 --time-limit 5 --rate 10 --nemesis partition --nemesis-interval 1",
     );
     assert_eq!(r["workload"]["lost-count"], 0);
 }
 
 #[test]
 fn echo_and_unique_ids() {
-    assert_valid(
-        "echo",
-        &[
-            "-w",
-            "echo",
-            "--node-count",
-            "1",
-            "--time-limit",
-            "3",
-            "--rate",
-            "20",
-        ],
-    );
+    assert_valid("echo", "-w echo --node-count 1 --time-limit 3 --rate 20");
     let r = assert_valid(
         "unique-ids",
-        &[
-            "-w",
-            "unique-ids",
-            "--node-count",
-            "3",
-            "--time-limit",
-            "3",
-            "--rate",
-            "200",
-            "--availability",
-            "total",
-            "--nemesis",
-            "partition",
-        ],
+        "-w unique-ids --node-count 3 --time-limit 3 --rate 200 --availability total --nemesis partition",
     );
     assert_eq!(r["workload"]["duplicated-count"], 0);
 }
@@ -134,23 +59,14 @@ fn echo_and_unique_ids() {
 #[test]
 fn other_crdt_workloads_with_and_without_partitions() {
     for workload in ["g-set", "g-counter", "pn-counter"] {
-        for nemesis in [
-            &[][..],
-            &["--nemesis", "partition", "--nemesis-interval", "1"][..],
-        ] {
-            let mut args = vec![
-                "-w",
-                workload,
-                workload,
-                "--node-count",
-                "5",
-                "--time-limit",
-                "5",
-                "--rate",
-                "10",
-            ];
-            args.extend_from_slice(nemesis);
-            let (code, results) = run(&format!("{workload}-{}", nemesis.len()), &args);
+        for (i, nemesis) in ["", "--nemesis partition --nemesis-interval 1"]
+            .into_iter()
+            .enumerate()
+        {
+            let args = format!(
+                "-w {workload} {workload} --node-count 5 --time-limit 5 --rate 10 {nemesis}"
+            );
+            let (code, results) = run(&format!("{workload}-{i}"), &args);
             assert_eq!(code, 0, "{workload} {nemesis:?}: {:#}", results["workload"]);
         }
     }
@@ -160,20 +76,7 @@ fn other_crdt_workloads_with_and_without_partitions() {
 fn our_pause_fault_through_real_processes() {
     let r = assert_valid(
         "pause",
-        &[
-            "-w",
-            "broadcast",
-            "--node-count",
-            "5",
-            "--time-limit",
-            "6",
-            "--rate",
-            "10",
-            "--nemesis",
-            "pause,partition",
-            "--nemesis-interval",
-            "2",
-        ],
+        "-w broadcast --node-count 5 --time-limit 6 --rate 10 --nemesis pause,partition --nemesis-interval 2",
     );
     assert_eq!(r["workload"]["lost-count"], 0);
 }
@@ -185,22 +88,7 @@ fn our_pause_fault_through_real_processes() {
 fn no_acknowledged_value_is_lost_to_a_crash_over_stdio() {
     let r = assert_valid(
         "crash",
-        &[
-            "-w",
-            "broadcast",
-            "--node-count",
-            "5",
-            "--time-limit",
-            "10",
-            "--rate",
-            "50",
-            "--nemesis",
-            "crash,partition",
-            "--nemesis-interval",
-            "1",
-            "--seed",
-            "5",
-        ],
+        "-w broadcast --node-count 5 --time-limit 10 --rate 50 --nemesis crash,partition --nemesis-interval 1 --seed 5",
     );
     assert_eq!(r["workload"]["lost-count"], 0);
 }
@@ -212,20 +100,7 @@ fn no_acknowledged_value_is_lost_to_a_crash_over_stdio() {
 fn simulation_and_runner_agree_on_msgs_per_op() {
     let r = assert_valid(
         "fidelity",
-        &[
-            "-w",
-            "broadcast",
-            "--node-count",
-            "25",
-            "--time-limit",
-            "10",
-            "--rate",
-            "100",
-            "--latency",
-            "100",
-            "--seed",
-            "1",
-        ],
+        "-w broadcast --node-count 25 --time-limit 10 --rate 100 --latency 100 --seed 1",
     );
     let runner = r["net"]["servers"]["msgs-per-op"].as_f64().unwrap();
     let mut opts = node::sim::sweep::options(25, 10, 100.0, 100, &[]);

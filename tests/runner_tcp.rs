@@ -4,49 +4,29 @@
 
 use std::path::Path;
 
+use node::sim::runner;
 use serde_json::Value;
 
 const NODE: &str = env!("CARGO_BIN_EXE_node");
 
 /// Runs `maelstrom test --transport tcp --bin <our node>` with `args`, seed printed;
 /// returns the exit code and results.
-fn run(name: &str, args: &[&str]) -> (i32, Value) {
+fn run(name: &str, args: &str) -> (i32, Value) {
     let store = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("runner-tcp-{name}"));
-    let _ = std::fs::remove_dir_all(&store);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .subsec_nanos()
-        .to_string();
+        .subsec_nanos();
     eprintln!("{name}: --seed {seed}");
-    let mut argv: Vec<String> = ["maelstrom", "test", "--transport", "tcp", "--bin", NODE]
-        .map(String::from)
-        .to_vec();
-    argv.extend(["--store", store.to_str().unwrap(), "--seed", &seed].map(String::from));
-    argv.extend(
-        [
-            "--node-count",
-            "3",
-            "--time-limit",
-            "6",
-            "--rate",
-            "20",
-            "--nemesis-interval",
-            "2",
-        ]
-        .map(String::from),
+    let args = format!(
+        "--transport tcp --seed {seed} --node-count 3 --time-limit 6 --rate 20 \
+         --nemesis-interval 2 {args}"
     );
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let code = maelstrom::cli::main(argv.clone());
-    let text = std::fs::read_to_string(store.join("latest/results.json"))
-        .unwrap_or_else(|e| panic!("{argv:?} exited {code} without results: {e}"));
-    (
-        code,
-        serde_json::from_str(&text).expect("results.json is JSON"),
-    )
+    let run = runner::test(NODE, &store, &args);
+    (run.code, run.results)
 }
 
-fn assert_valid(name: &str, args: &[&str]) -> Value {
+fn assert_valid(name: &str, args: &str) -> Value {
     let (code, results) = run(name, args);
     assert_eq!(code, 0, "{name}: {:#}", results["workload"]);
     assert_eq!(results["valid?"], true);
@@ -68,17 +48,7 @@ fn assert_valid(name: &str, args: &[&str]) -> Value {
 
 #[test]
 fn broadcast_with_partitions_holding_bytes() {
-    let r = assert_valid(
-        "hold",
-        &[
-            "-w",
-            "broadcast",
-            "--nemesis",
-            "partition",
-            "--latency",
-            "10",
-        ],
-    );
+    let r = assert_valid("hold", "-w broadcast --nemesis partition --latency 10");
     assert_eq!(r["runner"]["proxy"]["mode"], "hold");
 }
 
@@ -86,14 +56,7 @@ fn broadcast_with_partitions_holding_bytes() {
 fn broadcast_with_partitions_resetting_connections() {
     let r = assert_valid(
         "reset",
-        &[
-            "-w",
-            "broadcast",
-            "--nemesis",
-            "partition",
-            "--partition-mode",
-            "reset",
-        ],
+        "-w broadcast --nemesis partition --partition-mode reset",
     );
     assert_eq!(r["runner"]["proxy"]["mode"], "reset");
 }
@@ -103,15 +66,7 @@ fn g_set_with_partitions_in_both_modes() {
     for mode in ["hold", "reset"] {
         assert_valid(
             &format!("g-set-{mode}"),
-            &[
-                "-w",
-                "g-set",
-                "g-set",
-                "--nemesis",
-                "partition",
-                "--partition-mode",
-                mode,
-            ],
+            &format!("-w g-set g-set --nemesis partition --partition-mode {mode}"),
         );
     }
 }
@@ -119,7 +74,7 @@ fn g_set_with_partitions_in_both_modes() {
 #[test]
 fn broadcast_with_pauses_and_crashes() {
     for fault in ["pause", "crash"] {
-        assert_valid(fault, &["-w", "broadcast", "--nemesis", fault]);
+        assert_valid(fault, &format!("-w broadcast --nemesis {fault}"));
     }
 }
 
@@ -130,7 +85,7 @@ fn broadcast_g_set_and_pn_counter_with_crash_restarts() {
     for workload in ["broadcast", "g-set", "pn-counter"] {
         let r = assert_valid(
             &format!("crash-restart-{workload}"),
-            &["-w", workload, workload, "--nemesis", "crash-restart"],
+            &format!("-w {workload} {workload} --nemesis crash-restart"),
         );
         let lives: u64 = r["runner"]["node-stats"]
             .as_object()
