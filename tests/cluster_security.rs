@@ -34,7 +34,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 const N: usize = 3;
@@ -423,6 +423,32 @@ async fn until_closed<S: AsyncRead + Unpin>(stream: &mut S, wait: Duration) -> O
     }
 }
 
+/// Writes `bytes`, closes our half if `close`, and reads until the node closes (or `wait`
+/// passes). Write errors are expected: the node may close before it read everything.
+async fn send_then_wait<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    close: bool,
+    wait: Duration,
+) -> Outcome {
+    let written = tokio::time::timeout(PATIENCE, async {
+        stream.write_all(bytes).await?;
+        if close {
+            stream.shutdown().await
+        } else {
+            stream.flush().await
+        }
+    })
+    .await;
+    if let Ok(Err(e)) = &written {
+        return Outcome::Closed {
+            why: format!("write: {e}"),
+            data: 0,
+        };
+    }
+    until_closed(stream, wait).await
+}
+
 /// What to do on a TLS connection once it is up.
 enum Send<'a> {
     /// These frames, a newline after each.
@@ -473,24 +499,7 @@ fn dial_tls_for(
             Ok(Err(e)) => return Outcome::HandshakeFailed(e.to_string()),
             Ok(Ok(stream)) => stream,
         };
-        // Write errors are expected: the node may close before it read everything.
-        let written = tokio::time::timeout(PATIENCE, async {
-            stream.write_all(&bytes).await?;
-            if close {
-                stream.shutdown().await?;
-            } else {
-                stream.flush().await?;
-            }
-            Ok::<_, std::io::Error>(())
-        })
-        .await;
-        if let Ok(Err(e)) = &written {
-            return Outcome::Closed {
-                why: format!("write: {e}"),
-                data: 0,
-            };
-        }
-        until_closed(&mut stream, wait).await
+        send_then_wait(&mut stream, &bytes, close, wait).await
     })
 }
 
@@ -501,21 +510,7 @@ fn dial_plain(addr: &str, bytes: &[u8], close: bool) -> Outcome {
     let bytes = bytes.to_vec();
     block_on(async move {
         let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let written = tokio::time::timeout(PATIENCE, async {
-            tcp.write_all(&bytes).await?;
-            if close {
-                tcp.shutdown().await?;
-            }
-            Ok::<_, std::io::Error>(())
-        })
-        .await;
-        if let Ok(Err(e)) = &written {
-            return Outcome::Closed {
-                why: format!("write: {e}"),
-                data: 0,
-            };
-        }
-        until_closed(&mut tcp, PATIENCE).await
+        send_then_wait(&mut tcp, &bytes, close, PATIENCE).await
     })
 }
 

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{FIXTURE, RUNNER, finish};
+use support::{RUNNER, finish, fixture_broadcast, strings};
 
 fn chromium() -> Option<PathBuf> {
     std::env::var_os("PATH")?
@@ -147,32 +147,13 @@ fn pages_render_in_headless_chromium() {
     let store = work.join("store");
     // A fresh store with two runs, one with partitions.
     for (seed, nemesis) in [("5", "none"), ("6", "partition")] {
-        let code = maelstrom::cli::main(
-            [
-                "maelstrom",
-                "test",
-                "-w",
-                "broadcast",
-                "--bin",
-                FIXTURE,
-                "--node-count",
-                "3",
-                "--time-limit",
-                "3",
-                "--rate",
-                "20",
-                "--nemesis",
-                nemesis,
-                "--nemesis-interval",
-                "1",
-                "--seed",
-                seed,
-                "--store",
-                store.to_str().unwrap(),
-            ]
-            .map(String::from)
-            .to_vec(),
+        let opts = format!(
+            "--node-count 3 --time-limit 3 --rate 20 --nemesis {nemesis} --nemesis-interval 1 \
+             --seed {seed}"
         );
+        let mut argv = strings(&["maelstrom", "test", "--store", store.to_str().unwrap()]);
+        argv.extend(fixture_broadcast(&opts, "broadcast"));
+        let code = maelstrom::cli::main(argv);
         // The fixture floods each value once, so partitions may make it lose some.
         assert!(
             code == 0 || (nemesis == "partition" && code == 1),

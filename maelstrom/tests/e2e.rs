@@ -3,25 +3,10 @@
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{FIXTURE, args, run, store};
+use support::{FIXTURE, args, fixture_broadcast, run, store};
 
 fn broadcast(mode: &str) -> Vec<String> {
-    [
-        "-w",
-        "broadcast",
-        "--bin",
-        FIXTURE,
-        "--node-count",
-        "3",
-        "--time-limit",
-        "2",
-        "--rate",
-        "20",
-        mode,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    fixture_broadcast("--node-count 3 --time-limit 2 --rate 20", mode)
 }
 
 #[test]
@@ -212,24 +197,10 @@ fn bad_command_lines_exit_254() {
 
 /// `--transport tcp` with the fixture's one-node server (`fixture-node serve`).
 fn tcp(mode: &str) -> Vec<String> {
-    [
-        "-w",
-        "broadcast",
-        "--bin",
-        FIXTURE,
-        "--transport",
-        "tcp",
-        "--node-count",
-        "1",
-        "--time-limit",
-        "5",
-        "--rate",
-        "20",
+    fixture_broadcast(
+        "--transport tcp --node-count 1 --time-limit 5 --rate 20",
         mode,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    )
 }
 
 #[test]

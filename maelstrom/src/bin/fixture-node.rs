@@ -188,10 +188,7 @@ fn after_init(mode: &str, me: &str, nodes: &[String], last_client: &Arc<Mutex<Op
         "fork-child" => fork_child(),
         "fork-exit" => {
             fork_child();
-            std::thread::spawn(|| {
-                std::thread::sleep(Duration::from_secs(1));
-                std::process::exit(0);
-            });
+            exit_after(Duration::from_secs(1));
         }
         _ => {}
     }
@@ -238,6 +235,14 @@ fn write_long_line(out: &mut impl Write, src: &str, dest: &str) -> std::io::Resu
     }
     writeln!(out, "\"}}}}")?;
     out.flush()
+}
+
+/// Exits this process, whatever it is doing, `after` from now.
+fn exit_after(after: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        std::process::exit(0);
+    });
 }
 
 /// Starts `fixture-node orphan` with this process's arguments (so that it carries the
@@ -301,19 +306,11 @@ fn serve(args: &[String]) {
     }
     let listener = std::net::TcpListener::bind(listen).expect("client port");
     match mode.as_str() {
-        "exit-early" => {
-            std::thread::spawn(|| {
-                std::thread::sleep(Duration::from_secs(3));
-                std::process::exit(0);
-            });
-        }
+        "exit-early" => exit_after(Duration::from_secs(3)),
         "fork-child" => fork_child(),
         "fork-exit" => {
             fork_child();
-            std::thread::spawn(|| {
-                std::thread::sleep(Duration::from_secs(1));
-                std::process::exit(0);
-            });
+            exit_after(Duration::from_secs(1));
         }
         _ => {}
     }

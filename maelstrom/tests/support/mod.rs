@@ -26,6 +26,15 @@ pub fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// `-w broadcast --bin <the fixture> OPTS MODE`: a broadcast test of the fixture node in
+/// `mode`, with `opts` (split at whitespace).
+pub fn fixture_broadcast(opts: &str, mode: &str) -> Vec<String> {
+    let mut argv = strings(&["-w", "broadcast", "--bin", FIXTURE]);
+    argv.extend(opts.split_whitespace().map(String::from));
+    argv.push(mode.to_string());
+    argv
+}
+
 /// The results a run wrote into `store`, if any.
 pub fn results(store: &Path) -> Option<Value> {
     std::fs::read_to_string(store.join("latest/results.json"))
