@@ -350,7 +350,7 @@ struct Asked<'a> {
 }
 
 /// A peer we have a strike against, one someone doubts, or a candidate for parent being
-/// swept, is probed with up to three exchanges in flight, spread over one ack timeout: if
+/// swept, is probed with up to three exchanges in flight, sent within one ack timeout: if
 /// it is gone, the three strikes come in about one timeout instead of three. Someone
 /// else's doubt is checked unless we heard from the peer since it was news to us
 /// (`Probing::track_doubts`): otherwise we know the answer, and under a partition, where
@@ -408,9 +408,9 @@ fn probe_doubted(
             }
         }
         // Data in flight does not count: its acks may come late and together.
-        // Our own first strike is spread over a whole timeout (a late ack is often one of
-        // several to a busy peer); when others doubt the peer or it is a candidate for
-        // parent, a twelfth of one apart: the evidence is confirmation, needed fast. (A
+        // After our own first strike, probes go a third of a timeout apart (a late ack is
+        // often one of several to a busy peer); when others doubt the peer or it is a
+        // candidate for parent, a twelfth apart: the evidence is confirmation, needed fast. (A
         // sixth apart, pauses under exponential latency took 3.03 s to detect at the
         // median over 1000 seeds, against 2.96 s: docs/failure-detector.md.)
         let spread = if prompted {
