@@ -578,21 +578,31 @@ impl Detector {
         let mut doubts: Vec<usize> = Vec::new();
         let peers = self.nodes.len() - 1;
         let incs = &self.incs;
-        // Nodes some other node's record names, at any incarnation (see `ring` below).
+        let threshold = self.death_threshold();
+        for &author in &self.authors {
+            let placed = self.placed[author].as_ref().expect("placed above");
+            for peer in standing(&placed.suspects, author, incs) {
+                votes[peer] += 1;
+            }
+        }
+        // Nodes some other node's record names, at any incarnation (see `ring` below),
+        // save by a dead node's refuted doubts: its record froze when it stopped, and the
+        // peers it doubted may have answered everyone since. (Counting those, a node that
+        // stopped again soon after a pause went on naming the root it had doubted: the
+        // root, back and naming half of its peers, looked cut off in a ring, and its next
+        // doubts sent no one probing; docs/failure-detector.md, Rules.)
         let mut named_by_others = vec![false; places];
         for &author in &self.authors {
             let placed = self.placed[author].as_ref().expect("placed above");
-            for &(peer, _) in placed.suspects.iter().chain(&placed.doubts) {
-                named_by_others[peer] |= peer != author;
+            let dead = votes[author] >= threshold;
+            for &(peer, inc) in placed.suspects.iter().chain(&placed.doubts) {
+                named_by_others[peer] |= peer != author && !(dead && inc < incs[peer]);
             }
         }
         for &author in &self.authors {
             let placed = self.placed[author].as_ref().expect("placed above");
             doubts.clear();
-            for peer in standing(&placed.suspects, author, incs) {
-                votes[peer] += 1;
-                doubts.push(peer);
-            }
+            doubts.extend(standing(&placed.suspects, author, incs));
             // Each author counts once per peer, whether it doubts or suspects it.
             doubts.extend(standing(&placed.doubts, author, incs));
             doubts.sort_unstable();
@@ -623,7 +633,6 @@ impl Detector {
         self.doubters = (doubters.into_iter().enumerate())
             .filter(|(_, authors)| !authors.is_empty())
             .collect();
-        let threshold = self.death_threshold();
         let mut changes = Vec::new();
         for (place, status) in self.status.iter_mut().enumerate() {
             if place == self.me_place {
@@ -1104,6 +1113,37 @@ mod tests {
         let _ = d.strike("n2");
         let _ = d.strike("n2");
         assert_eq!(d.voters("n2"), ["n0"], "n1's doubt confirmed our suspicion");
+    }
+
+    #[test]
+    fn a_dead_node_that_named_a_peer_before_it_refuted_does_not_make_a_ring() {
+        // n1 is back from a pause (incarnation 1) and doubts 12 of its 24 peers, n2..n13,
+        // paused now. n14, paused with them, still names n1 as it was before its pause.
+        let mut d = Detector::new("n0", &nodes(25));
+        let doubts: BTreeMap<String, u64> = (2..14).map(|i| (format!("n{i}"), 0)).collect();
+        let back = Arc::new(Record {
+            version: 2,
+            inc: 1,
+            doubts,
+            ..Record::default()
+        });
+        let stale = record(1, 0, &[("n1", 0)]);
+        let _ = d.merge(&BTreeMap::from([
+            ("n1".into(), back),
+            ("n14".into(), stale),
+        ]));
+        // While n14 may be alive, n1 looks cut from half of a ring: its doubts send no
+        // one probing.
+        assert_eq!(d.doubters_of("n2"), &[] as &[usize]);
+        // Once n14 is dead, what it named before n1 refuted is no word on where n1 stands.
+        let voters: Records = (15..25)
+            .chain([12, 13])
+            .map(|i| (format!("n{i}").into(), record(1, 0, &[("n14", 0)])))
+            .collect();
+        let _ = d.merge(&voters);
+        assert_eq!(d.status("n14"), Status::Dead);
+        assert_eq!(d.doubters_of("n2").len(), 1, "n1's doubt of n2 is news");
+        assert!(d.doubted().contains("n13"));
     }
 
     #[test]
