@@ -157,6 +157,7 @@ fidelity: build $(SIMULATE)
 	  $(RUNNER) summarize --row "3d with partitions, runner seed $$run" store/latest; done
 	@$(SIMULATE) --nodes 25 --nemesis partition --seed 1 --seeds $(FIDELITY_RUNS) --table | tail -n 1 | sed 's/^/3d with partitions, simulation, the same seeds: /'
 	@$(SIMULATE) --nodes 25 --nemesis partition --seeds 20 --table --by-kind | tail -n 2 | sed 's/^/3d with partitions, simulation, seeds 0-19: /'
+	@$(SIMULATE) --nodes 25 --nemesis partition --seeds 20 --table --by-phase | tail -n 6
 
 # A local 5-node TLS cluster on loopback, in the background (target/cluster/): peers on
 # ports 7100-7104, clients on 7200-7204 (CLUSTER_PEER_PORT, CLUSTER_CLIENT_PORT move them).

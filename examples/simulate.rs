@@ -20,6 +20,7 @@ use maelstrom::workload::Workload;
 use node::cli;
 use node::config::Config;
 use node::sim::figures::{self, Figures, Measure};
+use node::sim::phases::{Phase, PhaseShare, Phases};
 use node::sim::{Ticks, Wire};
 use serde_json::{Value, json};
 
@@ -59,6 +60,11 @@ struct Args {
     /// (data up to a parent, data down, records alone, probes and heartbeats, pure acks).
     #[arg(long)]
     by_kind: bool,
+    /// After the table's summary, also print a Markdown table of the same split by phase
+    /// of the partitions (their first 3 s, the rest of the time they stand, the 3 s after
+    /// a heal, the rest of the run), with what went to a node that could not hear it.
+    #[arg(long)]
+    by_phase: bool,
     /// Print only the failure detector's figures over all seeds, as one Markdown table row
     /// starting with this label (`make fd-bench`).
     #[arg(long)]
@@ -230,6 +236,9 @@ fn main() {
                 .collect();
             say!("msgs-per-op by kind (mean): {}", kinds.join(" | "));
         }
+        if args.by_phase {
+            say!("{}", s.phase_table());
+        }
     } else {
         say!("{}", s.to_json());
     }
@@ -310,6 +319,8 @@ struct Sweep {
     busiest_msgs_per_s: f64,
     /// Mean msgs-per-op by kind of message.
     msgs_per_op_by_kind: [f64; 5],
+    /// The same by phase of the partitions, and the phases' lengths summed over the seeds.
+    by_phase: Phases,
 }
 
 /// How many times were measured, their median and their max, in ms.
@@ -380,7 +391,41 @@ impl Sweep {
             msgs_per_op_by_kind: std::array::from_fn(|k| {
                 all.iter().map(|f| f.msgs_per_op_by_kind[k]).sum::<f64>() / n
             }),
+            by_phase: std::array::from_fn(|p| {
+                let phases = || all.iter().map(|f| &f.by_phase[p]);
+                PhaseShare {
+                    by_kind: std::array::from_fn(|k| {
+                        phases().map(|s| s.by_kind[k]).sum::<f64>() / n
+                    }),
+                    into_cut: phases().map(|s| s.into_cut).sum::<f64>() / n,
+                    seconds: phases().map(|s| s.seconds).sum(),
+                }
+            }),
         }
+    }
+
+    /// `--by-phase`: mean msgs-per-op by phase and kind, as a Markdown table.
+    fn phase_table(&self) -> String {
+        let kinds: Vec<&str> = node::sim::Kind::ALL.iter().map(|k| k.name()).collect();
+        let mut lines = vec![
+            format!(
+                "| phase | seconds | {} | all | to a node that could not hear it |",
+                kinds.join(" | ")
+            ),
+            format!("|{}", " --- |".repeat(kinds.len() + 4)),
+        ];
+        for (phase, share) in Phase::ALL.iter().zip(&self.by_phase) {
+            let cells: Vec<String> = share.by_kind.iter().map(|v| format!("{v:.2}")).collect();
+            lines.push(format!(
+                "| {} | {:.0} | {} | {:.2} | {:.2} |",
+                phase.name(),
+                share.seconds,
+                cells.join(" | "),
+                share.all(),
+                share.into_cut
+            ));
+        }
+        lines.join("\n")
     }
 
     fn to_json(&self) -> Value {

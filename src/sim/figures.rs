@@ -13,6 +13,7 @@ use maelstrom::options::TestOptions;
 use maelstrom::record::Action;
 use serde_json::{Value, json};
 
+use super::phases::{self, Phases};
 use super::{Kind, NodeSim, Sent, Ticks, Wire};
 use crate::config::Config;
 use crate::membership::Status;
@@ -66,6 +67,8 @@ pub struct Figures {
     pub busiest: String,
     /// Msgs-per-op split by what the messages were for (`Kind::ALL` order): where they go.
     pub msgs_per_op_by_kind: [f64; 5],
+    /// The same split by phase of the partitions (`Phase::ALL` order).
+    pub by_phase: Phases,
     /// Deliveries and ticks the nodes handled: what the simulation cost (not a figure of
     /// the run itself; `Ticks::Busy` leaves out most ticks).
     pub handled: u64,
@@ -357,17 +360,18 @@ pub fn run_keeping_outcome(
         max_values_bytes: 0,
         busiest_msgs_per_s: 0.0,
         busiest: String::new(),
-        msgs_per_op_by_kind: [0.0; 5],
+        msgs_per_op_by_kind: [0.0; 5], // from `by_phase`, below
+        by_phase: phases::split(
+            &sent,
+            &watch.partitions,
+            &watch.cuts,
+            outcome.end,
+            results.msgs_per_op.unwrap_or(0.0),
+        ),
         handled,
     };
-    let all_sent = sent.values().map(Vec::len).sum::<usize>();
-    for s in sent.values().flatten() {
-        let k = Kind::ALL
-            .iter()
-            .position(|k| *k == s.kind)
-            .expect("every kind");
-        figures.msgs_per_op_by_kind[k] += figures.msgs_per_op / all_sent as f64;
-    }
+    figures.msgs_per_op_by_kind =
+        std::array::from_fn(|k| figures.by_phase.iter().map(|p| p.by_kind[k]).sum());
     if let Some((node, log)) = sent.iter().max_by_key(|(_, log)| log.len()) {
         figures.busiest = node.clone();
         figures.busiest_msgs_per_s = log.len() as f64 / outcome.end.as_secs_f64().max(1e-3);

@@ -7,6 +7,7 @@
 
 pub mod figures;
 mod node;
+pub mod phases;
 pub mod requests;
 pub mod runner;
 pub mod soak;
