@@ -6,8 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use super::{Kind, Sent};
 
 /// How long a partition's onset, and the healing after it, last here: long enough for
@@ -77,14 +75,6 @@ pub struct PhaseShare {
 impl PhaseShare {
     pub fn all(&self) -> f64 {
         self.by_kind.iter().sum()
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "msgs_per_op_by_kind": super::figures::by_kind_json(&self.by_kind),
-            "into_cut": (self.into_cut * 1000.0).round() / 1000.0,
-            "seconds": (self.seconds * 10.0).round() / 10.0,
-        })
     }
 }
 
