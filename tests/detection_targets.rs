@@ -63,8 +63,8 @@ fn crashes_are_detected_fast_and_the_dead_only_get_probes() {
             }
             Ok(())
         });
-        // Over 100 seeds of 20 s (`make fd-bench`): constant 2.15 s / 2.29 s, exponential
-        // 2.56 s / 4.04 s.
+        // Over 100 seeds of 20 s (`make fd-bench`): constant 1.90 s / 1.97 s, exponential
+        // 2.40 s / 3.81 s.
         assert_spread(
             &format!("{dist:?} crash detection"),
             &all,
@@ -109,10 +109,10 @@ fn paused_nodes_are_detected_like_crashes_and_revived_when_they_resume() {
         let all = sweep(opts, 0..56, all_judged);
         // A paused minority holding the first places of the ranking (the root and its
         // successors) is the hard case: it must not stall detection. Over 100 seeds of 20 s
-        // (`make fd-bench`): constant 2.17 s / 2.80 s, uniform 2.54 s / 3.90 s, exponential
-        // 2.81 s / 5.03 s (2.96 s / 5.22 s over 1000 seeds); before the parent sweep the
-        // maxima were 10-11 s. The exponential median is that close to its 3 s target;
-        // over these 56 seeds it may come out a little above it.
+        // (`make fd-bench`): constant 1.97 s / 2.47 s, uniform 2.46 s / 3.54 s, exponential
+        // 2.79 s / 4.80 s (2.83 s / 4.96 s over 1000 seeds); before the parent sweep the
+        // maxima were 10-11 s. The exponential median is the closest to its 3 s target;
+        // over these 56 seeds it may come out above it.
         let median_bound = match dist {
             LatencyDist::Exponential => 3_300,
             _ => 3_000,

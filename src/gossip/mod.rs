@@ -658,8 +658,8 @@ mod tests {
         assert!(!link.has_in_flight());
         assert_eq!(
             link.rtt.rto(ms(1)),
-            Some(ms(250 + 4 * 125)),
-            "rtt net of the held time"
+            Some(ms(2 * 250)),
+            "rtt net of the held time (a first sample: twice it)"
         );
     }
 

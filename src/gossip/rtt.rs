@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-/// Smoothed round-trip time and variation (RFC 6298), measured on acks net of the time
-/// the peer held them.
+/// Smoothed round-trip time and variation (RFC 6298, but for the first sample, below),
+/// measured on acks net of the time the peer held them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rtt {
     srtt: Option<Duration>,
@@ -14,8 +14,15 @@ impl Rtt {
     pub fn sample(&mut self, rtt: Duration) {
         match self.srtt {
             None => {
+                // RFC 6298 takes half the first sample as its variation, a timeout of three
+                // times that sample; a quarter gives twice. Under exponential latency the
+                // first sample is often from the tail, and the few after it left the
+                // timeout near three times that for seconds: a relay's probe of a child
+                // that crashed as the workload began waited 1.6 s for its first strike,
+                // and a root's first sample of 853 ms held a peer's pause undetected for
+                // 6.2 s (docs/failure-detector.md).
                 self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
+                self.rttvar = rtt / 4;
             }
             Some(srtt) => {
                 let err = srtt.abs_diff(rtt);
@@ -43,6 +50,14 @@ mod tests {
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
+    }
+
+    #[test]
+    fn the_first_sample_gives_twice_itself() {
+        let mut rtt = Rtt::default();
+        rtt.sample(ms(300));
+        assert_eq!(rtt.srtt(), Some(ms(300)));
+        assert_eq!(rtt.rto(ms(100)), Some(ms(600)));
     }
 
     #[test]

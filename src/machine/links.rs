@@ -482,8 +482,8 @@ mod tests {
             request("n2", 3, Payload::Broadcast { message: 1.into() }),
             ms(0),
         );
-        // n0 acknowledges after 100 ms: srtt 100, rttvar 50, so the timeout is
-        // 100 + 4·50 = 300 ms (above the 250 ms floor).
+        // n0 acknowledges after 100 ms: srtt 100, rttvar 25, so the timeout is
+        // 100 + 4·25 = 200 ms, raised to the 250 ms floor.
         let ack = Gossip {
             ack: 1,
             ..Gossip::default()
@@ -494,9 +494,9 @@ mod tests {
             ms(200),
         );
         // A data message may have its ack held up to the ack delay (400), and a tick (25)
-        // on top: it fails at 200 + 300 + 400 + 25 = 925, and the first probe follows the
+        // on top: it fails at 200 + 250 + 400 + 25 = 875, and the first probe follows the
         // strike.
         let out = run(&mut m, 201, 1200);
-        assert_eq!(probes_to(&out, "n0").first(), Some(&925), "{out:?}");
+        assert_eq!(probes_to(&out, "n0").first(), Some(&875), "{out:?}");
     }
 }
