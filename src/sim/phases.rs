@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::{Kind, Sent};
+use super::Sent;
 
 /// How long a partition's onset, and the healing after it, last here: long enough for
 /// the detector's verdicts (about 2 s at the median) and the revivals after a heal.
@@ -39,11 +39,8 @@ impl Phase {
 
     /// The phase at `t`, given the partitions (start, heal) in order.
     pub fn at(t: Duration, partitions: &[(Duration, Option<Duration>)]) -> Phase {
-        let standing = partitions
-            .iter()
-            .find(|(start, end)| *start <= t && end.is_none_or(|e| t < e));
-        if let Some((start, _)) = standing {
-            return if t < *start + PHASE_WINDOW {
+        if let Some(start) = standing_since(t, partitions) {
+            return if t < start + PHASE_WINDOW {
                 Phase::Onset
             } else {
                 Phase::Standing
@@ -58,6 +55,14 @@ impl Phase {
             Phase::Whole
         }
     }
+}
+
+/// When the partition standing at `t` began, if one does.
+fn standing_since(t: Duration, partitions: &[(Duration, Option<Duration>)]) -> Option<Duration> {
+    partitions
+        .iter()
+        .find(|(start, end)| *start <= t && end.is_none_or(|e| t < e))
+        .map(|(start, _)| *start)
 }
 
 /// One phase's share of a run's messages, in msgs-per-op of the whole run (the shares
@@ -99,23 +104,15 @@ pub fn split(
         deaf_to.entry(*start).or_default().insert(node, senders);
     }
     let deaf = |t: Duration, from: &str, to: &str| {
-        partitions
-            .iter()
-            .find(|(start, end)| *start <= t && end.is_none_or(|e| t < e))
-            .and_then(|(start, _)| deaf_to.get(start)?.get(to))
+        standing_since(t, partitions)
+            .and_then(|start| deaf_to.get(&start)?.get(to))
             .is_some_and(|senders| senders.contains(from))
     };
     for (from, log) in sent {
         for s in log {
-            let phase = &mut phases[Phase::ALL
-                .iter()
-                .position(|p| *p == Phase::at(s.at, partitions))
-                .expect("every phase")];
-            let k = Kind::ALL
-                .iter()
-                .position(|k| *k == s.kind)
-                .expect("every kind");
-            phase.by_kind[k] += share;
+            // (`Phase::ALL` and `Kind::ALL` are in declaration order.)
+            let phase = &mut phases[Phase::at(s.at, partitions) as usize];
+            phase.by_kind[s.kind as usize] += share;
             if deaf(s.at, from, &s.dest) {
                 phase.into_cut += share;
             }
@@ -144,6 +141,17 @@ pub fn split(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Kind;
+
+    #[test]
+    fn phases_and_kinds_index_in_their_listed_order() {
+        for (i, phase) in Phase::ALL.iter().enumerate() {
+            assert_eq!(*phase as usize, i);
+        }
+        for (i, kind) in Kind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i);
+        }
+    }
 
     fn s(secs: f64) -> Duration {
         Duration::from_secs_f64(secs)
