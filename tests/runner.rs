@@ -1,5 +1,5 @@
 //! Our node through the bundled runner, as real processes: short versions of fly.io's
-//! 3a, 3b and 3c, and the echo and unique-ids workloads.
+//! 3a, 3b and 3c, the echo and unique-ids workloads, and a hundred nodes.
 
 use std::path::Path;
 
@@ -91,6 +91,18 @@ fn no_acknowledged_value_is_lost_to_a_crash_over_stdio() {
         "-w broadcast --node-count 5 --time-limit 10 --rate 50 --nemesis crash,partition --nemesis-interval 1 --seed 5",
     );
     assert_eq!(r["workload"]["lost-count"], 0);
+}
+
+/// A hundred nodes as real processes (the scale the overlay's tree is built for): every
+/// value reaches every node and none is lost. `docs/performance.md` has the 20 s figures.
+#[test]
+fn a_hundred_nodes_stay_valid() {
+    let r = assert_valid(
+        "hundred",
+        "-w broadcast --node-count 100 --time-limit 10 --rate 100 --latency 100 --seed 1",
+    );
+    assert_eq!(r["workload"]["lost-count"], 0);
+    assert!(r["workload"]["stable-count"].as_u64().unwrap() > 0);
 }
 
 /// The simulation stands in for the runner when searching seeds, so the two must agree:
