@@ -22,9 +22,16 @@ fn assert_valid(name: &str, args: &str) -> Value {
     results
 }
 
+/// `assert_valid` for a broadcast run, which must also have lost nothing.
+fn assert_nothing_lost(name: &str, args: &str) -> Value {
+    let results = assert_valid(name, args);
+    assert_eq!(results["workload"]["lost-count"], 0, "{name}");
+    results
+}
+
 #[test]
 fn fly_3a_single_node() {
-    let r = assert_valid("3a", "-w broadcast --node-count 1 --time-limit 5 --rate 10");
+    let r = assert_nothing_lost("3a", "-w broadcast --node-count 1 --time-limit 5 --rate 10");
     assert_eq!(
         r["net"]["servers"]["msg-count"], 0,
         "one node talks to no one"
@@ -33,17 +40,15 @@ fn fly_3a_single_node() {
 
 #[test]
 fn fly_3b_five_nodes() {
-    let r = assert_valid("3b", "-w broadcast --node-count 5 --time-limit 5 --rate 10");
-    assert_eq!(r["workload"]["lost-count"], 0);
+    assert_nothing_lost("3b", "-w broadcast --node-count 5 --time-limit 5 --rate 10");
 }
 
 #[test]
 fn fly_3c_five_nodes_with_partitions() {
-    let r = assert_valid(
+    assert_nothing_lost(
         "3c",
         "-w broadcast --node-count 5 --time-limit 5 --rate 10 --nemesis partition --nemesis-interval 1",
     );
-    assert_eq!(r["workload"]["lost-count"], 0);
 }
 
 #[test]
@@ -74,11 +79,10 @@ fn other_crdt_workloads_with_and_without_partitions() {
 
 #[test]
 fn our_pause_fault_through_real_processes() {
-    let r = assert_valid(
+    assert_nothing_lost(
         "pause",
         "-w broadcast --node-count 5 --time-limit 6 --rate 10 --nemesis pause,partition --nemesis-interval 2",
     );
-    assert_eq!(r["workload"]["lost-count"], 0);
 }
 
 /// A node killed for good while partitioned from its parent: nothing it acknowledged may
@@ -86,22 +90,20 @@ fn our_pause_fault_through_real_processes() {
 /// acknowledged before any peer held them.
 #[test]
 fn no_acknowledged_value_is_lost_to_a_crash_over_stdio() {
-    let r = assert_valid(
+    assert_nothing_lost(
         "crash",
         "-w broadcast --node-count 5 --time-limit 10 --rate 50 --nemesis crash,partition --nemesis-interval 1 --seed 5",
     );
-    assert_eq!(r["workload"]["lost-count"], 0);
 }
 
 /// A hundred nodes as real processes (the scale the overlay's tree is built for): every
 /// value reaches every node and none is lost. `docs/performance.md` has the 20 s figures.
 #[test]
 fn a_hundred_nodes_stay_valid() {
-    let r = assert_valid(
+    let r = assert_nothing_lost(
         "hundred",
         "-w broadcast --node-count 100 --time-limit 10 --rate 100 --latency 100 --seed 1",
     );
-    assert_eq!(r["workload"]["lost-count"], 0);
     assert!(r["workload"]["stable-count"].as_u64().unwrap() > 0);
 }
 
