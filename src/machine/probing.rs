@@ -377,8 +377,8 @@ fn probe_doubted(
     links.send_each_at(&candidates, d.records(), now, out, |peer, link| {
         let strikes = d.strikes_at(peer);
         // Heard from since the doubt reached us (or a new doubter came): we know the
-        // answer. (A new doubt, or a new doubter, is checked even right after we last
-        // heard from the peer.)
+        // answer. (A first doubt is checked even right after we last heard from the peer;
+        // a new doubter of a doubt we know waits: `Probing::track_doubts`.)
         let doubt_open = !d.doubters_at(peer).is_empty()
             && doubted_since
                 .get(&peer)
