@@ -17,12 +17,11 @@ use crate::gossip::Kind;
 use crate::membership::{Changed, Detector, STRIKES_TO_SUSPECT};
 use crate::wire::Envelope;
 
-/// Expected number of nodes probing the suspected and dead peers each probe period. (A
-/// node paused again soon after it came back is judged by the one check of each refuted
-/// suspicion, `probe_doubted`, not by these. Twice as many for peers that refuted our
-/// suspicion kept every node of a majorities-ring partition refuting, a vote and a
-/// refutation at every failed probe: 4.23 against 4.34 msgs-per-op over seeds 0-19 of
-/// `simulate --nemesis partition`, and no detection time of `make fd-bench` longer.)
+/// Expected number of nodes probing the suspected and dead peers each probe period, those
+/// that refuted our suspicion first. (A node paused again soon after it came back is
+/// judged by the one check of each refuted suspicion, `probe_doubted`, not by these. Twice
+/// as many for the refuted kept every node of a majorities-ring partition refuting, each
+/// failed probe a vote: docs/failure-detector.md, Rules.)
 const PROBERS: f64 = 3.0;
 /// How long a question about a peer stays settled: a suspicion no one confirms is checked
 /// again after it, a peer heard from within it most likely answers, and what we know of
