@@ -501,7 +501,7 @@ fn a_restarted_node_resumes_its_record_above_its_past_life() {
     let mut incs = vec![incarnation(&c)];
     for _ in 0..3 {
         c.pause(node).unwrap();
-        // Generous: a suspicion also needs a second node's doubt (src/membership.rs).
+        // Generous: a suspicion also needs a second node's doubt (src/membership/mod.rs).
         let suspected = wait_until(Duration::from_secs(10), || {
             others.iter().any(|&i| status(&c, i, node) != "alive")
         });

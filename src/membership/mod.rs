@@ -19,28 +19,26 @@
 //! - A node that sees itself suspected at its current incarnation raises its incarnation,
 //!   which voids every vote against the old one: death is reversible.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+//!
+//! The state is split by concern: `roster` names the nodes and their places, `ballots`
+//! holds every node's record and its votes, `verdict` derives statuses and doubters from
+//! them; `Detector` adds this node's own evidence (its strikes) and ties them together.
+
+mod ballots;
+mod roster;
+mod verdict;
+
+use std::collections::BTreeSet;
 
 use tracing::warn;
 
+pub use ballots::MAX_COUNTER;
+use ballots::{Ballots, plausible};
+use roster::Roster;
+pub use verdict::Status;
+use verdict::Verdict;
+
 use crate::wire::{MembershipView, Record, Records};
-
-/// No honest version or incarnation comes near this (a change a microsecond for a century
-/// stays below it); a record with a larger number is ignored, so that no one can push a
-/// counter to where adding one wraps it.
-pub const MAX_COUNTER: u64 = 1 << 53;
-
-/// Every number in the record is below `MAX_COUNTER`.
-fn plausible(record: &Record) -> bool {
-    record.version < MAX_COUNTER
-        && record.inc < MAX_COUNTER
-        && record
-            .suspects
-            .values()
-            .chain(record.doubts.values())
-            .all(|inc| *inc < MAX_COUNTER)
-}
 
 /// Consecutive failed exchanges that make a peer suspected.
 pub const STRIKES_TO_SUSPECT: u32 = 3;
@@ -48,57 +46,13 @@ pub const STRIKES_TO_SUSPECT: u32 = 3;
 /// is common with exponential latency; two in a row are rare unless the peer is gone.
 pub const STRIKES_TO_DOUBT: u32 = 2;
 
-/// How a node sees a peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Alive,
-    /// Some nodes suspect it, fewer than it takes to be dead.
-    Suspected,
-    Dead,
-}
-
-impl Status {
-    /// The status that `votes` current suspicions give, when `threshold` kill.
-    fn judge(votes: usize, threshold: usize) -> Status {
-        if votes == 0 {
-            Status::Alive
-        } else if votes >= threshold {
-            Status::Dead
-        } else {
-            Status::Suspected
-        }
-    }
-}
-
 pub struct Detector {
-    me: String,
-    /// Every node of the cluster, this one included, in `node_ids` order.
-    nodes: Vec<String>,
-    /// The same in name order, the order of the records and of their votes; a node's
-    /// place here indexes `placed`.
-    by_name: Vec<String>,
-    /// Each record's votes by place, as of the record's version, indexed by its author's
-    /// place: judging walks these instead of looking every vote up by name (under a
-    /// partition every record names half the cluster, and records change all the time).
-    placed: Vec<Option<PlacedVotes>>,
-    /// This node's place.
-    me_place: usize,
-    /// The latest record of every node known here, this node's own included.
-    records: Records,
-    /// The places of the records' authors, in name order, while `records` holds as many.
-    authors: Vec<usize>,
-    // Below, everything is by place: the failure detector's tick asks about many peers
-    // many times, and lookups by name cost it a quarter of a simulated partition.
-    /// Every node's incarnation as of the last change to the records.
-    incs: Vec<u64>,
+    roster: Roster,
+    ballots: Ballots,
+    verdict: Verdict,
+    // This node's own evidence, by place.
+    /// Consecutive failed exchanges with each peer.
     strikes: Vec<u32>,
-    /// Every node's status (this node's: alive), likewise.
-    status: Vec<Status>,
-    /// Peers someone doubts or suspects, likewise (see `doubted`), in order, each with the
-    /// nodes that doubt or suspect it.
-    doubters: Vec<(usize, Vec<usize>)>,
-    /// Peers some node other than this one doubts or suspects, likewise: confirmation.
-    doubted_by_others: Vec<bool>,
     /// Peers we have struck out whose suspicion awaits confirmation by another node.
     unconfirmed: Vec<bool>,
     /// Status changes so far.
@@ -143,52 +97,34 @@ impl Changed {
 
 impl Detector {
     pub fn new(me: &str, nodes: &[String]) -> Self {
-        let mut records = Records::new();
-        records.insert(me.into(), Arc::new(Record::default()));
-        let mut by_name = nodes.to_vec();
-        by_name.push(me.to_string()); // (a node always has a place, if only its own)
-        by_name.sort();
-        by_name.dedup();
-        let places = by_name.len();
-        let me_place = by_name
-            .binary_search_by(|n| n.as_str().cmp(me))
-            .expect("placed");
-        let mut detector = Detector {
-            me: me.to_string(),
-            me_place,
-            nodes: nodes.to_vec(),
-            placed: by_name.iter().map(|_| None).collect(),
-            by_name,
-            records,
-            authors: vec![me_place],
-            incs: vec![0; places],
+        let roster = Roster::new(me, nodes);
+        let places = roster.places();
+        Detector {
+            ballots: Ballots::new(&roster),
+            verdict: Verdict::new(&roster),
+            roster,
             strikes: vec![0; places],
-            status: vec![Status::Alive; places],
-            doubters: Vec::new(),
-            doubted_by_others: vec![false; places],
             unconfirmed: vec![false; places],
             status_changes: 0,
             records_changes: 0,
-        };
-        detector.place_records();
-        detector
+        }
     }
 
     /// Votes needed to declare a node dead: ceil((N-1)/2), at least 1.
     pub fn death_threshold(&self) -> usize {
-        (self.nodes.len() - 1).div_ceil(2).max(1)
+        self.roster.death_threshold()
     }
 
     pub fn incarnation(&self, node: &str) -> u64 {
-        self.records.get(node).map_or(0, |r| r.inc)
+        self.ballots.incarnation(node)
     }
 
     pub fn own_record(&self) -> &Record {
-        &self.records[self.me.as_str()]
+        self.ballots.own(&self.roster)
     }
 
     pub fn records(&self) -> &Records {
-        &self.records
+        self.ballots.records()
     }
 
     /// How many times the records have changed: what follows from them need not be
@@ -207,45 +143,16 @@ impl Detector {
         let Some(peer) = self.place(peer) else {
             return Vec::new(); // (a vote against a stranger counts for nothing)
         };
-        let stands = |author: usize| {
-            let vote = self.placed[author].as_ref()?.suspicion_of(peer)?;
-            (author != peer && vote >= self.incs[peer]).then_some(author)
-        };
-        (self.authors.iter())
-            .filter_map(|&author| stands(author))
-            .map(|author| self.by_name[author].clone())
+        (self.ballots.voters(peer))
+            .map(|author| self.name(author).to_string())
             .collect()
-    }
-
-    /// Brings `incs`, `authors` and `placed` up to date with the records.
-    fn place_records(&mut self) {
-        let by_name = &self.by_name;
-        if self.authors.len() != self.records.len() {
-            // (Records come only from the cluster's nodes: every author has a place.)
-            let mut place = 0;
-            self.authors = (self.records.keys())
-                .filter_map(|author| seek(by_name, &mut place, author).then_some(place))
-                .collect();
-        }
-        for (&place, r) in self.authors.iter().zip(self.records.values()) {
-            self.incs[place] = r.inc;
-            let placed = &mut self.placed[place];
-            if placed.as_ref().is_none_or(|p| p.version != r.version) {
-                *placed = Some(PlacedVotes::of(r, by_name));
-            }
-        }
-    }
-
-    /// A doubt or suspicion by `author` of `peer` at incarnation `inc` still stands: it is
-    /// not about the author itself, and the peer has not refuted it.
-    fn is_current(&self, author: &str, peer: &str, inc: u64) -> bool {
-        author != peer && inc >= self.incarnation(peer)
     }
 
     /// How this node sees `peer` now. (Kept up to date by every change to the records: it
     /// is asked about every peer many times per tick.)
     pub fn status(&self, peer: &str) -> Status {
-        self.place(peer).map_or(Status::Alive, |p| self.status[p])
+        self.place(peer)
+            .map_or(Status::Alive, |p| self.verdict.status_at(p))
     }
 
     pub fn is_dead(&self, peer: &str) -> bool {
@@ -254,17 +161,17 @@ impl Detector {
 
     /// `is_dead` by place.
     pub fn is_dead_at(&self, peer: usize) -> bool {
-        self.status[peer] == Status::Dead
+        self.verdict.status_at(peer) == Status::Dead
     }
 
     /// Every peer is dead here: no one is left to hold what this node holds.
     pub fn alone(&self) -> bool {
-        self.nodes.iter().all(|n| *n == self.me || self.is_dead(n))
+        (self.roster.nodes.iter()).all(|n| *n == self.roster.me || self.is_dead(n))
     }
 
     /// This node's own suspicion of `peer`: 3 strikes in a row, not yet answered, whether
     /// it is a vote yet or awaits confirmation. (A vote counts only while it names the
-    /// peer's current incarnation: see `votes_against`.)
+    /// peer's current incarnation: see `suspicion_stands`.)
     pub fn suspects(&self, peer: &str) -> bool {
         self.place(peer).is_some_and(|p| self.suspects_at(p))
     }
@@ -286,7 +193,7 @@ impl Detector {
 
     /// The incarnation our own record suspects the peer at `place` at, if it does.
     fn own_vote(&self, peer: usize) -> Option<u64> {
-        self.placed[self.me_place].as_ref()?.suspicion_of(peer)
+        self.ballots.suspicion(self.roster.me_place, peer)
     }
 
     /// Our suspicion of `peer` still says what we know: it names the peer's current
@@ -303,10 +210,10 @@ impl Detector {
     /// `suspicion_stands` by place.
     pub fn suspicion_stands_at(&self, peer: usize) -> bool {
         self.unconfirmed[peer]
-            || (peer != self.me_place
+            || (peer != self.roster.me_place
                 && self
                     .own_vote(peer)
-                    .is_some_and(|inc| inc >= self.incs[peer]))
+                    .is_some_and(|inc| inc >= self.ballots.incs()[peer]))
     }
 
     /// Our suspicion of `peer` (by place) is not a vote yet: no other node doubts the peer.
@@ -323,9 +230,9 @@ impl Detector {
             .keys()
             .map(String::as_str)
             .peekable();
-        let mut unconfirmed = (0..self.by_name.len())
+        let mut unconfirmed = (0..self.roster.places())
             .filter(|&p| self.unconfirmed[p])
-            .map(|p| self.by_name[p].as_str())
+            .map(|p| self.name(p))
             .peekable();
         std::iter::from_fn(move || match (own.peek(), unconfirmed.peek()) {
             (Some(a), Some(b)) if a == b => {
@@ -362,37 +269,30 @@ impl Detector {
 
     /// `doubters_of` by place.
     pub fn doubters_at(&self, peer: usize) -> &[usize] {
-        match self.doubters.binary_search_by_key(&peer, |d| d.0) {
-            Ok(i) => &self.doubters[i].1,
-            Err(_) => &[],
-        }
+        self.verdict.doubters_at(peer)
     }
 
     /// The places of the `doubted` peers, in order.
     pub fn doubted_places(&self) -> impl Iterator<Item = usize> + '_ {
-        self.doubters.iter().map(|d| d.0)
+        self.verdict.doubted_places()
     }
 
     /// A node's place in name order: how the methods named `_at` and `_places` name
     /// nodes.
     pub fn place(&self, node: &str) -> Option<usize> {
-        self.by_name.binary_search_by(|n| n.as_str().cmp(node)).ok()
+        self.roster.place(node)
     }
 
     /// The node at `place`.
     pub fn name(&self, place: usize) -> &str {
-        &self.by_name[place]
+        self.roster.name(place)
     }
 
     /// The record of the node at place `author` still doubts or suspects the node at place
     /// `peer`, at any incarnation: it has not taken its doubt back (it would have, had it
     /// heard from the peer since). As of the last judgement of the records.
     pub fn still_doubts(&self, author: usize, peer: usize) -> bool {
-        let names = |votes: &[(usize, u64)]| votes.binary_search_by_key(&peer, |v| v.0).is_ok();
-        self.placed
-            .get(author)
-            .and_then(Option::as_ref)
-            .is_some_and(|p| names(&p.doubts) || names(&p.suspects))
+        self.ballots.names(author, peer)
     }
 
     /// The places of the peers with at least one strike, in order.
@@ -412,14 +312,14 @@ impl Detector {
 
     /// An exchange with `peer` failed.
     pub fn strike(&mut self, peer: &str) -> Changed {
-        let Some(place) = self.place(peer).filter(|&p| p != self.me_place) else {
+        let Some(place) = self.place(peer).filter(|&p| p != self.roster.me_place) else {
             return Changed::default(); // (only the cluster's nodes are struck)
         };
         self.strikes[place] += 1;
         let strikes = self.strikes[place];
         let inc = self.incarnation(peer);
-        let confirmed = !self.needs_confirmation() || self.doubted_by_others[place];
-        let own = Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
+        let confirmed = !self.needs_confirmation() || self.verdict.doubted_by_others(place);
+        let own = self.ballots.own_mut(&self.roster);
         let mut changed = false;
         if strikes >= STRIKES_TO_DOUBT && own.doubts.get(peer) != Some(&inc) {
             own.doubts.insert(peer.to_string(), inc);
@@ -464,7 +364,7 @@ impl Detector {
     /// Takes back our doubt and suspicion of `peer` (at `place`); false if we had neither.
     fn withdraw(&mut self, peer: &str, place: usize) -> bool {
         self.unconfirmed[place] = false;
-        let own = Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
+        let own = self.ballots.own_mut(&self.roster);
         let had = own.doubts.remove(peer).is_some() | own.suspects.remove(peer).is_some();
         if had {
             own.version += 1;
@@ -484,8 +384,9 @@ impl Detector {
                 );
                 continue;
             }
-            if **author == *self.me {
-                let resumed = self.resume(record);
+            if **author == *self.roster.me {
+                // A record of ours that we do not hold: raise our incarnation above it.
+                let resumed = self.ballots.resume(&self.roster, record);
                 updated |= resumed;
                 urgent |= resumed;
                 continue;
@@ -493,164 +394,44 @@ impl Detector {
             if self.place(author).is_none() {
                 continue; // strangers are ignored
             }
-            let known = self.records.get(author).map_or(0, |r| r.version);
-            if record.version <= known {
-                continue;
-            }
             // A higher incarnation voids every vote against the older one, ours included.
             // Our evidence stands, though: our strikes are still in a row, so the next
             // failed exchange votes against the new incarnation and a success withdraws.
             // (Starting afresh would have every node probe it again at once: under a
             // partition that keeps it refuting, that is a storm of probes.)
-            let old = self.records.insert(author.clone(), record.clone());
-            urgent |= self.adds_news(author, old.as_deref(), record);
-            updated = true;
+            if let Some(news) = self.ballots.accept(author, record) {
+                urgent |= news;
+                updated = true;
+            }
         }
         if !updated {
             // (What we already had was refuted when it came: our incarnation only rises.)
             return Changed::default();
         }
-        self.place_records();
-        let refuted = self.refute();
+        self.ballots.place(&self.roster);
+        let refuted = self.ballots.refute(&self.roster);
         self.rejudge(urgent | refuted)
     }
 
-    /// Whether `new`, replacing `old` as `author`'s record, raises its incarnation or
-    /// adds a doubt or suspicion that stands.
-    fn adds_news(&self, author: &str, old: Option<&Record>, new: &Record) -> bool {
-        let Some(old) = old else {
-            return true;
-        };
-        let added = |new: &BTreeMap<String, u64>, old: &BTreeMap<String, u64>| {
-            new.iter().any(|(peer, inc)| {
-                old.get(peer) != Some(inc) && self.is_current(author, peer, *inc)
-            })
-        };
-        new.inc > old.inc || added(&new.suspects, &old.suspects) || added(&new.doubts, &old.doubts)
-    }
-
-    /// Raises our incarnation above any vote that names our current one.
-    /// Our own records are written here only, so one that is newer than ours, or differs
-    /// at the same version, was written by an earlier life of this node (it restarted
-    /// empty). Carry on above it: peers ignore records older than what they hold.
-    fn resume(&mut self, past: &Record) -> bool {
-        let own = Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
-        if past.version < own.version || (past.version == own.version && past == own) {
-            return false;
-        }
-        own.version = past.version.saturating_add(1);
-        own.inc = own.inc.max(past.inc);
-        true
-    }
-
-    /// (From the placed votes: `place_records` first.)
-    fn refute(&mut self) -> bool {
-        let me = self.me_place;
-        let mine = self.incs[me];
-        let highest = (self.authors.iter())
-            .filter(|&&author| author != me)
-            .filter_map(|&author| self.placed[author].as_ref()?.suspicion_of(me))
-            .max();
-        match highest {
-            Some(voted) if voted >= mine => {
-                let own =
-                    Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
-                own.inc = voted.saturating_add(1);
-                own.version = own.version.saturating_add(1);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Re-derives every status and the doubted peers after a change to the records (in
-    /// one pass: under a partition every record names half the cluster).
+    /// Re-derives every status and the doubted peers after a change to the records.
     fn rejudge(&mut self, urgent: bool) -> Changed {
         self.records_changes += 1;
-        self.place_records();
+        self.ballots.place(&self.roster);
         let confirmed = self.confirm();
         if confirmed {
-            self.place_records(); // (the votes it cast are in our record's new version)
+            self.ballots.place(&self.roster); // (the votes it cast are in our record's new version)
         }
-        let places = self.by_name.len();
-        let mut votes = vec![0usize; places];
-        let mut doubters: Vec<Vec<usize>> = vec![Vec::new(); places];
-        let mut doubts: Vec<usize> = Vec::new();
-        let peers = self.nodes.len() - 1;
-        let incs = &self.incs;
-        let threshold = self.death_threshold();
-        for &author in &self.authors {
-            let placed = self.placed[author].as_ref().expect("placed above");
-            for peer in standing(&placed.suspects, author, incs) {
-                votes[peer] += 1;
-            }
-        }
-        // Nodes some other node's record names, at any incarnation (see `ring` below),
-        // save by a dead node's refuted doubts: its record froze when it stopped, and the
-        // peers it doubted may have answered everyone since. (Counting those, a node that
-        // stopped again soon after a pause went on naming the root it had doubted: the
-        // root, back and naming half of its peers, looked cut off in a ring, and its next
-        // doubts sent no one probing; docs/failure-detector.md, Rules.)
-        let mut named_by_others = vec![false; places];
-        for &author in &self.authors {
-            let placed = self.placed[author].as_ref().expect("placed above");
-            let dead = votes[author] >= threshold;
-            for &(peer, inc) in placed.suspects.iter().chain(&placed.doubts) {
-                named_by_others[peer] |= peer != author && !(dead && inc < incs[peer]);
-            }
-        }
-        for &author in &self.authors {
-            let placed = self.placed[author].as_ref().expect("placed above");
-            doubts.clear();
-            doubts.extend(standing(&placed.suspects, author, incs));
-            // Each author counts once per peer, whether it doubts or suspects it.
-            doubts.extend(standing(&placed.doubts, author, incs));
-            doubts.sort_unstable();
-            doubts.dedup();
-            // Refuted doubts count here too: the author takes a doubt back only when it
-            // hears from the peer, and until it has heard from most of them it is most
-            // likely still cut off, or just back and not yet in touch. (Counting only the
-            // standing ones, the doubts of a node back from the minority side of a
-            // partition began to count as the peers it doubted refuted them one by one,
-            // and every node probed the rest, which were about to refute too: `simulate
-            // --nemesis partition --seed 17`.)
-            let named = placed.named;
-            // Half (rounded down), while others name it in turn: a majorities-ring
-            // partition, where every node is cut off from half of its peers and reaches
-            // the other half. The peers it doubts answer the half that asks, so asking
-            // them is wasted (`simulate --nemesis partition --seed 13`, a ring: 4.47
-            // against 4.01 msgs-per-op). Named by no one, it is on the larger side of a
-            // split in two, or among the live half of a cluster whose other half stopped:
-            // its doubts are news.
-            let ring = named == peers / 2 && named_by_others[author];
-            if named > 1 && (named * 2 > peers || ring) {
-                continue; // most likely cut off itself: see `doubted`
-            }
-            for &peer in &doubts {
-                doubters[peer].push(author);
-            }
-        }
-        self.doubters = (doubters.into_iter().enumerate())
-            .filter(|(_, authors)| !authors.is_empty())
+        let changes: Vec<Change> = (self.verdict.judge(&self.roster, &self.ballots))
+            .into_iter()
+            .map(|(place, from, to)| Change {
+                peer: self.name(place).to_string(),
+                from,
+                to,
+                voters: (self.ballots.voters(place))
+                    .map(|author| self.name(author).to_string())
+                    .collect(),
+            })
             .collect();
-        let mut changes = Vec::new();
-        for (place, status) in self.status.iter_mut().enumerate() {
-            if place == self.me_place {
-                continue;
-            }
-            let to = Status::judge(votes[place], threshold);
-            if *status != to {
-                changes.push(Change {
-                    peer: self.by_name[place].clone(),
-                    from: std::mem::replace(status, to),
-                    to,
-                    voters: Vec::new(),
-                });
-            }
-        }
-        for change in &mut changes {
-            change.voters = self.voters(&change.peer);
-        }
         self.status_changes += changes.len() as u64;
         Changed {
             records: true,
@@ -662,27 +443,15 @@ impl Detector {
     /// Finds who else doubts or suspects whom, and casts the votes it confirms (true if
     /// any).
     fn confirm(&mut self) -> bool {
-        let others = &mut self.doubted_by_others;
-        others.fill(false);
-        for &author in &self.authors {
-            if author == self.me_place {
-                continue;
-            }
-            let placed = self.placed[author].as_ref().expect("placed");
-            for votes in [&placed.suspects, &placed.doubts] {
-                for peer in standing(votes, author, &self.incs) {
-                    others[peer] = true;
-                }
-            }
-        }
-        let confirmed: Vec<usize> = (0..others.len())
-            .filter(|&p| self.unconfirmed[p] && others[p])
+        self.verdict.find_others(&self.roster, &self.ballots);
+        let confirmed: Vec<usize> = (0..self.roster.places())
+            .filter(|&p| self.unconfirmed[p] && self.verdict.doubted_by_others(p))
             .collect();
         for &place in &confirmed {
             self.unconfirmed[place] = false;
-            let peer = self.by_name[place].clone();
+            let peer = self.name(place).to_string();
             let inc = self.incarnation(&peer);
-            let own = Arc::make_mut(self.records.get_mut(self.me.as_str()).expect("own record"));
+            let own = self.ballots.own_mut(&self.roster);
             own.suspects.insert(peer, inc);
             own.version += 1;
         }
@@ -691,13 +460,13 @@ impl Detector {
 
     pub fn view(&self) -> MembershipView {
         let mut view = MembershipView {
-            incarnation: self.incarnation(&self.me),
+            incarnation: self.incarnation(&self.roster.me),
             ..MembershipView::default()
         };
-        for node in &self.nodes {
+        for node in &self.roster.nodes {
             view.incarnations
                 .insert(node.clone(), self.incarnation(node));
-            if *node == self.me {
+            if *node == self.roster.me {
                 continue;
             }
             match self.status(node) {
@@ -714,70 +483,11 @@ impl Detector {
     }
 }
 
-/// Moves `place` forward in `by_name` (name order) to `name`, or to where it would be;
-/// whether it is there.
-fn seek(by_name: &[String], place: &mut usize, name: &str) -> bool {
-    *place += by_name[*place..].partition_point(|n| n.as_str() < name);
-    by_name.get(*place).is_some_and(|n| n == name)
-}
-
-/// The places of the peers in `votes` (by `author`'s place) whose vote still stands: not
-/// about the author itself, and at an incarnation not yet refuted (`incs`, by place), as
-/// `Detector::is_current` decides by name.
-fn standing<'a>(
-    votes: &'a [(usize, u64)],
-    author: usize,
-    incs: &'a [u64],
-) -> impl Iterator<Item = usize> + 'a {
-    votes
-        .iter()
-        .filter(move |&&(peer, inc)| peer != author && inc >= incs[peer])
-        .map(|&(peer, _)| peer)
-}
-
-/// One record's suspicions and doubts, each as (the peer's place in name order, the
-/// incarnation voted against), as of the record's version. (Votes against strangers have
-/// no place and count for nothing.)
-struct PlacedVotes {
-    version: u64,
-    suspects: Vec<(usize, u64)>,
-    doubts: Vec<(usize, u64)>,
-    /// How many peers it doubts or suspects, at any incarnation.
-    named: usize,
-}
-
-impl PlacedVotes {
-    fn of(r: &Record, by_name: &[String]) -> Self {
-        // Both in name order: one walk through each.
-        let placed = |votes: &BTreeMap<String, u64>| {
-            let mut place = 0;
-            votes
-                .iter()
-                .filter_map(|(peer, inc)| seek(by_name, &mut place, peer).then_some((place, *inc)))
-                .collect()
-        };
-        let suspects: Vec<(usize, u64)> = placed(&r.suspects);
-        let doubts: Vec<(usize, u64)> = placed(&r.doubts);
-        let mut named: Vec<usize> = suspects.iter().chain(&doubts).map(|v| v.0).collect();
-        named.sort_unstable();
-        named.dedup();
-        PlacedVotes {
-            version: r.version,
-            suspects,
-            doubts,
-            named: named.len(),
-        }
-    }
-
-    /// The incarnation this record suspects the node at place `peer` at, if it does.
-    fn suspicion_of(&self, peer: usize) -> Option<u64> {
-        let i = self.suspects.binary_search_by_key(&peer, |v| v.0).ok()?;
-        Some(self.suspects[i].1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
     use super::*;
 
     fn nodes(n: usize) -> Vec<String> {
