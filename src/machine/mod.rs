@@ -15,6 +15,7 @@ mod overlay;
 mod probing;
 #[cfg(test)]
 mod testing;
+mod tree;
 mod urgency;
 
 use std::time::Duration;

@@ -50,7 +50,7 @@ impl Node {
 
     /// Every node, this one included, in `node_ids` order.
     pub fn nodes(&self) -> &[String] {
-        self.overlay.ranking()
+        self.overlay.tree().ranking()
     }
 
     pub fn status(&self, peer: &str) -> Option<Status> {
@@ -299,15 +299,15 @@ impl Node {
         }
         let held = self.overlay.parents_held();
         self.overlay.rechoose(&self.detector, &mut self.links);
-        for lost in self.overlay.lost_among(held, &self.detector) {
+        for lost in self.overlay.tree().lost_among(held, &self.detector) {
             self.sweep_after(&lost, now);
         }
     }
 
     /// Our parent `lost` was ruled out: the nodes that may be the next parent, and those
-    /// `lost` watched, are probed now (`Probing::sweep`, `Overlay::sweep_targets`).
+    /// `lost` watched, are probed now (`Probing::sweep`, `Tree::sweep_targets`).
     fn sweep_after(&mut self, lost: &str, now: Duration) {
-        let candidates = self.overlay.sweep_targets(lost, &self.detector);
+        let candidates = self.overlay.tree().sweep_targets(lost, &self.detector);
         self.probing.sweep(candidates, &self.detector, now);
     }
 }
