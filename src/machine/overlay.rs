@@ -30,7 +30,7 @@ pub(super) struct Overlay {
     /// What the parent and the wards were chosen from: the detector's count of status
     /// changes and our own suspicions. Unchanged, there is nothing to choose again.
     chosen_from: (u64, Vec<String>),
-    /// The unproven place parent our parent was last chosen without (`choose_proven`),
+    /// The unproven place parent our parent was last chosen without (`Tree::choose_proven`),
     /// and the parent the detector's view alone gave then.
     passed_over: Option<usize>,
     by_view: Option<usize>,
@@ -104,7 +104,7 @@ impl Overlay {
     }
 
     /// Our parent, and the one the detector's view alone gives (another when we passed
-    /// one over as unproven, `choose_proven`): the others count on both to watch them.
+    /// one over as unproven, `Tree::choose_proven`): the others count on both to watch them.
     pub fn parents_held(&self) -> [Option<usize>; 2] {
         [self.parent, self.by_view]
     }
