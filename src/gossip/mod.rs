@@ -7,36 +7,22 @@
 //! proves the peer has what message k carried. Messages are what Maelstrom counts, bytes
 //! are not: re-sending a value inside a message that goes anyway is free.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
 use crate::wire::{Element, Gossip, Record, Records};
 
+mod exchanges;
 mod rtt;
 
+use exchanges::Exchanges;
 pub use rtt::Rtt;
 
 /// The default cap on the values one message carries, in bytes of JSON: far below a
 /// transport's frame limit (see `cluster/frame.rs`), far above what a batch holds normally.
 pub const MAX_VALUES_BYTES: usize = 256 << 10;
-
-/// A message of ours the peer has not acknowledged yet.
-#[derive(Clone, Debug)]
-struct InFlight {
-    seq: u64,
-    sent_at: Duration,
-    deadline: Duration,
-    /// Answered at once (a probe), rather than by an ack the peer may hold and share.
-    probe: bool,
-    /// Its ack measures a round trip: not once this node was stopped while it was in
-    /// flight (`postpone`).
-    timed: bool,
-    data: Data,
-    /// Record versions the message carried: author → version.
-    members: Vec<(Arc<str>, u64)>,
-}
 
 /// What an acknowledgement or a timeout meant.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -76,8 +62,8 @@ pub struct Link {
     pub ack_now: bool,
     /// The record version of each author the peer is known to have.
     members_known: BTreeMap<Arc<str>, u64>,
-    next_seq: u64,
-    in_flight: VecDeque<InFlight>,
+    /// Our messages it has not acknowledged yet.
+    exchanges: Exchanges,
     /// Highest sequence number received from the peer, when it arrived, and since when we
     /// owe an ack. The ack names `received`, so the hold it reports runs from
     /// `received_at`: measured from an older message it would shrink the peer's samples.
@@ -97,11 +83,6 @@ pub struct Link {
     /// The peer told us we are its parent in the overlay.
     pub is_child: bool,
     pub rtt: Rtt,
-    /// When the data message behind the last failed exchange was sent: later ones sent
-    /// within the ack-coalescing window failed with it, not on their own.
-    failed_data_sent_at: Option<Duration>,
-    /// When the transport last made an exchange fail early (`hurry_oldest`).
-    hurried_at: Option<Duration>,
     /// Our life, sent on every message (`Config::epoch`), and the peer's latest seen.
     epoch: u64,
     peer_epoch: u64,
@@ -110,14 +91,7 @@ pub struct Link {
     /// The peer restarted: the record it wrote in its past life goes back to it (until a
     /// message carrying it is acknowledged), so that it carries on above it.
     own_record_owed: bool,
-    /// The latest probes that timed out: (seq, sent at, deadline). See `receive`.
-    expired: VecDeque<(u64, Duration, Duration)>,
-    /// When a late ack last counted as a round trip: see `receive`.
-    late_sampled_at: Option<Duration>,
 }
-
-/// Timed-out messages remembered per link, for the round trip of their late acks.
-const MAX_EXPIRED: usize = 64;
 
 /// Which life of the peer a message comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,8 +126,7 @@ impl Link {
             caught_up: 0,
             ack_now: false,
             members_known: BTreeMap::new(),
-            next_seq: 0,
-            in_flight: VecDeque::new(),
+            exchanges: Exchanges::default(),
             received: 0,
             received_at: Duration::ZERO,
             ack_heard: 0,
@@ -165,14 +138,10 @@ impl Link {
             data_gaps: [None; 2],
             is_child: false,
             rtt: Rtt::default(),
-            failed_data_sent_at: None,
-            hurried_at: None,
             epoch: 0,
             peer_epoch: 0,
             max_values_bytes: MAX_VALUES_BYTES,
             own_record_owed: false,
-            expired: VecDeque::new(),
-            late_sampled_at: None,
         }
     }
 
@@ -246,7 +215,7 @@ impl Link {
 
     /// Some pending data is carried by no message in flight.
     pub fn has_unsent(&self) -> bool {
-        let carried = |f: &dyn Fn(&Data) -> bool| self.in_flight.iter().any(|m| f(&m.data));
+        let carried = |f: &dyn Fn(&Data) -> bool| self.exchanges.carried().any(f);
         self.pending
             .set
             .0
@@ -263,13 +232,12 @@ impl Link {
     }
 
     pub fn has_in_flight(&self) -> bool {
-        !self.in_flight.is_empty()
+        !self.exchanges.is_empty()
     }
 
     /// Our probes awaiting the peer's answer: how many, and when the last one went.
     pub fn probes_in_flight(&self) -> (usize, Option<Duration>) {
-        let probes = self.in_flight.iter().filter(|m| m.probe);
-        (probes.clone().count(), probes.map(|m| m.sent_at).max())
+        self.exchanges.probes()
     }
 
     /// Builds the next message to this peer, with the `records` it lacks. `timeout` bounds
@@ -306,21 +274,10 @@ impl Link {
             Data::default()
         };
         if kind != Kind::Ack {
-            self.next_seq += 1;
-            g.seq = self.next_seq;
-            self.in_flight.push_back(InFlight {
-                seq: g.seq,
-                sent_at: now,
-                deadline: now + timeout,
-                probe: g.probe,
-                timed: true,
-                data: carried,
-                members: g
-                    .members
-                    .iter()
-                    .map(|(a, r)| (a.clone(), r.version))
-                    .collect(),
-            });
+            let members = (g.members.iter())
+                .map(|(a, r)| (a.clone(), r.version))
+                .collect();
+            g.seq = (self.exchanges).open(now, timeout, g.probe, carried, members);
         }
         self.last_sent = now;
         g
@@ -361,19 +318,17 @@ impl Link {
         }
         // Cumulative: message `ack` arrived, and it carried everything still pending from
         // the ones before it.
-        if let Some(pos) = self.in_flight.iter().position(|m| m.seq == g.ack) {
-            let acked: Vec<InFlight> = self.in_flight.drain(..=pos).collect();
+        let held = Duration::from_millis(g.ack_delay);
+        if let Some(acked) = self.exchanges.acknowledge(g.ack) {
             if acked
                 .iter()
                 .any(|m| m.members.iter().any(|(author, _)| **author == *self.peer))
             {
                 self.own_record_owed = false;
             }
-            self.failed_data_sent_at = None;
             let last = acked.last().expect("drained at least one");
             // Held longer than the round trip took: the peer was stopped, and read the
             // message late (`backdate_receipt`); that is no round trip either.
-            let held = Duration::from_millis(g.ack_delay);
             let sample = (now - last.sent_at).checked_sub(held);
             if let Some(sample) = sample.filter(|_| last.timed) {
                 self.rtt.sample(sample);
@@ -394,25 +349,10 @@ impl Link {
                 *known = (*known).max(*version);
             }
             outcome.acked = acked.len();
-        } else if let Some(&(_, sent_at, deadline)) =
-            self.expired.iter().find(|(seq, _, _)| *seq == g.ack)
-        {
+        } else if let Some(sample) = self.exchanges.late_sample(g.ack, held, now) {
+            // The ack of a probe that timed out: the peer is there, only slow.
             outcome.late = true;
-            // The ack of a probe that timed out, arriving within one more timeout: the
-            // timeout may be too short for this link (latency grew past what it was
-            // measured at), and without a sample it could never grow again. The sample
-            // counts as the timeout itself, so timeouts grow step by step: acks held up by
-            // a pause (of the peer or this node) say nothing of the round trip and must
-            // not inflate every timeout at once. One step per timeout: a peer back from a
-            // pause answers every probe it missed at once, and a sample from each would
-            // multiply the timeout with every pause.
-            let timeout = deadline - sent_at;
-            let stepped = self.late_sampled_at.is_some_and(|at| now < at + timeout);
-            let held = Duration::from_millis(g.ack_delay);
-            let sample = (now - sent_at).checked_sub(held);
-            if let Some(sample) = sample.filter(|_| now <= deadline + timeout && !stepped) {
-                self.late_sampled_at = Some(now);
-                let sample = sample.min(timeout);
+            if let Some(sample) = sample {
                 self.rtt.sample(sample);
                 outcome.sample = Some(sample);
             }
@@ -426,36 +366,10 @@ impl Link {
     /// a failed one are the same exchange. What they carried is still pending (data and
     /// records alike), so the caller marks the link dirty when there is something to send.
     pub fn expire(&mut self, now: Duration, coalesce: Duration) -> Outcome {
-        let mut outcome = Outcome::default();
-        if self.in_flight.iter().all(|m| m.deadline > now) {
-            return outcome;
+        Outcome {
+            timed_out: self.exchanges.expire(now, coalesce),
+            ..Outcome::default()
         }
-        // Deadlines differ by kind, so an overdue message may sit behind one still due.
-        let (expired, waiting): (VecDeque<InFlight>, VecDeque<InFlight>) =
-            std::mem::take(&mut self.in_flight)
-                .into_iter()
-                .partition(|m| m.deadline <= now);
-        self.in_flight = waiting;
-        for m in expired {
-            // Probes only: they are answered at once, so their timeout is the round trip's
-            // (a data message's also allows for the ack the peer may hold).
-            if m.probe {
-                if self.expired.len() >= MAX_EXPIRED {
-                    self.expired.pop_front();
-                }
-                self.expired.push_back((m.seq, m.sent_at, m.deadline));
-            }
-            if m.probe {
-                outcome.timed_out += 1;
-            } else if self
-                .failed_data_sent_at
-                .is_none_or(|first| m.sent_at >= first + coalesce)
-            {
-                self.failed_data_sent_at = Some(m.sent_at);
-                outcome.timed_out += 1;
-            }
-        }
-        outcome
     }
 
     /// The message we owe an ack for may have waited, unread, since `arrived`: this node
@@ -496,7 +410,7 @@ impl Link {
         let mut fresh = Link::new(&self.peer).configure(self.epoch, self.max_values_bytes);
         fresh.peer_epoch = self.peer_epoch;
         fresh.parent = self.parent;
-        fresh.next_seq = self.next_seq;
+        fresh.exchanges = self.exchanges.restarted();
         fresh.rtt = self.rtt;
         fresh.ack_now = true;
         fresh.own_record_owed = true;
@@ -517,8 +431,8 @@ impl Link {
             return self.pending.clone();
         }
         let mut unsent = self.pending.clone();
-        for m in &self.in_flight {
-            unsent.forget(&m.data);
+        for carried in self.exchanges.carried() {
+            unsent.forget(carried);
         }
         if unsent.set.0.is_empty() {
             unsent.set = self.pending.set.clone();
@@ -543,37 +457,20 @@ impl Link {
     /// Makes the oldest exchange in flight due `now`, unless one was hurried less than
     /// `gap` ago. True if one was.
     pub fn hurry_oldest(&mut self, now: Duration, gap: Duration) -> bool {
-        if self.hurried_at.is_some_and(|at| now < at + gap) {
-            return false;
-        }
-        let Some(oldest) = self.in_flight.iter_mut().min_by_key(|m| m.sent_at) else {
-            return false;
-        };
-        oldest.deadline = oldest.deadline.min(now);
-        self.hurried_at = Some(now);
-        true
+        self.exchanges.hurry_oldest(now, gap)
     }
 
     /// Moves every outstanding deadline `by` later: this node was not running for that long
     /// (stopped, starved of CPU), so the peer's answers could not be read in time.
     /// Their acks, read late, say nothing of the round trip either: they are not sampled.
     pub fn postpone(&mut self, by: Duration, sent_before: Duration) {
-        for m in self
-            .in_flight
-            .iter_mut()
-            .filter(|m| m.sent_at <= sent_before)
-        {
-            m.deadline += by;
-            m.timed = false;
-        }
-        self.expired
-            .retain(|(_, sent_at, _)| *sent_at > sent_before);
+        self.exchanges.postpone(by, sent_before);
     }
 
     /// Forgets every outstanding exchange (the peer was refuted or declared dead: old
     /// timeouts say nothing about its new incarnation).
     pub fn abandon_in_flight(&mut self) {
-        self.in_flight.clear();
+        self.exchanges.abandon();
     }
 }
 
@@ -927,7 +824,7 @@ mod tests {
         let expected: Vec<Element> = (10..20).map(Element::Int).collect();
         assert_eq!(sent, expected);
         // Acking the last chunk leaves the earlier, unacknowledged ones to go again.
-        let last = link.next_seq;
+        let last = link.exchanges.last_seq;
         link.receive(&ack(last), ms(10));
         assert!(link.dirty);
         let again = link.build(Kind::Data, &no_records(), ms(20), ms(500));
