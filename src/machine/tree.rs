@@ -255,6 +255,14 @@ mod tests {
             .collect()
     }
 
+    /// Every parent ranks before its child: whatever each node's view, no cycles.
+    fn assert_no_cycles(parents: &[Option<usize>]) {
+        assert!(
+            (parents.iter().enumerate()).all(|(i, p)| p.is_none_or(|p| p < i)),
+            "{parents:?}"
+        );
+    }
+
     #[test]
     fn a_lost_relays_children_are_dealt_out_among_its_siblings() {
         // n1 serves n25..n48; ruled out, its 24 children go to its 23 live siblings
@@ -273,11 +281,7 @@ mod tests {
         for i in (1..100).filter(|i| !(25..=48).contains(i)) {
             assert_eq!(with[i], without[i], "n{i}");
         }
-        assert!(
-            with.iter()
-                .enumerate()
-                .all(|(i, p)| p.is_none_or(|p| p < i))
-        );
+        assert_no_cycles(&with);
     }
 
     #[test]
@@ -291,11 +295,7 @@ mod tests {
         assert!((25..=48).all(|i| with[i].is_some_and(|p| (2..=24).contains(&p))));
         assert_eq!(children(1), 23);
         assert!((2..=24).all(|p| children(p) <= 26), "{with:?}");
-        assert!(
-            with.iter()
-                .enumerate()
-                .all(|(i, p)| p.is_none_or(|p| p < i))
-        );
+        assert_no_cycles(&with);
     }
 
     #[test]
