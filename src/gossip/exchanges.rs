@@ -187,3 +187,44 @@ impl Exchanges {
         self.in_flight.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn probe(ex: &mut Exchanges, now: u64, timeout: u64) -> u64 {
+        ex.open(ms(now), ms(timeout), true, Data::default(), Vec::new())
+    }
+
+    #[test]
+    fn a_restarted_peer_keeps_our_numbering_and_nothing_else() {
+        let mut ex = Exchanges::default();
+        probe(&mut ex, 0, 100);
+        probe(&mut ex, 10, 100);
+        assert_eq!(ex.expire(ms(105), ms(0)), 1);
+        let fresh = ex.restarted();
+        assert_eq!(fresh.last_seq, 2);
+        assert!(fresh.is_empty());
+        assert_eq!(fresh.clone().late_sample(1, ms(0), ms(150)), None);
+    }
+
+    #[test]
+    fn a_late_ack_counts_once_per_timeout_and_as_the_timeout_at_most() {
+        let mut ex = Exchanges::default();
+        let first = probe(&mut ex, 0, 100);
+        let second = probe(&mut ex, 1, 100);
+        assert_eq!(ex.expire(ms(101), ms(0)), 2);
+        assert_eq!(ex.late_sample(first, ms(0), ms(150)), Some(Some(ms(100))));
+        assert_eq!(
+            ex.late_sample(second, ms(0), ms(151)),
+            Some(None),
+            "one step a timeout"
+        );
+        assert_eq!(ex.late_sample(99, ms(0), ms(151)), None, "never sent");
+        assert!(ex.acknowledge(first).is_none(), "no longer in flight");
+    }
+}
