@@ -19,6 +19,7 @@ use maelstrom::options::{NetworkArgs, TestOptions};
 use maelstrom::workload::Workload;
 use node::cli;
 use node::config::Config;
+use node::gossip::Why;
 use node::sim::figures::{self, Figures, Measure};
 use node::sim::phases::{Phase, PhaseShare, Phases};
 use node::sim::{Ticks, Wire};
@@ -398,13 +399,15 @@ impl Sweep {
                         phases().map(|s| s.by_kind[k]).sum::<f64>() / n
                     }),
                     into_cut: phases().map(|s| s.into_cut).sum::<f64>() / n,
+                    by_why: std::array::from_fn(|w| phases().map(|s| s.by_why[w]).sum::<f64>() / n),
                     seconds: phases().map(|s| s.seconds).sum(),
                 }
             }),
         }
     }
 
-    /// `--by-phase`: mean msgs-per-op by phase and kind, as a Markdown table.
+    /// `--by-phase`: mean msgs-per-op by phase and kind, then the probes by phase and
+    /// why they went, as Markdown tables.
     fn phase_table(&self) -> String {
         let kinds: Vec<&str> = node::sim::Kind::ALL.iter().map(|k| k.name()).collect();
         let mut lines = vec![
@@ -423,6 +426,23 @@ impl Sweep {
                 cells.join(" | "),
                 share.all(),
                 share.into_cut
+            ));
+        }
+        let whys: Vec<&str> = Why::ALL.iter().map(|w| w.name()).collect();
+        lines.push(String::new());
+        lines.push(format!(
+            "| phase | {} | first message to a new parent | all probes |",
+            whys.join(" | ")
+        ));
+        lines.push(format!("|{}", " --- |".repeat(whys.len() + 3)));
+        for (phase, share) in Phase::ALL.iter().zip(&self.by_phase) {
+            let cells: Vec<String> = share.by_why.iter().map(|v| format!("{v:.2}")).collect();
+            lines.push(format!(
+                "| {} | {} | {:.2} | {:.2} |",
+                phase.name(),
+                cells.join(" | "),
+                share.probes_unexplained(),
+                share.by_kind[node::sim::Kind::Probe as usize]
             ));
         }
         lines.join("\n")

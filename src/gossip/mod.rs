@@ -110,9 +110,61 @@ pub enum Kind {
     /// Pending data and records; acknowledged at leisure.
     Data,
     /// A probe (or heartbeat): carries records, no data; acknowledged at once.
-    Probe,
+    Probe(Why),
     /// Only the ack we owe (and records); needs no acknowledgement itself.
     Ack,
+}
+
+/// What a probe asks: told in the debug log of each message, and counted by reason
+/// (`Links::probes_sent`) for the simulation's figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// An overlay neighbour has been quiet for a heartbeat period.
+    Heartbeat,
+    /// A peer that should be our child has not said so.
+    Ward,
+    /// A candidate for the place of the parent we lost.
+    Sweep,
+    /// Another node doubts the peer.
+    Doubt,
+    /// We suspected the peer and it refuted: is it back?
+    Refuted,
+    /// Our suspicion, confirmed by no one, is checked again.
+    Unconfirmed,
+    /// An exchange of our own with the peer failed.
+    Retry,
+    /// The low-rate probes of the peers ruled out.
+    RuledOut,
+    /// A parent we would rather have than the one we have.
+    Preferred,
+}
+
+impl Why {
+    pub const ALL: [Why; 9] = [
+        Why::Heartbeat,
+        Why::Ward,
+        Why::Sweep,
+        Why::Doubt,
+        Why::Refuted,
+        Why::Unconfirmed,
+        Why::Retry,
+        Why::RuledOut,
+        Why::Preferred,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Why::Heartbeat => "heartbeat",
+            Why::Ward => "ward",
+            Why::Sweep => "sweep",
+            Why::Doubt => "another's doubt",
+            Why::Refuted => "refuted",
+            Why::Unconfirmed => "unconfirmed",
+            Why::Retry => "our strike",
+            Why::RuledOut => "ruled out",
+            Why::Preferred => "preferred parent",
+        }
+    }
 }
 
 impl Link {
@@ -253,7 +305,7 @@ impl Link {
         let mut g = Gossip {
             epoch: self.epoch,
             parent: self.parent,
-            probe: kind == Kind::Probe || ack_now,
+            probe: matches!(kind, Kind::Probe(_)) || ack_now,
             members: self
                 .records_to_send(records)
                 .map(|(a, r)| (a.clone(), r.clone()))
@@ -568,7 +620,7 @@ mod tests {
             link.offer(&values(&[at as i64]));
             link.build(Kind::Data, &records, ms(at), ms(500));
         }
-        link.build(Kind::Probe, &records, ms(610), ms(300));
+        link.build(Kind::Probe(Why::Heartbeat), &records, ms(610), ms(300));
         // Data sent at 0 and 200 would have had one ack (held up to 400 ms); the probe is
         // answered on its own, and overdue before the data message sent just before it;
         // 400 starts a second exchange, 600 belongs to it.
@@ -583,7 +635,7 @@ mod tests {
     fn a_late_ack_within_one_more_timeout_raises_the_round_trip_to_the_timeout() {
         let records = BTreeMap::new();
         let mut link = Link::new("n1");
-        let first = link.build(Kind::Probe, &records, ms(0), ms(300));
+        let first = link.build(Kind::Probe(Why::Heartbeat), &records, ms(0), ms(300));
         assert_eq!(link.expire(ms(300), ms(0)).timed_out, 1);
         // 450 ms after it was sent, within one more timeout: the timeout was too short,
         // and the sample is the timeout (300 ms), one step up.
@@ -591,7 +643,7 @@ mod tests {
         assert_eq!(outcome.sample, Some(ms(300)));
         assert_eq!(outcome.acked, 0, "no exchange in flight is acknowledged");
         assert!(outcome.late, "but the peer answered");
-        let second = link.build(Kind::Probe, &records, ms(1000), ms(300));
+        let second = link.build(Kind::Probe(Why::Heartbeat), &records, ms(1000), ms(300));
         assert_eq!(link.expire(ms(1300), ms(0)).timed_out, 1);
         // Later than that: the peer (or we) stopped.
         let outcome = link.receive(&ack(second.seq), ms(1700));
@@ -602,7 +654,7 @@ mod tests {
     fn an_ack_held_longer_than_its_round_trip_is_no_sample() {
         let records = BTreeMap::new();
         let mut link = Link::new("n1");
-        let sent = link.build(Kind::Probe, &records, ms(0), ms(300));
+        let sent = link.build(Kind::Probe(Why::Heartbeat), &records, ms(0), ms(300));
         // The peer was stopped when it arrived, and says it held it since: 250 ms, in a
         // round trip of 200.
         let held = Gossip {
@@ -619,7 +671,7 @@ mod tests {
     fn answers_sent_before_this_node_stopped_are_no_samples() {
         let records = BTreeMap::new();
         let mut link = Link::new("n1");
-        let sent = link.build(Kind::Probe, &records, ms(0), ms(300));
+        let sent = link.build(Kind::Probe(Why::Heartbeat), &records, ms(0), ms(300));
         // Stopped from 10 ms to 5 s: the deadline moves, and the ack read on waking says
         // nothing of the round trip.
         link.postpone(ms(4_990), ms(10));
@@ -634,7 +686,10 @@ mod tests {
         // Three probes to a peer that stopped, each timing out; it comes back and answers
         // them all at once.
         let probes: Vec<u64> = [0, 100, 200]
-            .map(|t| link.build(Kind::Probe, &records, ms(t), ms(300)).seq)
+            .map(|t| {
+                link.build(Kind::Probe(Why::Heartbeat), &records, ms(t), ms(300))
+                    .seq
+            })
             .to_vec();
         assert_eq!(link.expire(ms(500), ms(0)).timed_out, 3);
         let samples: Vec<_> = probes
@@ -644,7 +699,7 @@ mod tests {
         assert_eq!(samples, [Some(ms(300)), None, None]);
         // One timeout later, a late ack counts again: latency that keeps growing still
         // raises the timeout, a step at a time.
-        let next = link.build(Kind::Probe, &records, ms(600), ms(300));
+        let next = link.build(Kind::Probe(Why::Heartbeat), &records, ms(600), ms(300));
         assert_eq!(link.expire(ms(900), ms(0)).timed_out, 1);
         assert_eq!(link.receive(&ack(next.seq), ms(1000)).sample, Some(ms(300)));
     }
@@ -674,7 +729,7 @@ mod tests {
         let mut link = Link::new("n1");
         link.offer(&values(&[1]));
         link.build(Kind::Data, &records, ms(0), ms(700));
-        link.build(Kind::Probe, &records, ms(10), ms(300));
+        link.build(Kind::Probe(Why::Heartbeat), &records, ms(10), ms(300));
         assert!(!link.dirty);
         // The data message was lost; the probe's ack covers both sequence numbers.
         let ack = Gossip {
@@ -777,7 +832,7 @@ mod tests {
         );
         let mut link = Link::new("n1");
         assert!(link.records_stale(&records));
-        let m = link.build(Kind::Probe, &records, ms(0), ms(100));
+        let m = link.build(Kind::Probe(Why::Heartbeat), &records, ms(0), ms(100));
         assert_eq!(
             m.members.keys().map(|a| &**a).collect::<Vec<_>>(),
             vec!["n0"],

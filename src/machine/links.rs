@@ -8,7 +8,7 @@ use tracing::debug;
 
 use crate::config::Config;
 use crate::crdt::Data;
-use crate::gossip::{Kind, Link, Outcome, Rtt};
+use crate::gossip::{Kind, Link, Outcome, Rtt, Why};
 use crate::wire::{Element, Envelope, Gossip, Payload, Records};
 
 /// Ack timeout before any round trip has been measured.
@@ -41,7 +41,12 @@ pub(super) struct Links {
     ack_delay: Duration,
     /// The longer ticker period: a deadline is noticed, and an ack paid, on a tick.
     tick: Duration,
+    /// Probes sent so far, by reason (`Why::ALL` order).
+    probes_sent: ProbesSent,
 }
+
+/// Probes sent, by reason (`Why::ALL` order).
+pub type ProbesSent = [u64; Why::ALL.len()];
 
 /// How long to wait for acks, fixed for the span of one round of sends (they measure no
 /// round trip).
@@ -81,7 +86,7 @@ impl Timeouts {
         match kind {
             // The peer may hold the ack up to ack_delay, and pays it on a tick.
             Kind::Data if !link.ack_now => self.rto(link) + self.ack_delay + self.tick,
-            Kind::Data | Kind::Probe | Kind::Ack => self.rto(link) + self.tick,
+            Kind::Data | Kind::Probe(_) | Kind::Ack => self.rto(link) + self.tick,
         }
     }
 }
@@ -113,6 +118,7 @@ impl Links {
             min_rto: config.min_rto,
             ack_delay: config.ack_delay,
             tick: config.gossip_tick.max(config.detect_tick),
+            probes_sent: ProbesSent::default(),
         }
     }
 
@@ -313,6 +319,9 @@ impl Links {
         if kind != Kind::Ack {
             self.busy.insert(i);
         }
+        if let Kind::Probe(why) = kind {
+            self.probes_sent[why as usize] += 1;
+        }
         out.push(message(&self.me, link, kind, records, now, timeouts));
     }
 
@@ -362,6 +371,11 @@ impl Links {
         self.children.retain(|&i| links[i].is_child);
         let children: Vec<usize> = self.children.iter().copied().collect();
         self.send_among(&children, records, now, out, choose);
+    }
+
+    /// Probes sent so far, by reason.
+    pub fn probes_sent(&self) -> &ProbesSent {
+        &self.probes_sent
     }
 
     /// When `pay_acks` next has an ack to pay, if any is owed.

@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::event::{Event, Schedule, Trigger};
 use crate::membership::Status;
 use crate::wire::{Envelope, ErrorCode, Payload, Rejected};
+pub use links::ProbesSent;
 use node::Node;
 
 /// Peer messages kept before `init`; beyond this they are dropped with a log line.
@@ -88,6 +89,14 @@ impl StateMachine {
             node.flush(now, &mut out);
         }
         out
+    }
+
+    /// Probes this node sent so far, by reason (`gossip::Why::ALL` order): where the
+    /// failure detector's messages go (`simulate --by-phase`).
+    pub fn probes_sent(&self) -> ProbesSent {
+        self.node
+            .as_ref()
+            .map_or_else(ProbesSent::default, |n| *n.probes_sent())
     }
 
     /// This node's parent in the overlay (`None` for a root or before init).

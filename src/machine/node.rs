@@ -6,7 +6,7 @@ use std::time::Duration;
 use tracing::{debug, info, warn};
 
 use super::client::{Client, Served};
-use super::links::Links;
+use super::links::{Links, ProbesSent};
 use super::overlay::Overlay;
 use super::probing::Probing;
 use crate::config::{AckWhen, Config};
@@ -65,6 +65,10 @@ impl Node {
 
     pub fn parent(&self) -> Option<&str> {
         self.overlay.parent()
+    }
+
+    pub fn probes_sent(&self) -> &ProbesSent {
+        self.links.probes_sent()
     }
 
     /// A message addressed to this node.

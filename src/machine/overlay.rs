@@ -15,7 +15,7 @@ use super::links::Links;
 use super::tree::Tree;
 use super::urgency::{URGENT_GAP, Urgency};
 use crate::config::Config;
-use crate::gossip::{Kind, Link};
+use crate::gossip::{Kind, Link, Why};
 use crate::membership::Detector;
 use crate::wire::Envelope;
 
@@ -309,7 +309,8 @@ impl Overlay {
             self.heartbeat
         };
         let heard = link.last_heard.unwrap_or(Duration::ZERO);
-        (!link.has_in_flight() && now.saturating_sub(heard) >= quiet_for).then_some(Kind::Probe)
+        let quiet = !link.has_in_flight() && now.saturating_sub(heard) >= quiet_for;
+        quiet.then_some(Kind::Probe(Why::Heartbeat))
     }
 
     /// Probes the quiet peers that should be our children but are not, e.g. one that died
@@ -339,7 +340,7 @@ impl Overlay {
                 && !detector.is_dead_at(peer)
                 && !detector.suspects_at(peer)
                 && now.saturating_sub(since) >= limit;
-            quiet.then_some(Kind::Probe)
+            quiet.then_some(Kind::Probe(Why::Ward))
         });
     }
 }

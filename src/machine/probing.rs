@@ -13,7 +13,7 @@ use tracing::{debug, info};
 use super::links::Links;
 use crate::config::Config;
 use crate::crdt::Crdt;
-use crate::gossip::Kind;
+use crate::gossip::{Kind, Why};
 use crate::membership::{Changed, Detector, STRIKES_TO_SUSPECT};
 use crate::wire::Envelope;
 
@@ -192,7 +192,7 @@ impl Probing {
             let peer = preferred[self.recheck_turn % preferred.len()];
             self.recheck_turn = self.recheck_turn.wrapping_add(1);
             links.send_each_at(&[peer], detector.records(), now, out, |_, link| {
-                (!link.has_in_flight()).then_some(Kind::Probe)
+                (!link.has_in_flight()).then_some(Kind::Probe(Why::Preferred))
             });
         }
         self.sweep.retain(|&peer, since| {
@@ -305,7 +305,9 @@ impl Probing {
             return;
         }
         if let Some(&peer) = candidates.choose(&mut self.rng) {
-            links.send_each_at(&[peer], d.records(), now, out, |_, _| Some(Kind::Probe));
+            links.send_each_at(&[peer], d.records(), now, out, |_, _| {
+                Some(Kind::Probe(Why::RuledOut))
+            });
         }
     }
 }
@@ -386,7 +388,7 @@ fn probe_doubted(
             return None; // (under a partition, most peers on most ticks)
         }
         let mut refuted = false;
-        if d.suspects_at(peer) {
+        let why = if d.suspects_at(peer) {
             // Our own suspicion settles it, unless the peer refuted it since: then one
             // probe checks whether it is back (see `Detector::suspicion_stands`). Once per
             // suspicion: under a partition a peer refutes again and again, and a check at
@@ -401,10 +403,18 @@ fn probe_doubted(
             // --seed 1`).
             let unconfirmed = d.awaits_confirmation_at(peer)
                 && now.saturating_sub(link.last_sent) >= DOUBT_RECHECK;
-            if !(refuted || unconfirmed) {
-                return None;
+            match (refuted, unconfirmed) {
+                (true, _) => Why::Refuted,
+                (false, true) => Why::Unconfirmed,
+                (false, false) => return None,
             }
-        }
+        } else if sweep.contains_key(&peer) {
+            Why::Sweep
+        } else if doubt_open {
+            Why::Doubt
+        } else {
+            Why::Retry
+        };
         // Data in flight does not count: its acks may come late and together.
         // After our own first strike, probes go a third of a timeout apart (a late ack is
         // often one of several to a busy peer); when others doubt the peer or it is a
@@ -431,7 +441,7 @@ fn probe_doubted(
         if go && refuted {
             rechecked.insert(peer);
         }
-        go.then_some(Kind::Probe)
+        go.then_some(Kind::Probe(why))
     });
 }
 

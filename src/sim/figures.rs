@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::phases::{self, Phases};
 use super::{Kind, NodeSim, Sent, Ticks, Wire};
 use crate::config::Config;
+use crate::gossip::Why;
 use crate::membership::Status;
 
 /// The figures of one seed.
@@ -324,12 +325,14 @@ pub fn run_keeping_outcome(
     let mut collector = Collector {
         watch: &mut watch,
         sent: vec![Vec::new(); opts.nodes.len()],
+        probes: Vec::new(),
         handled: 0,
     };
     let outcome = simulate_observed(opts, &mut factory, &mut collector);
     let handled = collector.handled;
     let sent: BTreeMap<String, Vec<Sent>> =
         opts.nodes.iter().cloned().zip(collector.sent).collect();
+    let probes = collector.probes;
     let wall_ms = started.elapsed().as_millis();
     let results = check_all(opts.workload, &outcome.history, &outcome.net, None);
     let faults = measure_faults(&watch, &sent, outcome.end);
@@ -363,6 +366,7 @@ pub fn run_keeping_outcome(
         msgs_per_op_by_kind: [0.0; 5], // from `by_phase`, below
         by_phase: phases::split(
             &sent,
+            &probes,
             &watch.partitions,
             &watch.cuts,
             outcome.end,
@@ -417,6 +421,8 @@ fn idle_rate(sent: &BTreeMap<String, Vec<Sent>>, end: Duration) -> f64 {
 struct Collector<'a> {
     watch: &'a mut Watch,
     sent: Vec<Vec<Sent>>,
+    /// The probes among them: when, and why.
+    probes: Vec<(Duration, Why)>,
     handled: u64,
 }
 
@@ -426,6 +432,7 @@ impl Observer for Collector<'_> {
         self.watch.after(index, node, sim, now);
         if let Some(sim) = (sim as &dyn std::any::Any).downcast_ref::<NodeSim>() {
             self.sent[index].append(&mut sim.take_sent());
+            self.probes.append(&mut sim.take_probes());
         }
     }
 

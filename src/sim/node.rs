@@ -20,7 +20,8 @@ use serde_json::Value;
 
 use crate::config::{Config, Mode};
 use crate::event::{Event, Trigger};
-use crate::machine::StateMachine;
+use crate::gossip::Why;
+use crate::machine::{ProbesSent, StateMachine};
 use crate::wire::{Body, Element, Envelope, Gossip, Payload, ReadOk};
 
 /// The node argument that serves a workload (`None`: the node needs none).
@@ -126,6 +127,10 @@ pub struct NodeSim {
     ticks: Ticks,
     /// Node-to-node messages sent and not yet taken (`take_sent`), for the figures.
     sent: Cell<Vec<Sent>>,
+    /// Probes sent and not yet taken (`take_probes`): when, and why.
+    probes: Cell<Vec<(Duration, Why)>>,
+    /// The machine's count of probes sent, by reason, as of the last event.
+    probes_seen: ProbesSent,
 }
 
 impl NodeSim {
@@ -138,6 +143,8 @@ impl NodeSim {
             wire,
             ticks: Ticks::default(),
             sent: Cell::default(),
+            probes: Cell::default(),
+            probes_seen: ProbesSent::default(),
         }
     }
 
@@ -178,8 +185,20 @@ impl NodeSim {
         self.sent.take()
     }
 
+    /// The probes sent since this was last asked, and why, moved out.
+    pub fn take_probes(&self) -> Vec<(Duration, Why)> {
+        self.probes.take()
+    }
+
     fn handle(&mut self, event: Event, now: Duration) -> Vec<Written> {
         let out = self.machine.handle(event, now);
+        let probes_sent = self.machine.probes_sent();
+        for (i, why) in Why::ALL.into_iter().enumerate() {
+            for _ in self.probes_seen[i]..probes_sent[i] {
+                self.probes.get_mut().push((now, why));
+            }
+        }
+        self.probes_seen = probes_sent;
         for envelope in &out {
             if let Payload::Gossip(g) = &envelope.body.payload {
                 self.sent.get_mut().push(Sent {

@@ -1,12 +1,13 @@
 //! Where the messages of a run under partitions go, by phase: the first seconds of each
 //! partition, the rest of the time it stands, the seconds after it heals, and the rest of
-//! the run. Each phase splits by kind of message, and counts what went to a node that
-//! could not hear the sender.
+//! the run. Each phase splits by kind of message, counts what went to a node that could
+//! not hear the sender, and splits the probes by why they went.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::Sent;
+use crate::gossip::Why;
 
 /// How long a partition's onset, and the healing after it, last here: long enough for
 /// the detector's verdicts (about 2 s at the median) and the revivals after a heal.
@@ -73,6 +74,10 @@ pub struct PhaseShare {
     pub by_kind: [f64; 5],
     /// Of those, the ones sent to a node that could not hear the sender.
     pub into_cut: f64,
+    /// The probes (`Kind::Probe` of `by_kind`) by why they went, `Why::ALL` order. (The
+    /// rest of that kind, `probes_unexplained`, are first messages to a new parent that
+    /// carried no values: they ask for an ack at once too.)
+    pub by_why: [f64; Why::ALL.len()],
     /// How long the phase lasted over the run.
     pub seconds: f64,
 }
@@ -81,15 +86,23 @@ impl PhaseShare {
     pub fn all(&self) -> f64 {
         self.by_kind.iter().sum()
     }
+
+    /// Messages that asked for an ack at once without values, and were no probe of the
+    /// failure detector's (see `by_why`).
+    pub fn probes_unexplained(&self) -> f64 {
+        self.by_kind[super::Kind::Probe as usize] - self.by_why.iter().sum::<f64>()
+    }
 }
 
 /// The phases of a run: `Phase::ALL` order.
 pub type Phases = [PhaseShare; 4];
 
-/// Splits the messages `sent` (sender → its messages) by phase. `cuts` says who stopped
-/// hearing whom as each partition began: (start, node, senders it no longer hears).
+/// Splits the messages `sent` (sender → its messages), and the `probes` among them (when
+/// each went, and why), by phase. `cuts` says who stopped hearing whom as each partition
+/// began: (start, node, senders it no longer hears).
 pub fn split(
     sent: &BTreeMap<String, Vec<Sent>>,
+    probes: &[(Duration, Why)],
     partitions: &[(Duration, Option<Duration>)],
     cuts: &[(Duration, String, BTreeSet<String>)],
     end: Duration,
@@ -117,6 +130,9 @@ pub fn split(
                 phase.into_cut += share;
             }
         }
+    }
+    for &(at, why) in probes {
+        phases[Phase::at(at, partitions) as usize].by_why[why as usize] += share;
     }
     // How long each phase lasted (the partitions come in order, one at a time).
     let mut eventful = Duration::ZERO;
@@ -150,6 +166,9 @@ mod tests {
         }
         for (i, kind) in Kind::ALL.iter().enumerate() {
             assert_eq!(*kind as usize, i);
+        }
+        for (i, why) in Why::ALL.iter().enumerate() {
+            assert_eq!(*why as usize, i);
         }
     }
 
@@ -205,13 +224,20 @@ mod tests {
                 vec![sent(1.5, "n0", Kind::Ack), sent(6.0, "n0", Kind::DataUp)],
             ),
         ]);
-        let phases = split(&sent, &partitions, &cuts, s(10.0), 2.0);
+        let probes = [(s(1.5), Why::Doubt), (s(4.5), Why::Retry)];
+        let phases = split(&sent, &probes, &partitions, &cuts, s(10.0), 2.0);
         let total: f64 = phases.iter().map(PhaseShare::all).sum();
         assert!((total - 2.0).abs() < 1e-9, "{total}");
         let [onset, standing, healing, whole] = phases;
         assert!((onset.all() - 0.8).abs() < 1e-9); // two of five messages
         assert!((onset.into_cut - 0.4).abs() < 1e-9); // the probe, not the ack
         assert!((standing.into_cut - 0.4).abs() < 1e-9);
+        assert!((onset.by_why[Why::Doubt as usize] - 0.4).abs() < 1e-9);
+        assert!((standing.by_why[Why::Retry as usize] - 0.4).abs() < 1e-9);
+        assert!(
+            onset.probes_unexplained().abs() < 1e-9,
+            "every probe has its why"
+        );
         assert!(
             (healing.by_kind[0] - 0.4).abs() < 1e-9,
             "data up after the heal"
