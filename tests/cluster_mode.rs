@@ -176,6 +176,19 @@ fn a_killed_node_is_declared_dead_then_revived_and_caught_up() {
         "not dead everywhere within 6 s: {took:?}\n{:#?}",
         views(&c, &live)
     );
+    // `stats` counts the failure detector's probes by why they went: the live nodes
+    // gathered evidence of their own against the dead root.
+    let probes: Vec<Value> = (live.iter())
+        .map(|&i| c.request(i, json!({"type": "stats"})).unwrap()["probes_sent"].clone())
+        .collect();
+    eprintln!("probes sent by n1..n4: {probes:?}");
+    let evidence: u64 = (probes.iter())
+        .flat_map(|p| ["retry", "doubt", "sweep"].map(|why| counter(p, why)))
+        .sum();
+    assert!(
+        evidence > 0,
+        "no probe of the dead root counted: {probes:?}"
+    );
 
     // While it is dead, the others keep exchanging values.
     for v in 100..110 {

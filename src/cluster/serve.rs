@@ -86,6 +86,8 @@ struct Member {
     machine: StateMachine,
     pool: Pool,
     routes: Routes,
+    /// What `stats` reports: the machine's part is copied in after each event.
+    stats: Arc<Stats>,
     events: mpsc::Receiver<Event>,
     unreachable: mpsc::UnboundedReceiver<String>,
     ticks: mpsc::UnboundedReceiver<Event>,
@@ -127,7 +129,7 @@ impl Member {
                 me: membership.me.clone(),
                 max_connections: MAX_CLIENTS,
                 max_frame: MAX_CLIENT_FRAME,
-                stats,
+                stats: stats.clone(),
                 routes: routes.clone(),
             };
             tasks.push(tokio::spawn(client_port.run(listener, events_tx)));
@@ -173,6 +175,7 @@ impl Member {
             me: membership.me,
             machine,
             pool,
+            stats,
             routes,
             events,
             unreachable,
@@ -215,6 +218,7 @@ impl Member {
         for envelope in self.machine.handle(event, self.start.elapsed()) {
             self.route(envelope);
         }
+        self.stats.set_probes_sent(&self.machine.probes_sent());
     }
 
     /// Peers get a frame on their connection; clients their reply on theirs.

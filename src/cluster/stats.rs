@@ -1,5 +1,7 @@
 //! The `stats` reply (our extension, on the client port): what the transport did, per
-//! peer and in total. The machine counts nothing of this; the tasks that move bytes do.
+//! peer and in total, counted by the tasks that move bytes; and the failure detector's
+//! probes by why they went, which the machine counts and the serving loop copies here
+//! after each event.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +11,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::pool::LinkCounters;
+use crate::gossip::Why;
+use crate::machine::ProbesSent;
 
 /// Shared by the peer port, the client port and the pool's counters.
 #[derive(Default)]
@@ -19,6 +23,8 @@ pub struct Stats {
     clients_total: AtomicU64,
     peer_connections_now: AtomicU64,
     refused: AtomicU64,
+    /// `StateMachine::probes_sent`, as of the last event handled.
+    probes_sent: [AtomicU64; Why::ALL.len()],
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -65,6 +71,13 @@ impl Stats {
         self.peer_connections_now.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// The machine's count of probes sent, by reason.
+    pub fn set_probes_sent(&self, sent: &ProbesSent) {
+        for (counter, n) in self.probes_sent.iter().zip(sent) {
+            counter.store(*n, Ordering::Relaxed);
+        }
+    }
+
     /// The body of `stats_ok` (without `type` and `in_reply_to`).
     pub fn snapshot(&self) -> Value {
         let inbound = self.inbound.lock().expect("stats lock").clone();
@@ -88,6 +101,13 @@ impl Stats {
             entry["bytes_received"] = json!(inb.bytes_received);
             peers.insert(peer.clone(), entry);
         }
+        let probes: serde_json::Map<String, Value> = (Why::ALL.iter().zip(&self.probes_sent))
+            .map(|(why, n)| {
+                let key = serde_json::to_value(why).expect("a name");
+                let key = key.as_str().expect("a string").to_string();
+                (key, json!(n.load(Ordering::Relaxed)))
+            })
+            .collect();
         json!({
             "peers": peers,
             "messages_sent": totals[0],
@@ -100,6 +120,7 @@ impl Stats {
             "clients": self.clients_now.load(Ordering::Relaxed),
             "clients_total": self.clients_total.load(Ordering::Relaxed),
             "refused_connections": self.refused.load(Ordering::Relaxed),
+            "probes_sent": probes,
         })
     }
 }

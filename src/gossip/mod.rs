@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
 use crate::wire::{Element, Gossip, Record, Records};
 
@@ -116,8 +118,10 @@ pub enum Kind {
 }
 
 /// What a probe asks: told in the debug log of each message, and counted by reason
-/// (`Links::probes_sent`) for the simulation's figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (`StateMachine::probes_sent`): in the simulation's figures, and in a cluster member's
+/// `stats` (under the snake-case names serde gives them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Why {
     /// An overlay neighbour has been quiet for a heartbeat period.
     Heartbeat,
