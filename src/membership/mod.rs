@@ -18,7 +18,6 @@
 //!   there is no peer to judge.
 //! - A node that sees itself suspected at its current incarnation raises its incarnation,
 //!   which voids every vote against the old one: death is reversible.
-
 //!
 //! The state is split by concern: `roster` names the nodes and their places, `ballots`
 //! holds every node's record and its votes, `verdict` derives statuses and doubters from
