@@ -102,11 +102,7 @@ impl Stats {
             peers.insert(peer.clone(), entry);
         }
         let probes: serde_json::Map<String, Value> = (Why::ALL.iter().zip(&self.probes_sent))
-            .map(|(why, n)| {
-                let key = serde_json::to_value(why).expect("a name");
-                let key = key.as_str().expect("a string").to_string();
-                (key, json!(n.load(Ordering::Relaxed)))
-            })
+            .map(|(why, n)| (why.name().to_string(), json!(n.load(Ordering::Relaxed))))
             .collect();
         json!({
             "peers": peers,

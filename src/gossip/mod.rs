@@ -11,8 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::crdt::{Crdt, Data, GSet, PnCounter};
 use crate::wire::{Element, Gossip, Record, Records};
 
@@ -119,9 +117,8 @@ pub enum Kind {
 
 /// What a probe asks: told in the debug log of each message, and counted by reason
 /// (`StateMachine::probes_sent`): in the simulation's figures, and in a cluster member's
-/// `stats` (under the snake-case names serde gives them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// `stats`, under the names of `Why::name`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Why {
     /// An overlay neighbour has been quiet for a heartbeat period.
     Heartbeat,
@@ -161,12 +158,12 @@ impl Why {
             Why::Heartbeat => "heartbeat",
             Why::Ward => "ward",
             Why::Sweep => "sweep",
-            Why::Doubt => "another's doubt",
+            Why::Doubt => "doubt",
             Why::Refuted => "refuted",
             Why::Unconfirmed => "unconfirmed",
-            Why::Retry => "our strike",
-            Why::RuledOut => "ruled out",
-            Why::Preferred => "preferred parent",
+            Why::Retry => "retry",
+            Why::RuledOut => "ruled_out",
+            Why::Preferred => "preferred",
         }
     }
 }
