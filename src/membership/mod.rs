@@ -139,9 +139,14 @@ impl Detector {
 
     /// The nodes whose current vote says `peer` is suspected.
     pub fn voters(&self, peer: &str) -> Vec<String> {
-        let Some(peer) = self.place(peer) else {
-            return Vec::new(); // (a vote against a stranger counts for nothing)
-        };
+        match self.place(peer) {
+            Some(peer) => self.voters_at(peer),
+            None => Vec::new(), // (a vote against a stranger counts for nothing)
+        }
+    }
+
+    /// `voters` by place.
+    fn voters_at(&self, peer: usize) -> Vec<String> {
         (self.ballots.voters(peer))
             .map(|author| self.name(author).to_string())
             .collect()
@@ -426,9 +431,7 @@ impl Detector {
                 peer: self.name(place).to_string(),
                 from,
                 to,
-                voters: (self.ballots.voters(place))
-                    .map(|author| self.name(author).to_string())
-                    .collect(),
+                voters: self.voters_at(place),
             })
             .collect();
         self.status_changes += changes.len() as u64;
