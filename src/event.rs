@@ -18,6 +18,9 @@ pub enum Event {
     /// The transport could not reach this peer: a connection refused, reset or timed out.
     /// Only a hint for the failure detector (see `machine::node`), never a verdict.
     Unreachable(String),
+    /// The transport has a new connection with this peer, dialed or accepted: what was
+    /// sent to the peer before it may have waited for it (see `gossip::Link::connected`).
+    Connected(String),
 }
 
 impl Event {

@@ -105,6 +105,7 @@ impl PeerPort {
     ) {
         let who = peer.as_deref().unwrap_or(addr).to_string();
         let mut frames = frame::reader(stream, self.max_frame);
+        let mut announced = false;
         while let Some(frame) = frames.next().await {
             let line = match frame {
                 Ok(line) => line,
@@ -130,6 +131,18 @@ impl PeerPort {
                 return self.refuse(&who, &text);
             }
             self.stats.received(&envelope.src, line.len());
+            // Ahead of its first message, so that the machine knows what arrives on a new
+            // connection may have waited for it.
+            if !announced {
+                announced = true;
+                if events
+                    .send(Event::Connected(envelope.src.clone()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
             if events.send(Event::Message(envelope)).await.is_err() {
                 return; // the node is shutting down
             }
@@ -140,5 +153,53 @@ impl PeerPort {
     fn refuse(&self, who: &str, why: &str) {
         self.stats.refused();
         info!(peer = who, "peer connection closed: {why}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    use tokio::time::timeout;
+
+    use super::*;
+
+    fn frame_from(src: &str, seq: u64) -> String {
+        format!(r#"{{"src":"{src}","dest":"n0","body":{{"type":"gossip","seq":{seq}}}}}"#) + "\n"
+    }
+
+    async fn next(events: &mut mpsc::Receiver<Event>) -> Event {
+        timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("an event within 5 s")
+            .expect("the port is running")
+    }
+
+    #[tokio::test]
+    async fn each_connection_is_announced_before_its_first_message() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let port = PeerPort {
+            me: "n0".into(),
+            members: vec!["n0".to_string(), "n1".to_string()].into(),
+            tls: None,
+            max_frame: frame::MAX_FRAME,
+            stats: Arc::new(Stats::new(BTreeMap::new())),
+        };
+        let (tx, mut events) = mpsc::channel(16);
+        let task = tokio::spawn(port.run(listener, tx));
+        for connection in 0..2 {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            let frames =
+                frame_from("n1", 2 * connection + 1) + &frame_from("n1", 2 * connection + 2);
+            tcp.write_all(frames.as_bytes()).await.unwrap();
+            assert_eq!(next(&mut events).await, Event::Connected("n1".into()));
+            for _ in 0..2 {
+                assert!(matches!(next(&mut events).await, Event::Message(env) if env.src == "n1"));
+            }
+        }
+        task.abort();
     }
 }

@@ -6,8 +6,8 @@
 //! was not acknowledged.
 //!
 //! A dial that fails, a handshake that times out, a write that fails or times out, and a
-//! connection the peer closed are reported as the peer being unavailable; the machine
-//! decides what that means for the failure detector.
+//! connection the peer closed are reported as the peer being unreachable, and a connection
+//! made as connected; the machine decides what either means.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -30,6 +30,7 @@ use tracing::{debug, info, warn};
 use super::backoff::Backoff;
 use super::frame;
 use super::tls::{self, Tls};
+use crate::event::Event;
 
 /// Tunables of the outbound connections.
 #[derive(Clone, Debug)]
@@ -125,13 +126,14 @@ pub struct Peer {
 }
 
 impl Pool {
-    /// Starts a writer per peer. `unavailable` receives a peer's id each time a dial, a
-    /// handshake or a write to it fails, or it closes the connection.
+    /// Starts a writer per peer. `link_events` receives `Event::Unreachable` each time a
+    /// dial, a handshake or a write to a peer fails, or it closes the connection, and
+    /// `Event::Connected` each time a connection to it is made.
     pub fn start(
         peers: &[Peer],
         tls: Option<Tls>,
         config: PoolConfig,
-        unavailable: mpsc::UnboundedSender<String>,
+        link_events: mpsc::UnboundedSender<Event>,
     ) -> Pool {
         let mut links = BTreeMap::new();
         let mut writers = JoinSet::new();
@@ -143,7 +145,7 @@ impl Pool {
                 tls: tls.clone(),
                 config: config.clone(),
                 counters: counters.clone(),
-                unavailable: unavailable.clone(),
+                link_events: link_events.clone(),
             };
             writers.spawn(writer.run(rx));
             links.insert(peer.id.clone(), Link { queue, counters });
@@ -212,7 +214,7 @@ struct Writer {
     tls: Option<Tls>,
     config: PoolConfig,
     counters: Arc<LinkCounters>,
-    unavailable: mpsc::UnboundedSender<String>,
+    link_events: mpsc::UnboundedSender<Event>,
 }
 
 impl Writer {
@@ -245,6 +247,7 @@ impl Writer {
             } else {
                 info!(peer = %self.peer.id, "reconnected");
             }
+            let _ = (self.link_events).send(Event::Connected(self.peer.id.clone()));
             let closed = self.write_until_broken(stream, &mut queue).await;
             self.counters.connected.store(false, Ordering::Relaxed);
             match closed {
@@ -320,7 +323,7 @@ impl Writer {
     fn failed(&self, why: &str) {
         self.counters.failures.fetch_add(1, Ordering::Relaxed);
         debug!(peer = %self.peer.id, "unavailable: {why}");
-        let _ = self.unavailable.send(self.peer.id.clone());
+        let _ = (self.link_events).send(Event::Unreachable(self.peer.id.clone()));
     }
 
     /// Sleeps before the next dial; true if the pool closed meanwhile (what is queued
@@ -355,6 +358,17 @@ mod tests {
     }
 
     /// An address nothing listens on.
+    /// The peer of the next `Unreachable` report, skipping `Connected` ones.
+    async fn next_unreachable(events: &mut mpsc::UnboundedReceiver<Event>) -> String {
+        loop {
+            match timeout(Duration::from_secs(5), events.recv()).await {
+                Ok(Some(Event::Unreachable(peer))) => return peer,
+                Ok(Some(Event::Connected(_))) => continue,
+                other => panic!("no unreachable report: {other:?}"),
+            }
+        }
+    }
+
     async fn closed_port() -> String {
         listener().await.1
     }
@@ -396,7 +410,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_peer_is_reported_and_never_blocks_the_sender() {
-        let (tx, mut unavailable) = mpsc::unbounded_channel();
+        let (tx, mut link_events) = mpsc::unbounded_channel();
         let peers = [Peer {
             id: "n2".into(),
             addr: closed_port().await,
@@ -406,10 +420,7 @@ mod tests {
         let accepted = (0..100).filter(|_| pool.send("n2", "{}".into())).count();
         assert!(accepted <= 9, "{accepted}");
         for _ in 0..3 {
-            let peer = timeout(Duration::from_secs(5), unavailable.recv())
-                .await
-                .unwrap();
-            assert_eq!(peer.as_deref(), Some("n2"));
+            assert_eq!(next_unreachable(&mut link_events).await, "n2");
         }
         let stats = &pool.stats()["n2"];
         assert!(stats.queue_drops >= 91 && stats.failures >= 3, "{stats:?}");
@@ -420,7 +431,7 @@ mod tests {
     #[tokio::test]
     async fn a_closed_connection_is_reported_and_redialed() {
         let (listener, addr) = listener().await;
-        let (tx, mut unavailable) = mpsc::unbounded_channel();
+        let (tx, mut link_events) = mpsc::unbounded_channel();
         let peers = [Peer {
             id: "n1".into(),
             addr,
@@ -431,11 +442,13 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(
+            timeout(Duration::from_secs(5), link_events.recv()).await,
+            Ok(Some(Event::Connected("n1".into()))),
+            "a connection made is reported"
+        );
         drop(tcp);
-        let peer = timeout(Duration::from_secs(5), unavailable.recv())
-            .await
-            .unwrap();
-        assert_eq!(peer.as_deref(), Some("n1"));
+        assert_eq!(next_unreachable(&mut link_events).await, "n1");
         // Dialed again: later frames arrive on the new connection.
         let reader = tokio::spawn(async move { read_frames(&listener, 1).await });
         let mut got = None;
@@ -456,7 +469,7 @@ mod tests {
     async fn a_peer_that_reads_nothing_does_not_hold_up_the_others() {
         let (stuck, stuck_addr) = listener().await;
         let (fine, fine_addr) = listener().await;
-        let (tx, mut unavailable) = mpsc::unbounded_channel();
+        let (tx, mut link_events) = mpsc::unbounded_channel();
         let peers = [
             Peer {
                 id: "n1".into(),
@@ -489,14 +502,9 @@ mod tests {
         // The writer to n1 gives up on the full socket and says so. (n2 is reported too,
         // once the reader above has dropped its connection.)
         let reported = timeout(Duration::from_secs(10), async {
-            while let Some(peer) = unavailable.recv().await {
-                if peer == "n1" {
-                    return true;
-                }
-            }
-            false
+            while next_unreachable(&mut link_events).await != "n1" {}
         });
-        assert!(reported.await.unwrap());
+        assert!(reported.await.is_ok());
         assert!(pool.stats()["n1"].queue_drops > 0);
         pool.close(Duration::from_millis(200)).await;
     }

@@ -4,7 +4,7 @@
 //! ```text
 //! peer port (TLS, read) ──┐                           ┌─▶ pool: a writer per peer (TLS)
 //! client port ────────────┼─ Event ─▶ machine task ───┤
-//! tickers, unreachable ───┘                           └─▶ client connections (replies)
+//! tickers, pool reports ──┘                           └─▶ client connections (replies)
 //! ```
 //!
 //! SIGTERM or Ctrl-C: stop accepting, give the writers a moment to flush, exit 0.
@@ -89,7 +89,8 @@ struct Member {
     /// What `stats` reports: the machine's part is copied in after each event.
     stats: Arc<Stats>,
     events: mpsc::Receiver<Event>,
-    unreachable: mpsc::UnboundedReceiver<String>,
+    /// The pool's reports: a peer unreachable, or a connection to it made.
+    link_events: mpsc::UnboundedReceiver<Event>,
     ticks: mpsc::UnboundedReceiver<Event>,
     stop_tickers: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -103,12 +104,12 @@ impl Member {
         peer_listener: TcpListener,
         client_listener: Option<TcpListener>,
     ) -> Member {
-        let (unreachable_tx, unreachable) = mpsc::unbounded_channel();
+        let (link_events_tx, link_events) = mpsc::unbounded_channel();
         let pool = Pool::start(
             &membership.peers,
             tls.clone(),
             PoolConfig::default(),
-            unreachable_tx,
+            link_events_tx,
         );
         let stats = Arc::new(Stats::new(pool.counters()));
         let routes = Routes::default();
@@ -178,7 +179,7 @@ impl Member {
             stats,
             routes,
             events,
-            unreachable,
+            link_events,
             ticks,
             stop_tickers,
             tasks,
@@ -191,7 +192,7 @@ impl Member {
             let event = tokio::select! {
                 Some(event) = self.ticks.recv() => event,
                 Some(event) = self.events.recv() => event,
-                Some(peer) = self.unreachable.recv() => Event::Unreachable(peer),
+                Some(event) = self.link_events.recv() => event,
                 _ = tokio::signal::ctrl_c() => break,
                 _ = terminate.recv() => break,
             };

@@ -19,7 +19,7 @@ pub(super) struct InFlight {
     /// Answered at once (a probe), rather than by an ack the peer may hold and share.
     pub probe: bool,
     /// Its ack measures a round trip: not once this node was stopped while it was in
-    /// flight (`postpone`).
+    /// flight (`postpone`), nor if it went before a new connection (`untime`).
     pub timed: bool,
     pub data: Data,
     /// Record versions the message carried: author → version.
@@ -40,6 +40,8 @@ pub(super) struct Exchanges {
     expired: VecDeque<(u64, Duration, Duration)>,
     /// When a late ack last counted as a round trip: see `late_sample`.
     late_sampled_at: Option<Duration>,
+    /// Probes sent by then time no round trip when answered late (`untime`).
+    untimed_through: Option<Duration>,
 }
 
 impl Exchanges {
@@ -116,7 +118,8 @@ impl Exchanges {
         let timeout = deadline - sent_at;
         let stepped = self.late_sampled_at.is_some_and(|at| now < at + timeout);
         let sample = (now - sent_at).checked_sub(held);
-        let sample = sample.filter(|_| now <= deadline + timeout && !stepped);
+        let timed = self.untimed_through.is_none_or(|through| sent_at > through);
+        let sample = sample.filter(|_| now <= deadline + timeout && !stepped && timed);
         if sample.is_some() {
             self.late_sampled_at = Some(now);
         }
@@ -181,6 +184,15 @@ impl Exchanges {
         }
         self.expired
             .retain(|(_, sent_at, _)| *sent_at > sent_before);
+    }
+
+    /// The acks of every message sent by `sent_before`, in flight or timed out, time no
+    /// round trip; a late one still counts as an answer.
+    pub fn untime(&mut self, sent_before: Duration) {
+        for m in (self.in_flight.iter_mut()).filter(|m| m.sent_at <= sent_before) {
+            m.timed = false;
+        }
+        self.untimed_through = Some(sent_before);
     }
 
     pub fn abandon(&mut self) {

@@ -520,6 +520,15 @@ impl Link {
         self.exchanges.postpone(by, sent_before);
     }
 
+    /// The transport has a new connection with the peer, in either direction: what was
+    /// sent before waited for it to be set up (a TCP and TLS handshake, through backoff
+    /// while the peer started), so its acks time no round trip. Counted, they made a
+    /// link's first round trip about one handshake too long, and the smoothing took many
+    /// samples to forget it.
+    pub fn connected(&mut self, now: Duration) {
+        self.exchanges.untime(now);
+    }
+
     /// Forgets every outstanding exchange (the peer was refuted or declared dead: old
     /// timeouts say nothing about its new incarnation).
     pub fn abandon_in_flight(&mut self) {
@@ -678,6 +687,33 @@ mod tests {
         link.postpone(ms(4_990), ms(10));
         let outcome = link.receive(&ack(sent.seq), ms(5_000));
         assert_eq!((outcome.acked, outcome.sample), (1, None));
+    }
+
+    #[test]
+    fn what_was_sent_before_a_new_connection_times_no_round_trip() {
+        let records = BTreeMap::new();
+        let mut link = Link::new("n1");
+        let waited = link.build(Kind::Probe(Why::Heartbeat), &records, ms(0), ms(500));
+        // The connection came up at 180 ms (a handshake, say): the probe sat in a queue
+        // until then, and its ack says nothing of the round trip.
+        link.connected(ms(180));
+        let outcome = link.receive(&ack(waited.seq), ms(380));
+        assert_eq!((outcome.acked, outcome.sample), (1, None));
+        assert_eq!(link.rtt.srtt(), None);
+        // What goes after it is measured.
+        let next = link.build(Kind::Probe(Why::Heartbeat), &records, ms(400), ms(500));
+        let outcome = link.receive(&ack(next.seq), ms(600));
+        assert_eq!(outcome.sample, Some(ms(200)));
+        // A probe that timed out before the connection came is no late sample either.
+        let lost = link.build(Kind::Probe(Why::Heartbeat), &records, ms(1000), ms(300));
+        assert_eq!(link.expire(ms(1300), ms(0)).timed_out, 1);
+        link.connected(ms(1350));
+        let outcome = link.receive(&ack(lost.seq), ms(1400));
+        assert_eq!(
+            (outcome.sample, outcome.late),
+            (None, true),
+            "but it is an answer"
+        );
     }
 
     #[test]

@@ -121,6 +121,11 @@ impl StateMachine {
                     node.on_unreachable(&peer, now);
                 }
             }
+            Event::Connected(peer) => {
+                if let Some(node) = self.node.as_mut() {
+                    node.on_connected(&peer, now);
+                }
+            }
         }
         out.retain(names_its_request);
         out
@@ -235,6 +240,14 @@ mod tests {
             Payload::Error { code, .. } => Some(*code),
             _ => None,
         }
+    }
+
+    #[test]
+    fn transport_hints_before_init_are_ignored() {
+        let mut m = StateMachine::new(Config::default());
+        assert!(m.handle(Event::Connected("n1".into()), ms(0)).is_empty());
+        assert!(m.handle(Event::Unreachable("n1".into()), ms(0)).is_empty());
+        assert_eq!(m.id(), None);
     }
 
     #[test]

@@ -188,6 +188,15 @@ impl Node {
         }
     }
 
+    /// A new connection with `peer`: the round trips of what went before it are not
+    /// measured. Nothing else changes; only an ack is word from the peer.
+    pub fn on_connected(&mut self, peer: &str, now: Duration) {
+        self.ran(now);
+        if self.links.contains(peer) {
+            self.links.get_mut(peer).connected(now);
+        }
+    }
+
     /// The node is stopping: everything a live peer lacks goes now, not at the next batch.
     pub fn flush(&mut self, now: Duration, out: &mut Vec<Envelope>) {
         if self.active_since.is_none() {
@@ -414,12 +423,14 @@ mod tests {
     }
 
     #[test]
-    fn unreachable_with_nothing_in_flight_changes_nothing() {
+    fn transport_hints_with_nothing_in_flight_change_nothing() {
         let mut m = begun("n0", 2);
         let quiet = run(&mut m, 1, 200);
         let mut hinted = begun("n0", 2);
         hinted.handle(Event::Unreachable("n1".into()), ms(1));
         hinted.handle(Event::Unreachable("n9".into()), ms(1));
+        hinted.handle(Event::Connected("n1".into()), ms(1));
+        hinted.handle(Event::Connected("n9".into()), ms(1));
         assert_eq!(run(&mut hinted, 1, 200), quiet);
         assert_eq!(hinted.status("n1"), Some(Status::Alive));
     }
