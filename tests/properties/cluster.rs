@@ -318,13 +318,17 @@ impl Cluster {
                 }
                 self.init(i)
             }
-            Step::Unreachable(a, b) => {
+            Step::Unreachable(a, b) | Step::Connected(a, b) => {
                 let (a, b) = (self.ix(*a), self.ix(*b));
                 if !self.running(a) {
                     return Ok(());
                 }
                 let peer = self.nodes[b].id.clone();
-                self.handle(a, Event::Unreachable(peer))
+                let hint = match step {
+                    Step::Unreachable(..) => Event::Unreachable(peer),
+                    _ => Event::Connected(peer),
+                };
+                self.handle(a, hint)
             }
         }
     }

@@ -51,6 +51,8 @@ pub enum Step {
     Init(Ix),
     /// The transport says a peer is unreachable (cluster mode's hint).
     Unreachable(Ix, Ix),
+    /// The transport has a new connection with a peer (cluster mode's other hint).
+    Connected(Ix, Ix),
 }
 
 /// A value a client writes.
@@ -163,6 +165,7 @@ impl fmt::Debug for Step {
             Step::Crash(n) => write!(f, "Crash{n}"),
             Step::Init(n) => write!(f, "Init{n}"),
             Step::Unreachable(a, b) => write!(f, "Unreach{a}>{b}"),
+            Step::Connected(a, b) => write!(f, "Conn{a}>{b}"),
         }
     }
 }
@@ -279,6 +282,7 @@ pub fn step() -> impl Strategy<Value = Step> {
         1 => ix().prop_map(Step::Crash),
         1 => ix().prop_map(Step::Init),
         1 => (ix(), ix()).prop_map(|(a, b)| Step::Unreachable(a, b)),
+        1 => (ix(), ix()).prop_map(|(a, b)| Step::Connected(a, b)),
     ]
 }
 
