@@ -2,8 +2,8 @@
 //! only to write (a node reads only on connections it accepted, so two nodes dialing each
 //! other at once need no tie-break). Each peer has a writer task behind a bounded queue
 //! that the machine's task fills without waiting: a slow, stopped or dead peer never holds
-//! up the others. A full queue drops the message and counts it; gossip sends again what
-//! was not acknowledged.
+//! up the others. A full queue drops the message and counts it, and so does a message that
+//! waited too long to be written; gossip sends again what was not acknowledged.
 //!
 //! A dial that fails, a handshake that times out, a write that fails or times out, and a
 //! connection the peer closed are reported as the peer being unreachable, and a connection
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
 use rand::SeedableRng;
@@ -41,6 +41,10 @@ pub struct PoolConfig {
     pub write_timeout: Duration,
     /// Messages waiting per peer.
     pub queue: usize,
+    /// A message that waited longer than this for its turn is dropped unwritten. Its
+    /// exchange has timed out or nearly, and gossip sends what it carried again; written
+    /// once a cut link is back, a partition's worth of old probes drew an answer each.
+    pub max_queue_age: Duration,
     /// Reconnect delays: full jitter under a ceiling doubling from `backoff_base` to
     /// `backoff_cap`.
     pub backoff_base: Duration,
@@ -59,6 +63,7 @@ impl Default for PoolConfig {
             dial_timeout: Duration::from_secs(1),
             write_timeout: Duration::from_secs(2),
             queue: 4096,
+            max_queue_age: Duration::from_secs(1),
             backoff_base: Duration::from_millis(50),
             backoff_cap: Duration::from_secs(1),
             keepalive: Duration::from_secs(10),
@@ -74,6 +79,7 @@ pub struct LinkCounters {
     messages: AtomicU64,
     bytes: AtomicU64,
     dropped: AtomicU64,
+    expired: AtomicU64,
     connects: AtomicU64,
     failures: AtomicU64,
     connected: AtomicBool,
@@ -86,6 +92,8 @@ pub struct LinkStats {
     pub bytes_sent: u64,
     /// Messages dropped because the queue was full.
     pub queue_drops: u64,
+    /// Messages dropped unwritten because they waited longer than `max_queue_age`.
+    pub queue_expired: u64,
     /// Connections established after the first one.
     pub reconnects: u64,
     /// Dials, handshakes and writes that failed.
@@ -99,6 +107,7 @@ impl LinkCounters {
             messages_sent: self.messages.load(Ordering::Relaxed),
             bytes_sent: self.bytes.load(Ordering::Relaxed),
             queue_drops: self.dropped.load(Ordering::Relaxed),
+            queue_expired: self.expired.load(Ordering::Relaxed),
             reconnects: self.connects.load(Ordering::Relaxed).saturating_sub(1),
             failures: self.failures.load(Ordering::Relaxed),
             connected: self.connected.load(Ordering::Relaxed),
@@ -106,8 +115,11 @@ impl LinkCounters {
     }
 }
 
+/// A frame and when it was queued.
+type Queued = (Instant, String);
+
 struct Link {
-    queue: mpsc::Sender<String>,
+    queue: mpsc::Sender<Queued>,
     counters: Arc<LinkCounters>,
 }
 
@@ -164,7 +176,7 @@ impl Pool {
             warn!(peer, "no connection to an unknown peer");
             return false;
         };
-        match link.queue.try_send(frame) {
+        match link.queue.try_send((Instant::now(), frame)) {
             Ok(()) => true,
             Err(_) => {
                 link.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -218,7 +230,7 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(self, mut queue: mpsc::Receiver<String>) {
+    async fn run(self, mut queue: mpsc::Receiver<Queued>) {
         let mut backoff = Backoff::new(self.config.backoff_base, self.config.backoff_cap);
         let mut rng = StdRng::from_os_rng();
         loop {
@@ -279,7 +291,7 @@ impl Writer {
     async fn write_until_broken(
         &self,
         stream: Box<dyn Stream>,
-        queue: &mut mpsc::Receiver<String>,
+        queue: &mut mpsc::Receiver<Queued>,
     ) -> Result<(), String> {
         let (mut read_half, write_half) = tokio::io::split(stream);
         // Nothing is expected on a dialed connection; reading notices when the peer closes it.
@@ -300,10 +312,14 @@ impl Writer {
             tokio::select! {
                 why = &mut closed => break Err(why.unwrap_or_else(|_| "closed".to_string())),
                 next = queue.recv() => {
-                    let Some(line) = next else {
+                    let Some((queued_at, line)) = next else {
                         let _ = timeout(self.config.write_timeout, SinkExt::<String>::close(&mut out)).await;
                         break Ok(());
                     };
+                    if queued_at.elapsed() > self.config.max_queue_age {
+                        self.counters.expired.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     let len = line.len() as u64 + 1;
                     match timeout(self.config.write_timeout, out.send(line)).await {
                         Ok(Ok(())) => {
@@ -328,7 +344,7 @@ impl Writer {
 
     /// Sleeps before the next dial; true if the pool closed meanwhile (what is queued
     /// for a peer that cannot be reached is then given up).
-    async fn pause(&self, queue: &mpsc::Receiver<String>, delay: Duration) -> bool {
+    async fn pause(&self, queue: &mpsc::Receiver<Queued>, delay: Duration) -> bool {
         sleep(delay).await;
         queue.is_closed()
     }
@@ -426,6 +442,37 @@ mod tests {
         let stats = &pool.stats()["n2"];
         assert!(stats.queue_drops >= 91 && stats.failures >= 3, "{stats:?}");
         assert!(!stats.connected);
+        pool.close(Duration::from_millis(200)).await;
+    }
+
+    #[tokio::test]
+    async fn what_waited_too_long_for_a_connection_is_dropped_unwritten() {
+        // The peer is not up yet: its port is closed, then opened.
+        let addr = closed_port().await;
+        let (tx, _link_events) = mpsc::unbounded_channel();
+        let peers = [Peer {
+            id: "n1".into(),
+            addr: addr.clone(),
+        }];
+        let config = PoolConfig {
+            max_queue_age: Duration::from_millis(500),
+            ..config()
+        };
+        let pool = Pool::start(&peers, None, config, tx);
+        for i in 0..3 {
+            assert!(pool.send("n1", format!("{{\"old\":{i}}}")));
+        }
+        sleep(Duration::from_millis(800)).await;
+        let listener = TcpListener::bind(&addr)
+            .await
+            .expect("the port is free again");
+        assert!(pool.send("n1", "{\"new\":1}".into()));
+        let got = timeout(Duration::from_secs(5), read_frames(&listener, 1))
+            .await
+            .unwrap();
+        assert_eq!(got, ["{\"new\":1}"], "only what is fresh is written");
+        let stats = &pool.stats()["n1"];
+        assert_eq!((stats.queue_expired, stats.messages_sent), (3, 1));
         pool.close(Duration::from_millis(200)).await;
     }
 

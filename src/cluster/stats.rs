@@ -82,7 +82,7 @@ impl Stats {
     pub fn snapshot(&self) -> Value {
         let inbound = self.inbound.lock().expect("stats lock").clone();
         let mut peers = serde_json::Map::new();
-        let mut totals = [0u64; 6];
+        let mut totals = [0u64; 7];
         for (peer, counters) in &self.outbound {
             let out = counters.snapshot();
             let inb = inbound.get(peer).cloned().unwrap_or_default();
@@ -93,6 +93,7 @@ impl Stats {
                 inb.bytes_received,
                 out.reconnects,
                 out.queue_drops,
+                out.queue_expired,
             ]) {
                 *total += v;
             }
@@ -112,6 +113,7 @@ impl Stats {
             "bytes_received": totals[3],
             "reconnects": totals[4],
             "queue_drops": totals[5],
+            "queue_expired": totals[6],
             "peer_connections": self.peer_connections_now.load(Ordering::Relaxed),
             "clients": self.clients_now.load(Ordering::Relaxed),
             "clients_total": self.clients_total.load(Ordering::Relaxed),

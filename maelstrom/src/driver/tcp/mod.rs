@@ -412,6 +412,7 @@ fn server_counts(ports: &ClientPorts, nodes: &[Node]) -> (Counts, Edn) {
                 ),
                 ("bytes-sent", Edn::Int(sum("bytes_sent") as i64)),
                 ("queue-drops", Edn::Int(sum("queue_drops") as i64)),
+                ("queue-expired", Edn::Int(sum("queue_expired") as i64)),
                 ("reconnects", Edn::Int(sum("reconnects") as i64)),
             ]),
         ));
